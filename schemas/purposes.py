@@ -1,0 +1,88 @@
+"""Purposes, notices and impact assessments."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+from schemas.common import NoticeTexts, StrictSchema, text
+
+CATEGORIES = ("identity_verification", "access_control", "payment", "attendance", "public_safety", "other")
+RISK_LEVELS = ("low", "medium", "high")
+
+
+class PurposeCreateSchema(StrictSchema):
+    code = ma.fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="2-64 lowercase letters, digits or _"),
+        metadata={"description": "Stable identifier used in tokens and verifications"},
+    )
+    name = text(200)
+    description = text(4000)
+    category = ma.fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    necessity = text(4000, metadata={"description": "Why processing the face is necessary for this purpose"})
+    alternative = text(4000, metadata={"description": "The non-biometric way offered instead (R6)"})
+    retention_days = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
+    analyses = ma.fields.List(
+        ma.fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={"description": "What is inferred from a face besides identity. Race, ethnicity, religion, "
+                  "health or social class are refused with `prohibited_analysis` (R11)."},
+    )
+    transmits_face_data = ma.fields.Boolean(
+        load_default=False, metadata={"description": "Face data leaves the device for this purpose (R9)"}
+    )
+    notice = NoticeTexts(required=True, metadata={"description": 'Notice texts by locale: {"zh-CN": …, "en": …}'})
+
+
+class NoticeSchema(StrictSchema):
+    version = ma.fields.Integer()
+    digest = ma.fields.String(metadata={"description": "SHA-256 of everything the notice tells the person"})
+    texts = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+    material = ma.fields.Boolean()
+    created_at = ma.fields.DateTime()
+
+
+class NoticeCreateSchema(StrictSchema):
+    texts = NoticeTexts(required=True)
+    material = ma.fields.Boolean(
+        required=True, metadata={"description": "true: the change is material and existing consents need re-consent"}
+    )
+
+
+class PurposeSchema(StrictSchema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+    description = ma.fields.String()
+    category = ma.fields.String()
+    necessity = ma.fields.String()
+    alternative = ma.fields.String()
+    retention_days = ma.fields.Integer()
+    analyses = ma.fields.List(ma.fields.String())
+    transmits_face_data = ma.fields.Boolean()
+    assessed_until = ma.fields.Date(allow_none=True, metadata={"description": "Last day of the current assessment"})
+    notice = ma.fields.Nested(NoticeSchema, attribute="current_notice")
+    created_at = ma.fields.DateTime()
+
+
+class AssessmentCreateSchema(StrictSchema):
+    purposes = ma.fields.List(
+        ma.fields.String(validate=validate.Length(min=1, max=64)), required=True,
+        validate=validate.Length(min=1, max=100),
+    )
+    conducted_at = ma.fields.Date(required=True)
+    summary = text(20000)
+    risk_level = ma.fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
+    measures = text(20000)
+
+
+class AssessmentSchema(StrictSchema):
+    id = ma.fields.String()
+    purposes = ma.fields.List(ma.fields.String(), attribute="purpose_codes")
+    conducted_at = ma.fields.Date()
+    valid_until = ma.fields.Date()
+    summary = ma.fields.String()
+    risk_level = ma.fields.String()
+    measures = ma.fields.String()
+    created_at = ma.fields.DateTime()

@@ -1,0 +1,64 @@
+"""Consent Gate: separate, purpose-scoped consent for facial recognition."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from service.errors import error_body
+
+log = logging.getLogger(__name__)
+
+API_SETTINGS = {
+    "API_TITLE": "Consent Gate",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "/docs",
+    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "Issues, verifies and revokes separate, purpose-scoped consent for processing a "
+            "person's face, runs the guardian flow for children under 14, and keeps the records the "
+            "facial-recognition Measures and the PIPL ask for. Every error answers with "
+            "`{code, status, message, errors}`; `code` is stable.",
+        }
+    },
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time."""
+    from service import api, cli, db, signing
+    from service.config import finalize, from_environment
+
+    settings = from_environment()
+    settings.update(config or {})
+    app = Flask(__name__, instance_path=settings.get("INSTANCE_PATH") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(API_SETTINGS)
+    app.config.update(finalize(settings, app.instance_path))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    db.init_app(app)
+    signing.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+    app.register_error_handler(DBAPIError, _database_unavailable)
+    app.register_error_handler(IntegrityError, _integrity_conflict)
+    return app
+
+
+def _database_unavailable(error: DBAPIError) -> tuple[dict[str, Any], int]:
+    log.error("database error: %s", type(error.orig).__name__ if error.orig else type(error).__name__)
+    return error_body(503, "service_unavailable", "the database is unavailable; try again"), 503
+
+
+def _integrity_conflict(_error: IntegrityError) -> tuple[dict[str, Any], int]:
+    # A concurrent request changed the same thing first; repeating the request gives its answer.
+    return error_body(409, "conflict", "a concurrent change conflicted with this request; try again"), 409

@@ -1,0 +1,65 @@
+"""flask-smorest, customised once: the error shape, authentication, and the blueprints."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import flask_smorest
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from service.auth import authenticate
+from service.errors import DomainError, ErrorSchema, error_body, http_error_body
+
+log = logging.getLogger(__name__)
+
+
+class Api(flask_smorest.Api):  # type: ignore[misc]
+    """The API: every error, ours or the framework's, answers with :class:`ErrorSchema`."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(DomainError, handle_domain_error)
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+        if (error.code or 500) >= 500:
+            log.error("internal error: %s", error.name)
+        return http_error_body(error)
+
+
+def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
+    return error_body(error.status, error.code, error.message, error.details), error.status
+
+
+class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    def authorized(self, *scopes: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Require an API key with one of ``scopes``; documents the security scheme, 401 and 403."""
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                authenticate(*scopes)
+                return view(*args, **kwargs)
+
+            documented = self.doc(security=[{"ApiKey": []}])(wrapper)
+            documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
+            return self.alt_response(403, response="FORBIDDEN")(documented)  # type: ignore[no-any-return]
+
+        return decorator
+
+
+def init_app(app: Flask) -> Api:
+    from service.api import assessments, audit, consents, health, purposes, subjects, verifications, wellknown
+
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "ApiKey", {"type": "http", "scheme": "bearer", "description": "An API key from `consent-gate keys create`"}
+    )
+    for module in (purposes, assessments, subjects, consents, verifications, audit, wellknown, health):
+        api.register_blueprint(module.blp)
+    return api

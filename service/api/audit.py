@@ -1,0 +1,31 @@
+"""The organization's audit trail (R15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from schemas.audit import AuditPageSchema
+from schemas.common import PageQuerySchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain.audit import list_events
+
+blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Audit trail (R15)")
+
+
+@blp.route("/events")
+class AuditEvents(MethodView):
+    @blp.authorized("admin")
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, AuditPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Read the audit trail in order, with its hash chain
+
+        Events are numbered `seq` from 1 per organization; each `hash` is SHA-256 over the previous hash and
+        the event. Page with `after` (the last `seq` read) and `limit` (at most 1000).
+        """
+        events = list_events(db.session(), org_id=current_caller().org_id, after=query["after"], limit=query["limit"])
+        return {"events": events, "next_after": events[-1].seq if events else query["after"]}

@@ -1,0 +1,132 @@
+"""Adult consent, one person and one purpose at a time (R2), and its withdrawal (R3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from sqlalchemy.exc import IntegrityError
+
+from schemas.subjects import ConsentCreateSchema, ConsentSchema, RevokeSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain import consents
+from service.domain.consent_states import effective_status
+from service.errors import Unprocessable
+from service.models import Consent, utcnow
+from service.signing import issuer, key_set
+
+blp = Blueprint("consents", __name__, url_prefix="/v1/consents", description="Separate consent (R2, R3)")
+
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 128},
+    "description": "Repeating a request with the same key returns the same consent",
+}
+
+
+def consent_view(consent: Consent) -> dict[str, Any]:
+    return {
+        "id": consent.id,
+        "subject_id": consent.subject_id,
+        "purpose": consent.purpose.code,
+        "status": effective_status(consent, utcnow()),
+        "notice_version": consent.notice_version,
+        "notice_digest": consent.notice_digest,
+        "guardian_authorized": consent.guardian_authorized,
+        "evidence": consent.evidence,
+        "granted_at": consent.granted_at,
+        "expires_at": consent.expires_at,
+        "ended_at": consent.ended_at,
+        "end_reason": consent.end_reason,
+        "token": consents.consent_token(consent, keys=key_set(), issuer=issuer()),
+        "created_at": consent.created_at,
+    }
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128:
+        raise Unprocessable("Idempotency-Key must have 1 to 128 characters", code="invalid_idempotency_key")
+    return key
+
+
+@blp.route("")
+class Consents(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(ConsentCreateSchema)
+    @blp.response(201, ConsentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
+    def post(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Record an adult's separate consent to one purpose
+
+        Binds the person to the notice version they were shown (an older one answers 409 `stale_notice`)
+        and returns the consent token. A person under the guardian age answers 409 `guardian_required`;
+        a purpose without a current impact assessment 409 `assessment_required`; a second live consent
+        to the same purpose 409 `consent_exists`.
+        """
+        caller = current_caller()
+        session = db.session()
+        key = _idempotency_key()
+        fingerprint = consents.request_fingerprint(request.get_json(silent=True) or {})
+        for attempt in range(2):
+            if key is not None:
+                replay = consents.find_by_idempotency_key(session, org_id=caller.org_id, key=key,
+                                                          fingerprint=fingerprint)
+                if replay is not None:
+                    return consent_view(replay)
+            try:
+                consent = consents.grant_consent(
+                    session, org_id=caller.org_id, actor=caller.actor, subject_id=fields["subject_id"],
+                    purpose_code=fields["purpose"], notice_version=fields["notice_version"],
+                    evidence=fields["evidence"], idempotency_key=key, fingerprint=fingerprint,
+                )
+                session.commit()
+                return consent_view(consent)
+            except IntegrityError:
+                # A concurrent request with the same key or for the same live consent won the race:
+                # look again, and answer as that request did.
+                session.rollback()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+@blp.route("/<string:consent_id>")
+class ConsentById(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, ConsentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, consent_id: str) -> dict[str, Any]:
+        """Read a consent: its status, and its token while active"""
+        return consent_view(consents.get_consent(db.session(), org_id=current_caller().org_id, consent_id=consent_id))
+
+
+@blp.route("/<string:consent_id>/revoke")
+class ConsentRevocation(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(RevokeSchema, required=False)
+    @blp.response(200, ConsentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, fields: dict[str, Any], consent_id: str) -> dict[str, Any]:
+        """Withdraw a consent, effective at once everywhere
+
+        Idempotent: withdrawing a revoked consent answers 200 and changes nothing. Earlier lawful processing
+        stays on record (R3).
+        """
+        caller = current_caller()
+        session = db.session()
+        consent = consents.revoke_consent(
+            session, org_id=caller.org_id, actor=caller.actor, consent_id=consent_id, reason=fields.get("reason")
+        )
+        session.commit()
+        return consent_view(consent)

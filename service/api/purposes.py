@@ -1,0 +1,78 @@
+"""The purpose catalog and its notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+
+from schemas.purposes import NoticeCreateSchema, NoticeSchema, PurposeCreateSchema, PurposeSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain import purposes
+from service.models import Notice, Purpose
+
+blp = Blueprint("purposes", __name__, url_prefix="/v1/purposes", description="The purpose catalog (R1, R5, R6, R11)")
+
+
+@blp.route("")
+class Purposes(MethodView):
+    @blp.authorized("admin", "consents")
+    @blp.response(200, PurposeSchema(many=True))
+    def get(self) -> list[Purpose]:
+        """List the organization's purposes with their current notices"""
+        return purposes.list_purposes(db.session(), org_id=current_caller().org_id)
+
+    @blp.authorized("admin")
+    @blp.arguments(PurposeCreateSchema)
+    @blp.response(201, PurposeSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, fields: dict[str, Any]) -> Purpose:
+        """Create a purpose with its first notice
+
+        A purpose declares its necessity, retention period and non-biometric alternative, and carries a
+        notice. Declaring an analysis of race, ethnicity, religion, health or social class answers 422
+        `prohibited_analysis`; an existing code answers 409 `purpose_exists`.
+        """
+        caller = current_caller()
+        session = db.session()
+        purpose = purposes.create_purpose(
+            session, org_id=caller.org_id, actor=caller.actor,
+            prohibit_sensitive_analysis=current_app.config["PROHIBIT_SENSITIVE_ANALYSIS"], fields=fields,
+        )
+        session.commit()
+        return purpose
+
+
+@blp.route("/<string:code>")
+class PurposeByCode(MethodView):
+    @blp.authorized("admin", "consents")
+    @blp.response(200, PurposeSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, code: str) -> Purpose:
+        """Read one purpose and its current notice"""
+        return purposes.get_purpose(db.session(), org_id=current_caller().org_id, code=code)
+
+
+@blp.route("/<string:code>/notices")
+class PurposeNotices(MethodView):
+    @blp.authorized("admin")
+    @blp.arguments(NoticeCreateSchema)
+    @blp.response(201, NoticeSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, fields: dict[str, Any], code: str) -> Notice:
+        """Publish a new notice version
+
+        With `material: true` every active consent to the purpose moves to `reconsent_required` (R5) and
+        verification denies until the person consents again.
+        """
+        caller = current_caller()
+        session = db.session()
+        notice = purposes.publish_notice(
+            session, org_id=caller.org_id, actor=caller.actor, code=code, texts=fields["texts"],
+            material=fields["material"],
+        )
+        session.commit()
+        return notice

@@ -1,0 +1,75 @@
+"""People: registration (age computed on the server, R4) and erasure (R13)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+
+from schemas.subjects import SubjectCreateSchema, SubjectSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain import subjects
+from service.models import Subject, utcnow
+
+blp = Blueprint("subjects", __name__, url_prefix="/v1/subjects", description="People (R4, R13)")
+
+
+def subject_view(subject: Subject) -> dict[str, Any]:
+    return {
+        "id": subject.id,
+        "external_ref": subject.external_ref,
+        "birth_date": subject.birth_date,
+        "is_minor": subjects.is_minor(subject, utcnow().date()),
+        "guardian_required_until": subject.guardian_required_until,
+        "created_at": subject.created_at,
+        "erased_at": subject.erased_at,
+    }
+
+
+@blp.route("")
+class Subjects(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(SubjectCreateSchema)
+    @blp.response(201, SubjectSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Register a person
+
+        The server computes `is_minor` and `guardian_required_until` (the day the person reaches
+        `GUARDIAN_AGE`, 14) from `birth_date`. A repeated `external_ref` answers 409 `subject_exists`.
+        """
+        caller = current_caller()
+        session = db.session()
+        subject = subjects.register_subject(
+            session, org_id=caller.org_id, actor=caller.actor, external_ref=fields["external_ref"],
+            birth_date=fields["birth_date"], guardian_age=current_app.config["GUARDIAN_AGE"],
+        )
+        session.commit()
+        return subject_view(subject)
+
+
+@blp.route("/<string:subject_id>")
+class SubjectById(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, SubjectSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, subject_id: str) -> dict[str, Any]:
+        """Read a person"""
+        return subject_view(subjects.get_subject(db.session(), org_id=current_caller().org_id, subject_id=subject_id))
+
+    @blp.authorized("consents")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, subject_id: str) -> None:
+        """Erase a person's personal data
+
+        Their reference and birth date are removed, every live consent is revoked with reason
+        `subject_erased`, and the audit trail keeps only pseudonymous records. Erasing again changes nothing.
+        """
+        caller = current_caller()
+        session = db.session()
+        subjects.erase_subject(session, org_id=caller.org_id, actor=caller.actor, subject_id=subject_id)
+        session.commit()

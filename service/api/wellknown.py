@@ -1,0 +1,20 @@
+"""Public keys that sign consent tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from service.api import Blueprint
+from service.signing import key_set
+
+blp = Blueprint("jwks", __name__, url_prefix="/.well-known", description="Public signing keys")
+
+
+@blp.route("/jwks.json")
+class Jwks(MethodView):
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        """The JSON Web Key Set of the keys that sign consent tokens (current and previous)"""
+        return key_set().jwks

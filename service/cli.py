@@ -1,0 +1,130 @@
+"""The ``consent-gate`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from service import db
+
+
+def _echo_json(value: dict[str, Any]) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False))
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations."""
+    from service.migrate import upgrade
+
+    upgrade(db.engine(), revision)
+    click.echo(f"database at {revision}")
+
+
+@click.group("orgs")
+def orgs_group() -> None:
+    """Organizations (tenants)."""
+
+
+@orgs_group.command("create")
+@click.argument("name")
+@click.option("--contact", default="", help="How people reach the organization (shown to guardians).")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"id\"} as JSON.")
+@with_appcontext
+def orgs_create(name: str, contact: str, as_json: bool) -> None:
+    """Create an organization."""
+    from service.domain.organizations import create_organization
+
+    session = db.session()
+    org = create_organization(session, name=name, contact=contact)
+    session.commit()
+    if as_json:
+        _echo_json({"id": org.id})
+    else:
+        click.echo(f"organization {org.id} ({org.name})")
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """API keys and signing keys."""
+
+
+@keys_group.command("create")
+@click.argument("org_id")
+@click.option("--scopes", required=True, help="Comma-separated: admin,consents,verify")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"id\", \"key\"} as JSON.")
+@with_appcontext
+def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
+    """Create an API key; the key is printed once and stored only hashed."""
+    from service.domain.organizations import create_api_key
+    from service.errors import DomainError
+
+    session = db.session()
+    try:
+        api_key, secret = create_api_key(session, org_id=org_id, scopes=scopes.split(","))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    session.commit()
+    if as_json:
+        _echo_json({"id": api_key.id, "key": secret})
+    else:
+        click.echo(f"key {api_key.id} with scopes {api_key.scopes}:\n{secret}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check every organization's hash chain; exit 1 at the first altered, deleted or reordered event."""
+    from service.domain.audit import verify_all
+
+    breaks = verify_all(db.session())
+    if breaks:
+        for found in breaks:
+            click.echo(f"BROKEN {found}", err=True)
+        sys.exit(1)
+    click.echo("audit trail intact")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API with gunicorn (a production WSGI server)."""
+    from service.server import run_gunicorn
+
+    # The app has been built once here already: configuration is valid and the signing key exists
+    # before any worker starts.
+    run_gunicorn(host=host, port=port, workers=workers, config=dict(current_app.config))
+
+
+def init_app(app: Flask) -> None:
+    for command in (db_group, orgs_group, keys_group, audit_group, serve):
+        app.cli.add_command(command)
+
+
+def _create_app() -> Flask:
+    from service import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(create_app=_create_app, add_default_commands=False, load_dotenv=False,
+                  help="Consent Gate: consent and guardian authorization for facial recognition.")

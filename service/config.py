@@ -1,0 +1,85 @@
+"""Configuration: embedded defaults, overridden by ``CONSENT_GATE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+PREFIX = "CONSENT_GATE_"
+
+#: Every setting, with its safe embedded default. ``None`` means "derived at start-up".
+DEFAULTS: dict[str, Any] = {
+    "ENV": "development",
+    "INSTANCE_PATH": None,
+    "DATABASE_URL": None,
+    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "ISSUER": None,
+    "SMS_PROVIDER": "console",
+    "SMS_OUTBOX": None,
+    "TWILIO_ACCOUNT_SID": None,
+    "TWILIO_AUTH_TOKEN": None,
+    "TWILIO_FROM": None,
+    "TWILIO_BASE_URL": None,
+    "SIGNING_KEY_FILE": None,
+    "DATA_KEY": None,
+    "REDIS_URL": None,
+    "GUARDIAN_AGE": 14,
+    "ASSESSMENT_VALID_DAYS": 365,
+    "FILING_THRESHOLD": 100000,
+    "PROHIBIT_SENSITIVE_ANALYSIS": True,
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "PAGE_SIZE_MAX": 1000,
+    "SQL_ECHO": False,
+}
+
+_INTS = {"GUARDIAN_AGE", "ASSESSMENT_VALID_DAYS", "FILING_THRESHOLD", "MAX_CONTENT_LENGTH", "PAGE_SIZE_MAX"}
+_BOOLS = {"PROHIBIT_SENSITIVE_ANALYSIS", "SQL_ECHO"}
+
+
+class ConfigError(RuntimeError):
+    """A setting has a value the service refuses to run with."""
+
+
+def _parse(name: str, raw: str) -> Any:
+    if name in _INTS:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+    return raw
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the defaults with every ``CONSENT_GATE_*`` variable applied on top."""
+    env = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for name in DEFAULTS:
+        raw = env.get(PREFIX + name)
+        if raw is not None and raw != "":
+            settings[name] = _parse(name, raw)
+    return settings
+
+
+def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
+    """Fill the derived defaults, which all live in the instance folder."""
+    settings["INSTANCE_PATH"] = instance_path
+    if not settings["DATABASE_URL"]:
+        settings["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "consent-gate.sqlite3")
+    if not settings["SMS_OUTBOX"]:
+        settings["SMS_OUTBOX"] = os.path.join(instance_path, "sms-outbox.jsonl")
+    if not settings["SIGNING_KEY_FILE"]:
+        settings["SIGNING_KEY_FILE"] = os.path.join(instance_path, "signing-key.pem")
+    if not settings["ISSUER"]:
+        settings["ISSUER"] = settings["PUBLIC_URL"].rstrip("/")
+    if settings["SMS_PROVIDER"] not in {"console", "twilio"}:
+        raise ConfigError(f"{PREFIX}SMS_PROVIDER must be console or twilio, got {settings['SMS_PROVIDER']!r}")
+    if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
+        raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
+    return settings

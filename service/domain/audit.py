@@ -1,0 +1,168 @@
+"""The hash-chained audit trail (R15): append in the same transaction as the change, verify later."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.models import AuditEvent, AuditHead, Organization, utcnow
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(
+    *,
+    prev_hash: str,
+    org_id: str,
+    seq: int,
+    occurred_at: datetime,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any],
+) -> str:
+    body = canonical_json(
+        {
+            "org_id": org_id,
+            "seq": seq,
+            "occurred_at": occurred_at.isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "data": data,
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record_event(
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the organization's chain. Callers never pass personal data in ``data``."""
+    head = session.scalars(select(AuditHead).where(AuditHead.org_id == org_id).with_for_update()).first()
+    if head is None:
+        head = AuditHead(org_id=org_id, seq=0, hash=GENESIS)
+        session.add(head)
+    payload = json.loads(canonical_json(data or {}))
+    occurred_at = utcnow()
+    seq = head.seq + 1
+    digest = event_hash(
+        prev_hash=head.hash,
+        org_id=org_id,
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        data=payload,
+    )
+    event = AuditEvent(
+        org_id=org_id,
+        seq=seq,
+        occurred_at=occurred_at,
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        data=payload,
+        prev_hash=head.hash,
+        hash=digest,
+    )
+    head.seq, head.hash = seq, digest
+    session.add(event)
+    session.flush()
+    return event
+
+
+def list_events(session: Session, *, org_id: str, after: int, limit: int) -> list[AuditEvent]:
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.org_id == org_id, AuditEvent.seq > after)
+            .order_by(AuditEvent.seq)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class ChainBreak:
+    org_id: str
+    position: int
+    event_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"event id {self.event_id}" if self.event_id is not None else "end of chain"
+        return f"organization {self.org_id}: position {self.position} ({where}): {self.problem}"
+
+
+def _walk(session: Session, org_id: str) -> Iterator[AuditEvent]:
+    yield from session.scalars(
+        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.id).execution_options(
+            yield_per=1000
+        )
+    )
+
+
+def verify_chain(session: Session, org_id: str) -> ChainBreak | None:
+    """Walk one organization's events in insertion order; return the first break, if any.
+
+    Edits change a hash, deletions leave a gap in ``seq`` or a chain shorter than its head, and
+    reordering (rewriting ``seq``) breaks the ``prev_hash`` links.
+    """
+    prev_hash, expected_seq = GENESIS, 1
+    for event in _walk(session, org_id):
+        if event.seq != expected_seq:
+            return ChainBreak(org_id, expected_seq, event.id, f"expected seq {expected_seq}, found {event.seq}")
+        if event.prev_hash != prev_hash:
+            return ChainBreak(org_id, expected_seq, event.id, "prev_hash does not link to the previous event")
+        recomputed = event_hash(
+            prev_hash=event.prev_hash,
+            org_id=event.org_id,
+            seq=event.seq,
+            occurred_at=event.occurred_at,
+            actor=event.actor,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            data=event.data,
+        )
+        if recomputed != event.hash:
+            return ChainBreak(org_id, expected_seq, event.id, "content does not match its hash")
+        prev_hash, expected_seq = event.hash, expected_seq + 1
+    head = session.get(AuditHead, org_id)
+    last_seq = expected_seq - 1
+    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+        return ChainBreak(org_id, last_seq + 1, None, f"chain ends at {last_seq} but its head says {head.seq}")
+    return None
+
+
+def verify_all(session: Session) -> list[ChainBreak]:
+    breaks = []
+    for org_id in session.scalars(select(Organization.id).order_by(Organization.created_at)):
+        found = verify_chain(session, org_id)
+        if found is not None:
+            breaks.append(found)
+    return breaks

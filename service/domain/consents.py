@@ -1,0 +1,143 @@
+"""Separate consent per person and purpose (R2), withdrawal (R3), and their tokens."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.domain.audit import canonical_json, record_event
+from service.domain.consent_states import ENDABLE_STATUSES, effective_status, end_consent
+from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.subjects import get_subject, is_minor
+from service.errors import Conflict, NotFound, Unprocessable
+from service.models import LIVE_STATUSES, Consent, Subject, utcnow
+from service.tokens import KeySet, encode_consent_token
+
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+
+def get_consent(session: Session, *, org_id: str, consent_id: str) -> Consent:
+    consent = session.get(Consent, consent_id)
+    if consent is None or consent.org_id != org_id:
+        raise NotFound(f"consent {consent_id} does not exist")
+    return consent
+
+
+def find_by_idempotency_key(session: Session, *, org_id: str, key: str, fingerprint: str) -> Consent | None:
+    consent = session.scalars(
+        select(Consent).where(Consent.org_id == org_id, Consent.idempotency_key == key)
+    ).first()
+    if consent is not None and consent.request_fingerprint != fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
+        )
+    return consent
+
+
+def grant_consent(
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    subject_id: str,
+    purpose_code: str,
+    notice_version: int,
+    evidence: dict[str, Any],
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> Consent:
+    """Record an adult's separate consent to one purpose, bound to the notice version they were shown."""
+    now = utcnow()
+    subject: Subject = get_subject(session, org_id=org_id, subject_id=subject_id)
+    if subject.erased_at is not None:
+        raise Conflict("this subject was erased", code="subject_erased")
+    purpose = get_purpose(session, org_id=org_id, code=purpose_code)
+    if is_minor(subject, now.date()):
+        raise Conflict(
+            "this person is under the guardian age: consent must come from a parent or guardian "
+            "through POST /v1/guardian-requests",
+            code="guardian_required",
+        )
+    if not assessment_is_current(purpose, now.date()):
+        raise Conflict(f"purpose {purpose.code!r} has no current impact assessment", code="assessment_required")
+    if notice_version != purpose.notice_version:
+        raise Conflict(
+            f"notice version {notice_version} is not the current one ({purpose.notice_version})",
+            code="stale_notice",
+            details={"current_version": purpose.notice_version},
+        )
+    live = session.scalars(
+        select(Consent.id).where(
+            Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_STATUSES)
+        )
+    ).first()
+    if live is not None:
+        raise Conflict("this person already has a live consent to this purpose", code="consent_exists",
+                       details={"consent_id": live})
+    notice = purpose.current_notice
+    consent = Consent(
+        org_id=org_id,
+        subject_id=subject.id,
+        purpose_id=purpose.id,
+        status="active",
+        notice_version=notice.version,
+        notice_digest=notice.digest,
+        guardian_authorized=False,
+        evidence={**evidence, "recorded_at": now.isoformat(), "notice_digest": notice.digest},
+        granted_at=now,
+        expires_at=now + timedelta(days=purpose.retention_days),
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    session.add(consent)
+    session.flush()
+    record_event(
+        session, org_id=org_id, actor=actor, action="consent.granted", object_type="consent", object_id=consent.id,
+        data={"subject_id": subject.id, "purpose": purpose.code, "notice_version": notice.version,
+              "notice_digest": notice.digest, "method": evidence.get("method"), "channel": evidence.get("channel"),
+              "guardian": False},
+    )
+    return consent
+
+
+
+def revoke_consent(session: Session, *, org_id: str, actor: str, consent_id: str, reason: str | None) -> Consent:
+    """Withdraw consent, effective at once; revoking again changes nothing (idempotent)."""
+    consent = session.scalars(
+        select(Consent).where(Consent.id == consent_id, Consent.org_id == org_id).with_for_update(of=Consent)
+    ).first()
+    if consent is None:
+        raise NotFound(f"consent {consent_id} does not exist")
+    if consent.status == "revoked":
+        return consent
+    status = effective_status(consent, utcnow())
+    if status not in ENDABLE_STATUSES:
+        raise Conflict(f"a {status} consent cannot be withdrawn", code="consent_ended")
+    end_consent(session, consent, status="revoked", actor=actor, reason=reason)
+    return consent
+
+
+def consent_token(consent: Consent, *, keys: KeySet, issuer: str) -> str | None:
+    """The consent's token while it is active; re-signed on demand, never stored."""
+    if effective_status(consent, utcnow()) != "active" or consent.granted_at is None or consent.expires_at is None:
+        return None
+    return encode_consent_token(
+        keys,
+        issuer=issuer,
+        org_id=consent.org_id,
+        subject_id=consent.subject_id,
+        consent_id=consent.id,
+        purpose=consent.purpose.code,
+        issued_at=consent.granted_at,
+        expires_at=consent.expires_at,
+        guardian=consent.guardian_authorized,
+        notice_digest=consent.notice_digest,
+    )

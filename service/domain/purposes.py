@@ -1,0 +1,191 @@
+"""The purpose catalog (R1, R5, R6, R11) and impact assessments (R10)."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.domain.audit import canonical_json, record_event
+from service.errors import Conflict, NotFound, Unprocessable
+from service.models import Assessment, Consent, Notice, Organization, Purpose, utcnow
+
+#: Analyses the draft Provisions forbid inferring from a face (R11), in English and Chinese.
+PROHIBITED_ANALYSES = frozenset(
+    {
+        "race", "racial_origin", "ethnicity", "ethnic_origin", "religion", "religious_belief", "health",
+        "health_status", "social_class", "socioeconomic_status",
+        "种族", "民族", "宗教", "宗教信仰", "健康", "健康状况", "社会阶层",
+    }
+)
+
+
+def normalize_analysis(name: str) -> str:
+    folded = unicodedata.normalize("NFKC", name).strip().lower()
+    return "_".join(folded.replace("-", " ").split())
+
+
+def notice_digest(org: Organization, purpose: Purpose, version: int, texts: dict[str, str]) -> str:
+    """SHA-256 over everything the person is told (R1): who, what for, how long, why, the alternative."""
+    document = {
+        "controller": {"id": org.id, "name": org.name, "contact": org.contact},
+        "purpose": {
+            "code": purpose.code,
+            "name": purpose.name,
+            "description": purpose.description,
+            "category": purpose.category,
+            "necessity": purpose.necessity,
+            "alternative": purpose.alternative,
+            "retention_days": purpose.retention_days,
+            "analyses": list(purpose.analyses),
+            "transmits_face_data": purpose.transmits_face_data,
+        },
+        "version": version,
+        "texts": texts,
+    }
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def get_purpose(session: Session, *, org_id: str, code: str) -> Purpose:
+    purpose = session.scalars(select(Purpose).where(Purpose.org_id == org_id, Purpose.code == code)).first()
+    if purpose is None:
+        raise NotFound(f"purpose {code!r} does not exist")
+    return purpose
+
+
+def list_purposes(session: Session, *, org_id: str) -> list[Purpose]:
+    return list(session.scalars(select(Purpose).where(Purpose.org_id == org_id).order_by(Purpose.code)))
+
+
+def create_purpose(
+    session: Session, *, org_id: str, actor: str, prohibit_sensitive_analysis: bool, fields: dict[str, Any]
+) -> Purpose:
+    analyses = [normalize_analysis(a) for a in fields.get("analyses", [])]
+    prohibited = sorted({a for a in analyses if a in PROHIBITED_ANALYSES})
+    if prohibited and prohibit_sensitive_analysis:
+        raise Unprocessable(
+            "inferring race, ethnicity, religion, health or social class from a face is prohibited",
+            code="prohibited_analysis",
+            details={"analyses": prohibited},
+        )
+    existing = session.scalars(
+        select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == fields["code"])
+    ).first()
+    if existing is not None:
+        raise Conflict(f"purpose {fields['code']!r} already exists", code="purpose_exists")
+    org = session.get(Organization, org_id)
+    assert org is not None
+    purpose = Purpose(
+        org_id=org_id,
+        code=fields["code"],
+        name=fields["name"],
+        description=fields["description"],
+        category=fields["category"],
+        necessity=fields["necessity"],
+        alternative=fields["alternative"],
+        retention_days=fields["retention_days"],
+        analyses=analyses,
+        transmits_face_data=fields.get("transmits_face_data", False),
+        notice_version=1,
+    )
+    session.add(purpose)
+    session.flush()
+    notice = Notice(
+        purpose_id=purpose.id, version=1, texts=fields["notice"], material=True,
+        digest=notice_digest(org, purpose, 1, fields["notice"]),
+    )
+    session.add(notice)
+    session.flush()
+    session.refresh(purpose, ["notices"])
+    record_event(
+        session, org_id=org_id, actor=actor, action="purpose.created", object_type="purpose",
+        object_id=purpose.id,
+        data={"code": purpose.code, "category": purpose.category, "retention_days": purpose.retention_days,
+              "notice_version": 1, "notice_digest": notice.digest},
+    )
+    return purpose
+
+
+def publish_notice(
+    session: Session, *, org_id: str, actor: str, code: str, texts: dict[str, str], material: bool
+) -> Notice:
+    """Add a notice version. A material change moves every active consent to ``reconsent_required`` (R5)."""
+    purpose = get_purpose(session, org_id=org_id, code=code)
+    org = session.get(Organization, org_id)
+    assert org is not None
+    version = purpose.notice_version + 1
+    notice = Notice(
+        purpose_id=purpose.id, version=version, texts=texts, material=material,
+        digest=notice_digest(org, purpose, version, texts),
+    )
+    session.add(notice)
+    purpose.notice_version = version
+    session.flush()
+    session.refresh(purpose, ["notices"])
+    record_event(
+        session, org_id=org_id, actor=actor, action="notice.published", object_type="purpose",
+        object_id=purpose.id, data={"code": code, "version": version, "digest": notice.digest, "material": material},
+    )
+    if material:
+        affected = list(
+            session.scalars(
+                select(Consent.id).where(Consent.purpose_id == purpose.id, Consent.status == "active")
+            )
+        )
+        if affected:
+            session.execute(
+                update(Consent)
+                .where(Consent.id.in_(affected))
+                .values(status="reconsent_required", updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+        for consent_id in affected:
+            record_event(
+                session, org_id=org_id, actor=actor, action="consent.reconsent_required", object_type="consent",
+                object_id=consent_id, data={"purpose": code, "notice_version": version},
+            )
+    return notice
+
+
+def assessment_is_current(purpose: Purpose, today: date) -> bool:
+    return purpose.assessed_until is not None and purpose.assessed_until >= today
+
+
+def record_assessment(
+    session: Session, *, org_id: str, actor: str, valid_days: int, fields: dict[str, Any]
+) -> Assessment:
+    """Record a personal-information impact assessment covering one or more purposes (R10)."""
+    codes = list(dict.fromkeys(fields["purposes"]))
+    purposes = list(session.scalars(select(Purpose).where(Purpose.org_id == org_id, Purpose.code.in_(codes))))
+    missing = sorted(set(codes) - {p.code for p in purposes})
+    if missing:
+        raise Unprocessable("unknown purposes", code="unknown_purpose", details={"purposes": missing})
+    conducted_at: date = fields["conducted_at"]
+    if conducted_at > utcnow().date():
+        raise Unprocessable("conducted_at is in the future", code="validation_error",
+                            details={"json": {"conducted_at": ["must not be in the future"]}})
+    assessment = Assessment(
+        org_id=org_id,
+        conducted_at=conducted_at,
+        valid_until=conducted_at + timedelta(days=valid_days),
+        summary=fields["summary"],
+        risk_level=fields["risk_level"],
+        measures=fields["measures"],
+        purposes=purposes,
+    )
+    session.add(assessment)
+    for purpose in purposes:
+        if purpose.assessed_until is None or purpose.assessed_until < assessment.valid_until:
+            purpose.assessed_until = assessment.valid_until
+    session.flush()
+    record_event(
+        session, org_id=org_id, actor=actor, action="assessment.recorded", object_type="assessment",
+        object_id=assessment.id,
+        data={"purposes": codes, "conducted_at": conducted_at.isoformat(),
+              "valid_until": assessment.valid_until.isoformat(), "risk_level": assessment.risk_level},
+    )
+    return assessment

@@ -1,0 +1,95 @@
+"""Domain errors and the one JSON error shape every failure answers with.
+
+Every error body is ``{"code": <stable machine-readable string>, "status": <HTTP status>,
+"message": <human text>, "errors": <details, optional>}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from werkzeug.exceptions import HTTPException
+
+#: HTTP statuses raised by Flask/werkzeug/webargs themselves, and the code each answers with.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class DomainError(Exception):
+    """A rule said no. ``code`` is stable and documented; ``status`` is the HTTP status."""
+
+    status = 409
+    code = "conflict"
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Unprocessable(DomainError):
+    status = 422
+    code = "validation_error"
+
+
+class ErrorSchema(ma.Schema):
+    """The error body."""
+
+    code = ma.fields.String(
+        required=True,
+        metadata={
+            "description": "Stable machine-readable error code, e.g. `validation_error`, `guardian_required`, "
+            "`assessment_required`, `prohibited_analysis`, `stale_notice`, `not_found`, `unauthorized`."
+        },
+    )
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": "Details, for example the invalid fields"})
+
+
+def error_body(status: int, code: str, message: str, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "status": status, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def http_error_body(error: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Turn a werkzeug/webargs HTTP exception into the error shape."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    code = data.get("error_code") or HTTP_CODES.get(status, "error")
+    if status == 400 and errors and "json" in errors:
+        code = "malformed_json"
+    message = data.get("message") or error.description or error.name
+    if status >= 500:
+        message = error.name
+    headers = data.get("headers") or {}
+    return error_body(status, code, message, errors), status, headers

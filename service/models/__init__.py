@@ -1,0 +1,25 @@
+"""SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
+
+from service.models.audit import AuditEvent, AuditHead
+from service.models.organizations import ApiKey, Organization
+from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
+from service.models.subjects import LIVE_STATUSES, Consent, Subject
+from service.models.types import new_id, utcnow
+from service.models.verifications import Verification
+
+__all__ = [
+    "LIVE_STATUSES",
+    "ApiKey",
+    "Assessment",
+    "AuditEvent",
+    "AuditHead",
+    "Consent",
+    "Notice",
+    "Organization",
+    "Purpose",
+    "Subject",
+    "Verification",
+    "assessment_purposes",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,84 @@
+"""The purpose catalog: purposes, their versioned notices, and impact assessments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.db import Base
+from service.models.types import UTCDateTime, new_id, utcnow
+
+
+class Purpose(Base):
+    __tablename__ = "purposes"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    necessity: Mapped[str] = mapped_column(Text)
+    alternative: Mapped[str] = mapped_column(Text)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    analyses: Mapped[list[str]] = mapped_column(JSON, default=list)
+    transmits_face_data: Mapped[bool] = mapped_column(Boolean, default=False)
+    notice_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: The last day covered by a current impact assessment (denormalized for the verify path).
+    assessed_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    notices: Mapped[list[Notice]] = relationship(
+        back_populates="purpose", order_by="Notice.version", lazy="selectin"
+    )
+
+    @property
+    def current_notice(self) -> Notice:
+        return next(n for n in self.notices if n.version == self.notice_version)
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("purpose_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    purpose_id: Mapped[str] = mapped_column(ForeignKey("purposes.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: SHA-256 over the canonical JSON of everything the person was told (see domain.notices).
+    digest: Mapped[str] = mapped_column(String(64))
+    material: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    purpose: Mapped[Purpose] = relationship(back_populates="notices")
+
+
+assessment_purposes = Table(
+    "assessment_purposes",
+    Base.metadata,
+    Column("assessment_id", ForeignKey("assessments.id"), primary_key=True),
+    Column("purpose_id", ForeignKey("purposes.id"), primary_key=True),
+)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    conducted_at: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date] = mapped_column(Date)
+    summary: Mapped[str] = mapped_column(Text)
+    risk_level: Mapped[str] = mapped_column(String(16))
+    measures: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    purposes: Mapped[list[Purpose]] = relationship(secondary=assessment_purposes, lazy="selectin")
+
+    @property
+    def purpose_codes(self) -> list[str]:
+        return [p.code for p in self.purposes]

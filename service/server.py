@@ -1,0 +1,36 @@
+"""Serving with gunicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class ConsentGateServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any], app_config: dict[str, Any]):
+        self.options = options
+        self.app_config = app_config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from service import create_app
+
+        # Each worker builds its own app, with its own database engine and connection pool.
+        return create_app({"INSTANCE_PATH": self.app_config["INSTANCE_PATH"]})
+
+
+def run_gunicorn(*, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "accesslog": None,
+        "timeout": 30,
+        "graceful_timeout": 10,
+    }
+    ConsentGateServer(options, config).run()
