@@ -20,9 +20,7 @@ class StrictSchema(ma.Schema):
 
 
 def text(max_length: int, *, required: bool = True, **kwargs: Any) -> ma.fields.String:
-    return ma.fields.String(
-        required=required, validate=validate.Length(min=1, max=max_length), **kwargs
-    )
+    return ma.fields.String(required=required, validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
 class NoticeTexts(ma.fields.Dict):

@@ -27,8 +27,10 @@ class PurposeCreateSchema(StrictSchema):
         ma.fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,
         validate=validate.Length(max=20),
-        metadata={"description": "What is inferred from a face besides identity. Race, ethnicity, religion, "
-                  "health or social class are refused with `prohibited_analysis` (R11)."},
+        metadata={
+            "description": "What is inferred from a face besides identity. Race, ethnicity, religion, "
+            "health or social class are refused with `prohibited_analysis` (R11)."
+        },
     )
     transmits_face_data = ma.fields.Boolean(
         load_default=False, metadata={"description": "Face data leaves the device for this purpose (R9)"}
@@ -68,7 +70,8 @@ class PurposeSchema(StrictSchema):
 
 class AssessmentCreateSchema(StrictSchema):
     purposes = ma.fields.List(
-        ma.fields.String(validate=validate.Length(min=1, max=64)), required=True,
+        ma.fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
         validate=validate.Length(min=1, max=100),
     )
     conducted_at = ma.fields.Date(required=True)

@@ -14,7 +14,8 @@ EVIDENCE_CHANNELS = ("mobile_app", "web", "kiosk", "paper", "sms_link", "qr_code
 
 class SubjectCreateSchema(StrictSchema):
     external_ref = ma.fields.String(
-        required=True, validate=validate.Length(min=1, max=128),
+        required=True,
+        validate=validate.Length(min=1, max=128),
         metadata={"description": "Your reference for the person, unique within your organization"},
     )
     birth_date = ma.fields.Date(required=True, metadata={"description": "The server computes age from it (R4)"})

@@ -8,15 +8,28 @@ from marshmallow import validate
 from schemas.common import StrictSchema
 
 REASONS = (
-    "consent_active", "invalid_token", "no_consent", "unknown_purpose", "purpose_mismatch", "pending_guardian",
-    "declined", "revoked", "expired", "reconsent_required", "assessment_required", "device_unknown",
-    "prohibited_location", "subject_erased", "unavailable",
+    "consent_active",
+    "invalid_token",
+    "no_consent",
+    "unknown_purpose",
+    "purpose_mismatch",
+    "pending_guardian",
+    "declined",
+    "revoked",
+    "expired",
+    "reconsent_required",
+    "assessment_required",
+    "device_unknown",
+    "prohibited_location",
+    "subject_erased",
+    "unavailable",
 )
 
 
 class VerificationRequestSchema(StrictSchema):
     purpose = ma.fields.String(
-        required=True, validate=validate.Length(min=1, max=64),
+        required=True,
+        validate=validate.Length(min=1, max=64),
         metadata={"description": "The purpose the caller is about to process"},
     )
     token = ma.fields.String(validate=validate.Length(min=1, max=4096))

@@ -41,7 +41,7 @@ def orgs_group() -> None:
 @orgs_group.command("create")
 @click.argument("name")
 @click.option("--contact", default="", help="How people reach the organization (shown to guardians).")
-@click.option("--json", "as_json", is_flag=True, help="Print {\"id\"} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id"} as JSON.')
 @with_appcontext
 def orgs_create(name: str, contact: str, as_json: bool) -> None:
     """Create an organization."""
@@ -64,7 +64,7 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.argument("org_id")
 @click.option("--scopes", required=True, help="Comma-separated: admin,consents,verify")
-@click.option("--json", "as_json", is_flag=True, help="Print {\"id\", \"key\"} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"id", "key"} as JSON.')
 @with_appcontext
 def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
     """Create an API key; the key is printed once and stored only hashed."""
@@ -126,5 +126,9 @@ def _create_app() -> Flask:
     return create_app()
 
 
-main = FlaskGroup(create_app=_create_app, add_default_commands=False, load_dotenv=False,
-                  help="Consent Gate: consent and guardian authorization for facial recognition.")
+main = FlaskGroup(
+    create_app=_create_app,
+    add_default_commands=False,
+    load_dotenv=False,
+    help="Consent Gate: consent and guardian authorization for facial recognition.",
+)

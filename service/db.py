@@ -71,14 +71,14 @@ def init_app(app: Flask) -> None:
 
 def engine() -> Engine:
     """The current app's engine."""
-    return current_app.extensions["consent_gate.engine"]  # type: ignore[no-any-return]
+    return current_app.extensions["consent_gate.engine"]
 
 
 def session() -> Session:
     """The session of the current request (or app context), created on first use."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["consent_gate.sessionmaker"]()
-    return g.db_session  # type: ignore[no-any-return]
+    return g.db_session
 
 
 def _close_session(_exc: BaseException | None) -> None:

@@ -29,6 +29,40 @@ HTTP_CODES = {
 }
 
 
+#: Every error ``code`` the API answers with. A test keeps this list and the code in step.
+ERROR_CODES = (
+    "bad_request",
+    "malformed_json",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "gone",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_error",
+    "rate_limited",
+    "internal_error",
+    "service_unavailable",
+    "database_unavailable",
+    "prohibited_analysis",
+    "purpose_exists",
+    "unknown_purpose",
+    "subject_exists",
+    "subject_erased",
+    "guardian_required",
+    "assessment_required",
+    "stale_notice",
+    "consent_exists",
+    "consent_ended",
+    "idempotency_key_reused",
+    "invalid_idempotency_key",
+    "invalid_name",
+    "invalid_scopes",
+)
+
+
 class DomainError(Exception):
     """A rule said no. ``code`` is stable and documented; ``status`` is the HTTP status."""
 
@@ -63,10 +97,7 @@ class ErrorSchema(ma.Schema):
 
     code = ma.fields.String(
         required=True,
-        metadata={
-            "description": "Stable machine-readable error code, e.g. `validation_error`, `guardian_required`, "
-            "`assessment_required`, `prohibited_analysis`, `stale_notice`, `not_found`, `unauthorized`."
-        },
+        metadata={"description": "Stable machine-readable error code", "enum": list(ERROR_CODES)},
     )
     status = ma.fields.Integer(required=True, metadata={"description": "HTTP status"})
     message = ma.fields.String(required=True, metadata={"description": "What went wrong, for people"})

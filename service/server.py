@@ -7,7 +7,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 
-class ConsentGateServer(BaseApplication):  # type: ignore[misc]
+class ConsentGateServer(BaseApplication):
     def __init__(self, options: dict[str, Any], app_config: dict[str, Any]):
         self.options = options
         self.app_config = app_config

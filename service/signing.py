@@ -18,8 +18,8 @@ def init_app(app: Flask) -> None:
 
 
 def key_set() -> KeySet:
-    return current_app.extensions["consent_gate.keys"]  # type: ignore[no-any-return]
+    return current_app.extensions["consent_gate.keys"]
 
 
 def issuer() -> str:
-    return current_app.config["ISSUER"]  # type: ignore[no-any-return]
+    return current_app.config["ISSUER"]

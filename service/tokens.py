@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 ALGORITHM = "ES256"
-TOKEN_TYPE = "consent+jwt"
+TOKEN_TYPE = "consent+jwt"  # noqa: S105 (a media type, not a secret)
 #: Header parameters that point at keys elsewhere or demand extensions; never honoured, always refused.
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "pur"]

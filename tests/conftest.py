@@ -69,7 +69,7 @@ def _empty_tables(app: Flask) -> None:
     engine = app.extensions["consent_gate.engine"]
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f"DELETE FROM {table.name}"))
+            conn.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 (names from our own metadata)
 
 
 @pytest.fixture()
@@ -112,8 +112,9 @@ class Tenant:
     def get(self, path: str, scope: str = "admin", **kwargs: Any) -> Any:
         return self.client.get(path, headers=self.headers(scope), **kwargs)
 
-    def post(self, path: str, json: Any = None, scope: str = "admin", headers: dict[str, str] | None = None,
-             **kwargs: Any) -> Any:
+    def post(
+        self, path: str, json: Any = None, scope: str = "admin", headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
         return self.client.post(path, json=json, headers=self.headers(scope, headers), **kwargs)
 
     def delete(self, path: str, scope: str = "consents") -> Any:
@@ -146,14 +147,20 @@ class Tenant:
     def subject(self, ref: str | None = None, *, age_years: int = 30) -> dict[str, Any]:
         birth = date.today() - timedelta(days=int(age_years * 365.25) + 1)
         response = self.post(
-            "/v1/subjects", {"external_ref": ref or uuid.uuid4().hex, "birth_date": birth.isoformat()},
+            "/v1/subjects",
+            {"external_ref": ref or uuid.uuid4().hex, "birth_date": birth.isoformat()},
             scope="consents",
         )
         assert response.status_code == 201, response.json
         return response.json  # type: ignore[no-any-return]
 
-    def consent(self, subject_id: str, purpose: str = "door_access", notice_version: int = 1,
-                headers: dict[str, str] | None = None) -> Any:
+    def consent(
+        self,
+        subject_id: str,
+        purpose: str = "door_access",
+        notice_version: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         return self.post(
             "/v1/consents",
             {
@@ -166,8 +173,7 @@ class Tenant:
             headers=headers,
         )
 
-    def verify(self, purpose: str, *, token: str | None = None, subject_id: str | None = None,
-               **extra: Any) -> Any:
+    def verify(self, purpose: str, *, token: str | None = None, subject_id: str | None = None, **extra: Any) -> Any:
         body: dict[str, Any] = {"purpose": purpose, **extra}
         if token is not None:
             body["token"] = token

@@ -28,7 +28,9 @@ def test_allow_then_revoke_then_deny(tenant: Tenant) -> None:
 
     deny = tenant.verify("door_access", token=consent["token"])
     assert deny.json == {
-        "decision": "deny", "reason": "revoked", "consent_id": consent["id"],
+        "decision": "deny",
+        "reason": "revoked",
+        "consent_id": consent["id"],
         "verification_id": deny.json["verification_id"],
     }
     by_subject = tenant.verify("door_access", subject_id=person["id"])

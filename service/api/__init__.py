@@ -17,7 +17,7 @@ from service.errors import DomainError, ErrorSchema, error_body, http_error_body
 log = logging.getLogger(__name__)
 
 
-class Api(flask_smorest.Api):  # type: ignore[misc]
+class Api(flask_smorest.Api):
     """The API: every error, ours or the framework's, answers with :class:`ErrorSchema`."""
 
     ERROR_SCHEMA = ErrorSchema
@@ -36,7 +36,7 @@ def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
     return error_body(error.status, error.code, error.message, error.details), error.status
 
 
-class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+class Blueprint(flask_smorest.Blueprint):
     def authorized(self, *scopes: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Require an API key with one of ``scopes``; documents the security scheme, 401 and 403."""
 
@@ -48,7 +48,7 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 
             documented = self.doc(security=[{"ApiKey": []}])(wrapper)
             documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
-            return self.alt_response(403, response="FORBIDDEN")(documented)  # type: ignore[no-any-return]
+            return self.alt_response(403, response="FORBIDDEN")(documented)
 
         return decorator
 

@@ -31,8 +31,11 @@ class Assessments(MethodView):
         caller = current_caller()
         session = db.session()
         assessment = purposes.record_assessment(
-            session, org_id=caller.org_id, actor=caller.actor,
-            valid_days=current_app.config["ASSESSMENT_VALID_DAYS"], fields=fields,
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            valid_days=current_app.config["ASSESSMENT_VALID_DAYS"],
+            fields=fields,
         )
         session.commit()
         return assessment

@@ -79,15 +79,22 @@ class Consents(MethodView):
         fingerprint = consents.request_fingerprint(request.get_json(silent=True) or {})
         for attempt in range(2):
             if key is not None:
-                replay = consents.find_by_idempotency_key(session, org_id=caller.org_id, key=key,
-                                                          fingerprint=fingerprint)
+                replay = consents.find_by_idempotency_key(
+                    session, org_id=caller.org_id, key=key, fingerprint=fingerprint
+                )
                 if replay is not None:
                     return consent_view(replay)
             try:
                 consent = consents.grant_consent(
-                    session, org_id=caller.org_id, actor=caller.actor, subject_id=fields["subject_id"],
-                    purpose_code=fields["purpose"], notice_version=fields["notice_version"],
-                    evidence=fields["evidence"], idempotency_key=key, fingerprint=fingerprint,
+                    session,
+                    org_id=caller.org_id,
+                    actor=caller.actor,
+                    subject_id=fields["subject_id"],
+                    purpose_code=fields["purpose"],
+                    notice_version=fields["notice_version"],
+                    evidence=fields["evidence"],
+                    idempotency_key=key,
+                    fingerprint=fingerprint,
                 )
                 session.commit()
                 return consent_view(consent)

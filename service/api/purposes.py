@@ -39,8 +39,11 @@ class Purposes(MethodView):
         caller = current_caller()
         session = db.session()
         purpose = purposes.create_purpose(
-            session, org_id=caller.org_id, actor=caller.actor,
-            prohibit_sensitive_analysis=current_app.config["PROHIBIT_SENSITIVE_ANALYSIS"], fields=fields,
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            prohibit_sensitive_analysis=current_app.config["PROHIBIT_SENSITIVE_ANALYSIS"],
+            fields=fields,
         )
         session.commit()
         return purpose
@@ -71,7 +74,11 @@ class PurposeNotices(MethodView):
         caller = current_caller()
         session = db.session()
         notice = purposes.publish_notice(
-            session, org_id=caller.org_id, actor=caller.actor, code=code, texts=fields["texts"],
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            code=code,
+            texts=fields["texts"],
             material=fields["material"],
         )
         session.commit()

@@ -44,8 +44,12 @@ class Subjects(MethodView):
         caller = current_caller()
         session = db.session()
         subject = subjects.register_subject(
-            session, org_id=caller.org_id, actor=caller.actor, external_ref=fields["external_ref"],
-            birth_date=fields["birth_date"], guardian_age=current_app.config["GUARDIAN_AGE"],
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            external_ref=fields["external_ref"],
+            birth_date=fields["birth_date"],
+            guardian_age=current_app.config["GUARDIAN_AGE"],
         )
         session.commit()
         return subject_view(subject)

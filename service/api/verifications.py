@@ -51,8 +51,12 @@ class Verifications(MethodView):
         try:
             caller = authenticate("verify")
             decision, verification_id = verify(
-                session, org_id=caller.org_id, api_key_id=caller.key_id,
-                request=VerificationRequest(**fields), keys=key_set().public_keys, issuer=issuer(),
+                session,
+                org_id=caller.org_id,
+                api_key_id=caller.key_id,
+                request=VerificationRequest(**fields),
+                keys=key_set().public_keys,
+                issuer=issuer(),
             )
             session.commit()
         except DomainError:

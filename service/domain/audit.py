@@ -120,9 +120,7 @@ class ChainBreak:
 
 def _walk(session: Session, org_id: str) -> Iterator[AuditEvent]:
     yield from session.scalars(
-        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.id).execution_options(
-            yield_per=1000
-        )
+        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.id).execution_options(yield_per=1000)
     )
 
 

@@ -12,6 +12,7 @@ from service.models import Consent, utcnow
 #: Statuses a consent can still leave by withdrawal or erasure.
 ENDABLE_STATUSES = ("active", "pending_guardian", "reconsent_required")
 
+
 def effective_status(consent: Consent, now: datetime) -> str:
     """The status as of ``now``: an active consent past its ``expires_at`` is expired (R8)."""
     if consent.status == "active" and consent.expires_at is not None and consent.expires_at <= now:
@@ -28,7 +29,11 @@ def end_consent(session: Session, consent: Consent, *, status: str, actor: str, 
     consent.end_reason = reason
     session.flush()
     record_event(
-        session, org_id=consent.org_id, actor=actor, action=f"consent.{status}", object_type="consent",
-        object_id=consent.id, data={"subject_id": consent.subject_id, "purpose": consent.purpose.code,
-                                    "reason": reason},
+        session,
+        org_id=consent.org_id,
+        actor=actor,
+        action=f"consent.{status}",
+        object_type="consent",
+        object_id=consent.id,
+        data={"subject_id": consent.subject_id, "purpose": consent.purpose.code, "reason": reason},
     )

@@ -18,10 +18,8 @@ from service.models import LIVE_STATUSES, Consent, Subject, utcnow
 from service.tokens import KeySet, encode_consent_token
 
 
-
 def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
-
 
 
 def get_consent(session: Session, *, org_id: str, consent_id: str) -> Consent:
@@ -32,13 +30,9 @@ def get_consent(session: Session, *, org_id: str, consent_id: str) -> Consent:
 
 
 def find_by_idempotency_key(session: Session, *, org_id: str, key: str, fingerprint: str) -> Consent | None:
-    consent = session.scalars(
-        select(Consent).where(Consent.org_id == org_id, Consent.idempotency_key == key)
-    ).first()
+    consent = session.scalars(select(Consent).where(Consent.org_id == org_id, Consent.idempotency_key == key)).first()
     if consent is not None and consent.request_fingerprint != fingerprint:
-        raise Unprocessable(
-            "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
-        )
+        raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
     return consent
 
 
@@ -80,8 +74,11 @@ def grant_consent(
         )
     ).first()
     if live is not None:
-        raise Conflict("this person already has a live consent to this purpose", code="consent_exists",
-                       details={"consent_id": live})
+        raise Conflict(
+            "this person already has a live consent to this purpose",
+            code="consent_exists",
+            details={"consent_id": live},
+        )
     notice = purpose.current_notice
     consent = Consent(
         org_id=org_id,
@@ -100,13 +97,23 @@ def grant_consent(
     session.add(consent)
     session.flush()
     record_event(
-        session, org_id=org_id, actor=actor, action="consent.granted", object_type="consent", object_id=consent.id,
-        data={"subject_id": subject.id, "purpose": purpose.code, "notice_version": notice.version,
-              "notice_digest": notice.digest, "method": evidence.get("method"), "channel": evidence.get("channel"),
-              "guardian": False},
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="consent.granted",
+        object_type="consent",
+        object_id=consent.id,
+        data={
+            "subject_id": subject.id,
+            "purpose": purpose.code,
+            "notice_version": notice.version,
+            "notice_digest": notice.digest,
+            "method": evidence.get("method"),
+            "channel": evidence.get("channel"),
+            "guardian": False,
+        },
     )
     return consent
-
 
 
 def revoke_consent(session: Session, *, org_id: str, actor: str, consent_id: str, reason: str | None) -> Consent:

@@ -29,8 +29,13 @@ def create_organization(session: Session, *, name: str, contact: str = "") -> Or
     session.add(org)
     session.flush()
     record_event(
-        session, org_id=org.id, actor="cli", action="organization.created", object_type="organization",
-        object_id=org.id, data={"name": org.name},
+        session,
+        org_id=org.id,
+        actor="cli",
+        action="organization.created",
+        object_type="organization",
+        object_id=org.id,
+        data={"name": org.name},
     )
     return org
 
@@ -48,8 +53,13 @@ def create_api_key(session: Session, *, org_id: str, scopes: list[str], actor: s
     session.add(api_key)
     session.flush()
     record_event(
-        session, org_id=org_id, actor=actor, action="api_key.created", object_type="api_key",
-        object_id=api_key.id, data={"scopes": wanted, "prefix": api_key.prefix},
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="api_key.created",
+        object_type="api_key",
+        object_id=api_key.id,
+        data={"scopes": wanted, "prefix": api_key.prefix},
     )
     return api_key, secret
 

@@ -17,9 +17,23 @@ from service.models import Assessment, Consent, Notice, Organization, Purpose, u
 #: Analyses the draft Provisions forbid inferring from a face (R11), in English and Chinese.
 PROHIBITED_ANALYSES = frozenset(
     {
-        "race", "racial_origin", "ethnicity", "ethnic_origin", "religion", "religious_belief", "health",
-        "health_status", "social_class", "socioeconomic_status",
-        "种族", "民族", "宗教", "宗教信仰", "健康", "健康状况", "社会阶层",
+        "race",
+        "racial_origin",
+        "ethnicity",
+        "ethnic_origin",
+        "religion",
+        "religious_belief",
+        "health",
+        "health_status",
+        "social_class",
+        "socioeconomic_status",
+        "种族",
+        "民族",
+        "宗教",
+        "宗教信仰",
+        "健康",
+        "健康状况",
+        "社会阶层",
     }
 )
 
@@ -95,17 +109,29 @@ def create_purpose(
     session.add(purpose)
     session.flush()
     notice = Notice(
-        purpose_id=purpose.id, version=1, texts=fields["notice"], material=True,
+        purpose_id=purpose.id,
+        version=1,
+        texts=fields["notice"],
+        material=True,
         digest=notice_digest(org, purpose, 1, fields["notice"]),
     )
     session.add(notice)
     session.flush()
     session.refresh(purpose, ["notices"])
     record_event(
-        session, org_id=org_id, actor=actor, action="purpose.created", object_type="purpose",
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="purpose.created",
+        object_type="purpose",
         object_id=purpose.id,
-        data={"code": purpose.code, "category": purpose.category, "retention_days": purpose.retention_days,
-              "notice_version": 1, "notice_digest": notice.digest},
+        data={
+            "code": purpose.code,
+            "category": purpose.category,
+            "retention_days": purpose.retention_days,
+            "notice_version": 1,
+            "notice_digest": notice.digest,
+        },
     )
     return purpose
 
@@ -119,7 +145,10 @@ def publish_notice(
     assert org is not None
     version = purpose.notice_version + 1
     notice = Notice(
-        purpose_id=purpose.id, version=version, texts=texts, material=material,
+        purpose_id=purpose.id,
+        version=version,
+        texts=texts,
+        material=material,
         digest=notice_digest(org, purpose, version, texts),
     )
     session.add(notice)
@@ -127,14 +156,17 @@ def publish_notice(
     session.flush()
     session.refresh(purpose, ["notices"])
     record_event(
-        session, org_id=org_id, actor=actor, action="notice.published", object_type="purpose",
-        object_id=purpose.id, data={"code": code, "version": version, "digest": notice.digest, "material": material},
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="notice.published",
+        object_type="purpose",
+        object_id=purpose.id,
+        data={"code": code, "version": version, "digest": notice.digest, "material": material},
     )
     if material:
         affected = list(
-            session.scalars(
-                select(Consent.id).where(Consent.purpose_id == purpose.id, Consent.status == "active")
-            )
+            session.scalars(select(Consent.id).where(Consent.purpose_id == purpose.id, Consent.status == "active"))
         )
         if affected:
             session.execute(
@@ -145,8 +177,13 @@ def publish_notice(
             )
         for consent_id in affected:
             record_event(
-                session, org_id=org_id, actor=actor, action="consent.reconsent_required", object_type="consent",
-                object_id=consent_id, data={"purpose": code, "notice_version": version},
+                session,
+                org_id=org_id,
+                actor=actor,
+                action="consent.reconsent_required",
+                object_type="consent",
+                object_id=consent_id,
+                data={"purpose": code, "notice_version": version},
             )
     return notice
 
@@ -166,8 +203,11 @@ def record_assessment(
         raise Unprocessable("unknown purposes", code="unknown_purpose", details={"purposes": missing})
     conducted_at: date = fields["conducted_at"]
     if conducted_at > utcnow().date():
-        raise Unprocessable("conducted_at is in the future", code="validation_error",
-                            details={"json": {"conducted_at": ["must not be in the future"]}})
+        raise Unprocessable(
+            "conducted_at is in the future",
+            code="validation_error",
+            details={"json": {"conducted_at": ["must not be in the future"]}},
+        )
     assessment = Assessment(
         org_id=org_id,
         conducted_at=conducted_at,
@@ -183,9 +223,17 @@ def record_assessment(
             purpose.assessed_until = assessment.valid_until
     session.flush()
     record_event(
-        session, org_id=org_id, actor=actor, action="assessment.recorded", object_type="assessment",
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="assessment.recorded",
+        object_type="assessment",
         object_id=assessment.id,
-        data={"purposes": codes, "conducted_at": conducted_at.isoformat(),
-              "valid_until": assessment.valid_until.isoformat(), "risk_level": assessment.risk_level},
+        data={
+            "purposes": codes,
+            "conducted_at": conducted_at.isoformat(),
+            "valid_until": assessment.valid_until.isoformat(),
+            "risk_level": assessment.risk_level,
+        },
     )
     return assessment

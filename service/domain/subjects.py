@@ -52,8 +52,13 @@ def register_subject(
     session.flush()
     # Pseudonymous: the audit trail names the subject by id only, never by reference or birth date.
     record_event(
-        session, org_id=org_id, actor=actor, action="subject.registered", object_type="subject",
-        object_id=subject.id, data={"minor": is_minor(subject, today)},
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="subject.registered",
+        object_type="subject",
+        object_id=subject.id,
+        data={"minor": is_minor(subject, today)},
     )
     return subject
 
@@ -74,7 +79,12 @@ def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str)
     subject.erased_at = utcnow()
     session.flush()
     record_event(
-        session, org_id=org_id, actor=actor, action="subject.erased", object_type="subject",
-        object_id=subject.id, data={},
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="subject.erased",
+        object_type="subject",
+        object_id=subject.id,
+        data={},
     )
     return subject

@@ -22,7 +22,7 @@ class Reason(enum.StrEnum):
     """Every reason a verification can give: ``consent_active`` allows, all others deny."""
 
     CONSENT_ACTIVE = "consent_active"
-    INVALID_TOKEN = "invalid_token"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 (a reason, not a secret)
     NO_CONSENT = "no_consent"
     UNKNOWN_PURPOSE = "unknown_purpose"
     PURPOSE_MISMATCH = "purpose_mismatch"
@@ -89,8 +89,9 @@ def _judge(row: Any, now: datetime) -> Decision:
     return Decision(STATUS_REASONS.get(status, Reason.NO_CONSENT), consent_id, subject_id)
 
 
-def _by_token(session: Session, org_id: str, request: VerificationRequest, keys: Any, issuer: str,
-              now: datetime) -> Decision:
+def _by_token(
+    session: Session, org_id: str, request: VerificationRequest, keys: Any, issuer: str, now: datetime
+) -> Decision:
     assert request.token is not None
     try:
         claims = decode_consent_token(request.token, keys, issuer=issuer, audience=org_id)
@@ -129,9 +130,7 @@ def _by_subject(session: Session, org_id: str, request: VerificationRequest, now
         return Decision(Reason.NO_CONSENT)
     if subject.erased_at is not None:
         return Decision(Reason.SUBJECT_ERASED, None, subject.id)
-    known = session.scalars(
-        select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == request.purpose)
-    ).first()
+    known = session.scalars(select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == request.purpose)).first()
     return Decision(Reason.NO_CONSENT if known else Reason.UNKNOWN_PURPOSE, None, subject.id)
 
 

@@ -32,9 +32,7 @@ class Purpose(Base):
     assessed_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    notices: Mapped[list[Notice]] = relationship(
-        back_populates="purpose", order_by="Notice.version", lazy="selectin"
-    )
+    notices: Mapped[list[Notice]] = relationship(back_populates="purpose", order_by="Notice.version", lazy="selectin")
 
     @property
     def current_notice(self) -> Notice:
