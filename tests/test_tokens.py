@@ -167,7 +167,7 @@ def test_kid_is_the_rfc7638_thumbprint() -> None:
         "use": "sig",
     }
     # RFC 7638: only the required members, in lexicographic order, no white space.
-    canonical = '{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}' % (jwk["x"], jwk["y"])
+    canonical = '{"crv":"P-256","kty":"EC","x":"' + jwk["x"] + '","y":"' + jwk["y"] + '"}'
     assert thumbprint(jwk) == b64(hashlib.sha256(canonical.encode()).digest())
 
 

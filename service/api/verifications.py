@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from flask import Response, g, jsonify
 from flask.views import MethodView
 
 from schemas.verifications import VerificationRequestSchema, VerificationSchema, VerificationUnavailableSchema
 from service import db
 from service.api import Blueprint
-from service.auth import authenticate
+from service.auth import Caller, authenticate
 from service.domain.verification import Reason, VerificationRequest, verify
 from service.errors import DomainError
 from service.signing import issuer, key_set
@@ -20,18 +23,40 @@ log = logging.getLogger(__name__)
 blp = Blueprint("verifications", __name__, url_prefix="/v1/verifications", description="Verification")
 
 
-def unavailable() -> tuple[dict[str, Any], int]:
-    return {
-        "decision": "deny",
-        "reason": Reason.UNAVAILABLE.value,
-        "code": "service_unavailable",
-        "status": 503,
-        "message": "the service could not decide; do not process the face",
-    }, 503
+def unavailable() -> Response:
+    # A Response, so that flask-smorest passes it through instead of dumping it with the 200 schema.
+    response = jsonify(
+        decision="deny",
+        reason=Reason.UNAVAILABLE.value,
+        code="service_unavailable",
+        status=503,
+        message="the service could not decide; do not process the face",
+    )
+    response.status_code = 503
+    return response
+
+
+def authenticated_or_closed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Authenticate before the body is even parsed; if that cannot be done, deny (fail closed)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            g.verify_caller = authenticate("verify")
+        except DomainError:
+            raise
+        except Exception:
+            log.exception("authentication failed on the verify path; answering deny")
+            db.session().rollback()
+            return unavailable()
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 @blp.route("")
 class Verifications(MethodView):
+    @authenticated_or_closed
     @blp.arguments(VerificationRequestSchema)
     @blp.response(200, VerificationSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -48,8 +73,8 @@ class Verifications(MethodView):
         `subject_erased`. Scope: `verify`.
         """
         session = db.session()
+        caller: Caller = g.verify_caller
         try:
-            caller = authenticate("verify")
             decision, verification_id = verify(
                 session,
                 org_id=caller.org_id,
@@ -59,8 +84,6 @@ class Verifications(MethodView):
                 issuer=issuer(),
             )
             session.commit()
-        except DomainError:
-            raise
         except Exception:
             # Fail closed: whatever went wrong, the answer is deny.
             log.exception("verification failed; answering deny")

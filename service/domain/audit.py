@@ -118,24 +118,14 @@ class ChainBreak:
         return f"organization {self.org_id}: position {self.position} ({where}): {self.problem}"
 
 
-def _walk(session: Session, org_id: str) -> Iterator[AuditEvent]:
-    yield from session.scalars(
-        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.id).execution_options(yield_per=1000)
-    )
-
-
-def verify_chain(session: Session, org_id: str) -> ChainBreak | None:
-    """Walk one organization's events in insertion order; return the first break, if any.
-
-    Edits change a hash, deletions leave a gap in ``seq`` or a chain shorter than its head, and
-    reordering (rewriting ``seq``) breaks the ``prev_hash`` links.
-    """
+def _first_break(events: Iterator[AuditEvent], org_id: str) -> tuple[ChainBreak | None, int, str]:
+    """Check links and hashes; return the first break (if any), the last good seq and its hash."""
     prev_hash, expected_seq = GENESIS, 1
-    for event in _walk(session, org_id):
+    for event in events:
         if event.seq != expected_seq:
-            return ChainBreak(org_id, expected_seq, event.id, f"expected seq {expected_seq}, found {event.seq}")
+            return ChainBreak(org_id, expected_seq, event.id, f"expected seq {expected_seq}, found {event.seq}"), 0, ""
         if event.prev_hash != prev_hash:
-            return ChainBreak(org_id, expected_seq, event.id, "prev_hash does not link to the previous event")
+            return ChainBreak(org_id, expected_seq, event.id, "prev_hash does not link to the previous event"), 0, ""
         recomputed = event_hash(
             prev_hash=event.prev_hash,
             org_id=event.org_id,
@@ -148,11 +138,28 @@ def verify_chain(session: Session, org_id: str) -> ChainBreak | None:
             data=event.data,
         )
         if recomputed != event.hash:
-            return ChainBreak(org_id, expected_seq, event.id, "content does not match its hash")
+            return ChainBreak(org_id, expected_seq, event.id, "content does not match its hash"), 0, ""
         prev_hash, expected_seq = event.hash, expected_seq + 1
+    return None, expected_seq - 1, prev_hash
+
+
+def verify_chain(session: Session, org_id: str) -> ChainBreak | None:
+    """Walk one organization's events in insertion order; return the first break, if any.
+
+    Edits change a hash, deletions leave a gap in ``seq`` or a chain shorter than its head, and
+    reordering (rewriting ``seq``) breaks the ``prev_hash`` links.
+    """
+    result = session.scalars(
+        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.id).execution_options(yield_per=1000)
+    )
+    try:
+        found, last_seq, last_hash = _first_break(iter(result), org_id)
+    finally:
+        result.close()  # the server-side cursor, even when the walk stopped early
+    if found is not None:
+        return found
     head = session.get(AuditHead, org_id)
-    last_seq = expected_seq - 1
-    if head is not None and (head.seq != last_seq or head.hash != prev_hash):
+    if head is not None and (head.seq != last_seq or head.hash != last_hash):
         return ChainBreak(org_id, last_seq + 1, None, f"chain ends at {last_seq} but its head says {head.seq}")
     return None
 

@@ -1,0 +1,107 @@
+"""The verify path: closed reasons, durable records, failing closed."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from schemas.verifications import REASONS
+from service import db
+from service.models import Verification
+from tests.conftest import Tenant
+
+
+def test_every_decision_is_recorded_before_the_answer(tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    consent = tenant.consent(person["id"]).json
+    allow = tenant.verify("door_access", token=consent["token"], device_id="gate-3").json
+    deny = tenant.verify("door_access", token="not-a-token").json
+    with app.app_context():
+        session = db.session()
+        rows = {v.id: v for v in session.scalars(select(Verification))}
+    recorded = rows[allow["verification_id"]]
+    assert (recorded.decision, recorded.reason, recorded.consent_id) == ("allow", "consent_active", consent["id"])
+    assert recorded.device_id == "gate-3" and recorded.purpose == "door_access"
+    assert recorded.subject_id == person["id"] and recorded.org_id == tenant.org_id
+    assert rows[deny["verification_id"]].reason == "invalid_token"
+
+
+def test_reasons_for_unknown_things(tenant: Tenant) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    unknown_purpose = tenant.verify("nope", subject_id=person["id"]).json
+    assert (unknown_purpose["decision"], unknown_purpose["reason"]) == ("deny", "unknown_purpose")
+    unknown_subject = tenant.verify("door_access", subject_id="00000000-0000-0000-0000-000000000000").json
+    assert unknown_subject["reason"] == "no_consent"
+    assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "no_consent"
+
+
+def test_verify_needs_exactly_one_of_token_or_subject(tenant: Tenant) -> None:
+    both = tenant.post("/v1/verifications", {"purpose": "door_access", "token": "x", "subject_id": "y"}, scope="verify")
+    neither = tenant.post("/v1/verifications", {"purpose": "door_access"}, scope="verify")
+    no_purpose = tenant.post("/v1/verifications", {"token": "x"}, scope="verify")
+    assert both.status_code == neither.status_code == no_purpose.status_code == 422
+
+
+def test_verify_requires_the_verify_scope(tenant: Tenant) -> None:
+    response = tenant.post("/v1/verifications", {"purpose": "door_access", "token": "x"}, scope="consents")
+    assert response.status_code == 403
+    assert response.json["code"] == "forbidden"
+
+
+def test_verify_fails_closed_when_the_database_fails(tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    consent = tenant.consent(tenant.subject()["id"]).json
+    engine = app.extensions["consent_gate.engine"]
+    # Point the app at a database that does not exist: every query now raises.
+    from service.db import make_engine
+
+    broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app.extensions["consent_gate.sessionmaker"].configure(bind=broken)
+    try:
+        response = tenant.verify("door_access", token=consent["token"])
+    finally:
+        app.extensions["consent_gate.sessionmaker"].configure(bind=engine)
+        broken.dispose()
+    assert response.status_code == 503
+    assert response.json["decision"] == "deny"
+    assert response.json["reason"] == "unavailable"
+    assert response.json["code"] == "service_unavailable"
+    # And it recovers without a restart.
+    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+
+
+def test_verify_fails_closed_on_any_internal_error(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant.purpose()
+    consent = tenant.consent(tenant.subject()["id"]).json
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("service.domain.verification.decode_consent_token", explode)
+    response = tenant.verify("door_access", token=consent["token"])
+    assert response.status_code == 503
+    assert response.json["decision"] == "deny"
+
+
+def test_reason_set_is_closed_and_documented(app: Flask) -> None:
+    from service.domain.verification import Reason
+
+    assert {r.value for r in Reason} == set(REASONS)
+    spec = app.extensions["consent_gate.api"].spec.to_dict()
+    documented = spec["components"]["schemas"]["Verification"]["properties"]["reason"]["enum"]
+    assert set(documented) == set(REASONS)
+
+
+def test_revoke_is_seen_by_the_very_next_verification(tenant: Tenant) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    consent = tenant.consent(person["id"]).json
+    for _ in range(3):
+        assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+    tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents")
+    for _ in range(3):
+        assert tenant.verify("door_access", token=consent["token"]).json["reason"] == "revoked"
+        assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "revoked"
