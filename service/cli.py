@@ -102,6 +102,23 @@ def audit_verify() -> None:
     click.echo("audit trail intact")
 
 
+@click.command("sweep")
+@with_appcontext
+def sweep() -> None:
+    """End consents whose retention period is over (R8); run it from cron, every few minutes."""
+    from service.domain.consent_states import expire_overdue
+
+    session = db.session()
+    total = 0
+    while True:
+        ended = expire_overdue(session)
+        session.commit()
+        total += ended
+        if ended == 0:
+            break
+    click.echo(f"expired {total} consents")
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -116,7 +133,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, orgs_group, keys_group, audit_group, serve):
+    for command in (db_group, orgs_group, keys_group, audit_group, sweep, serve):
         app.cli.add_command(command)
 
 

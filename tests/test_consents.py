@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from service import db
-from service.models import AuditEvent, Consent
+from service.models import AuditEvent, Consent, utcnow
 from tests.conftest import Tenant
 
 
@@ -138,3 +139,45 @@ def test_revoking_an_unknown_consent_is_404(tenant: Tenant) -> None:
     response = tenant.post("/v1/consents/00000000-0000-0000-0000-000000000000/revoke", scope="consents")
     assert response.status_code == 404
     assert response.json["code"] == "not_found"
+
+
+def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, app: Flask, runner: Any) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    consent = tenant.consent(person["id"]).json
+    with app.app_context():
+        session = db.session()
+        row = session.get(Consent, consent["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    # Reads already say expired, and verification denies, before the sweep runs.
+    assert tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json["status"] == "expired"
+    assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "expired"
+    result = runner.invoke(args=["sweep"])
+    assert result.exit_code == 0 and "expired 1" in result.output
+    with app.app_context():
+        row = db.session().get(Consent, consent["id"])
+        assert row is not None and row.status == "expired" and row.end_reason == "retention_period_ended"
+    actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == consent["id"]]
+    assert actions == ["consent.granted", "consent.expired"]
+    assert runner.invoke(args=["sweep"]).output.strip() == "expired 0 consents"
+    # An expired consent cannot be withdrawn any more, and a new consent can be given.
+    assert tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents").json["code"] == "consent_ended"
+    assert tenant.consent(person["id"]).status_code == 201
+
+
+def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    old = tenant.consent(person["id"]).json
+    with app.app_context():
+        session = db.session()
+        row = session.get(Consent, old["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    renewed = tenant.consent(person["id"])
+    assert renewed.status_code == 201
+    assert tenant.get(f"/v1/consents/{old['id']}", scope="consents").json["status"] == "expired"
+    assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
@@ -37,3 +38,18 @@ def end_consent(session: Session, consent: Consent, *, status: str, actor: str, 
         object_id=consent.id,
         data={"subject_id": consent.subject_id, "purpose": consent.purpose.code, "reason": reason},
     )
+
+
+def expire_overdue(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
+    """End active consents past their ``expires_at`` (R8), each with its audit event; return how many."""
+    moment = now or utcnow()
+    overdue = session.scalars(
+        select(Consent)
+        .where(Consent.status == "active", Consent.expires_at <= moment)
+        .order_by(Consent.expires_at)
+        .limit(limit)
+        .with_for_update(of=Consent, skip_locked=True)
+    ).all()
+    for consent in overdue:
+        end_consent(session, consent, status="expired", actor="system:sweep", reason="retention_period_ended")
+    return len(overdue)

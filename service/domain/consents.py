@@ -69,15 +69,18 @@ def grant_consent(
             details={"current_version": purpose.notice_version},
         )
     live = session.scalars(
-        select(Consent.id).where(
+        select(Consent).where(
             Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_STATUSES)
         )
     ).first()
-    if live is not None:
+    if live is not None and effective_status(live, now) == "expired":
+        # Past its retention period but not swept yet: record the expiry now, then grant anew.
+        end_consent(session, live, status="expired", actor="system:sweep", reason="retention_period_ended")
+    elif live is not None:
         raise Conflict(
             "this person already has a live consent to this purpose",
             code="consent_exists",
-            details={"consent_id": live},
+            details={"consent_id": live.id},
         )
     notice = purpose.current_notice
     consent = Consent(

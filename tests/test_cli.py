@@ -1,0 +1,129 @@
+"""The consent-gate command: the CLI contract of DESIGN.md, and serving with gunicorn."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+BIN = Path(sys.executable).parent / "consent-gate"
+
+
+def cli_env(app: Flask) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CONSENT_GATE_DATABASE_URL": app.config["DATABASE_URL"],
+        "CONSENT_GATE_INSTANCE_PATH": app.config["INSTANCE_PATH"],
+        "CONSENT_GATE_ENV": "test",
+        "CONSENT_GATE_PUBLIC_URL": app.config["PUBLIC_URL"],
+    }
+
+
+def run_cli(app: Flask, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], env=cli_env(app), capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_orgs_and_keys_create_print_json(app: Flask) -> None:
+    org = run_cli(app, "orgs", "create", "Sunrise School", "--json")
+    assert org.returncode == 0, org.stderr
+    org_id = json.loads(org.stdout)["id"]
+    key = run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json")
+    assert key.returncode == 0, key.stderr
+    created = json.loads(key.stdout)
+    assert set(created) == {"id", "key"}
+    assert created["key"].startswith("cg_")
+    # The key works at once, with all three scopes.
+    client = app.test_client()
+    assert client.get("/v1/purposes", headers={"Authorization": f"Bearer {created['key']}"}).status_code == 200
+    bad = run_cli(app, "keys", "create", org_id, "--scopes", "root", "--json")
+    assert bad.returncode != 0
+    unknown = run_cli(app, "keys", "create", "no-such-org", "--scopes", "admin", "--json")
+    assert unknown.returncode != 0
+
+
+def test_db_upgrade_is_idempotent(app: Flask) -> None:
+    result = run_cli(app, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "head" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(base: str, method: str, path: str, key: str | None = None, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture()
+def served(app: Flask, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=cli_env(app), stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):  # readiness wait, not a timing assertion
+            try:
+                if call(base, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None:
+                raise AssertionError(log_path.read_text())
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, served: str) -> None:
+    org_id = json.loads(run_cli(app, "orgs", "create", "Gate Co", "--json").stdout)["id"]
+    key = json.loads(run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json").stdout)["key"]
+    purpose = {
+        "code": "door_access", "name": "Door", "description": "Door by face", "category": "access_control",
+        "necessity": "n", "alternative": "card", "retention_days": 30, "notice": {"en": "We open doors by face"},
+    }
+    assert call(served, "POST", "/v1/purposes", key, purpose)[0] == 201
+    assessment = {"purposes": ["door_access"], "conducted_at": date.today().isoformat(), "summary": "s",
+                  "risk_level": "low", "measures": "m"}
+    assert call(served, "POST", "/v1/assessments", key, assessment)[0] == 201
+    status, subject = call(served, "POST", "/v1/subjects", key, {"external_ref": "e-1", "birth_date": "1990-05-01"})
+    assert status == 201
+    evidence = {"method": "button", "channel": "kiosk", "locale": "en"}
+    status, consent = call(served, "POST", "/v1/consents", key,
+                           {"subject_id": subject["id"], "purpose": "door_access", "notice_version": 1,
+                            "evidence": evidence})
+    assert status == 201
+    ask = {"purpose": "door_access", "token": consent["token"]}
+    assert all(call(served, "POST", "/v1/verifications", key, ask)[1]["decision"] == "allow" for _ in range(6))
+    assert call(served, "POST", f"/v1/consents/{consent['id']}/revoke", key, {})[0] == 200
+    answers = [call(served, "POST", "/v1/verifications", key, ask)[1] for _ in range(20)]
+    assert all((a["decision"], a["reason"]) == ("deny", "revoked") for a in answers)
