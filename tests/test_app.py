@@ -103,3 +103,17 @@ def test_every_error_code_in_the_code_is_documented() -> None:
         used.update(re.findall(r'"code": "([a-z_]+)"', source.read_text()))
     assert used, "the pattern found no error codes"
     assert used <= set(ERROR_CODES), used - set(ERROR_CODES)
+
+
+def test_sqlite_runs_with_wal_and_foreign_keys(app: Flask) -> None:
+    from sqlalchemy import text
+
+    from service import db
+
+    with app.app_context():
+        session = db.session()
+        if session.get_bind().dialect.name != "sqlite":
+            assert session.get_bind().dialect.driver == "psycopg"
+            return
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1

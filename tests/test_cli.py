@@ -72,7 +72,7 @@ def call(base: str, method: str, path: str, key: str | None = None, body: Any = 
     if key:
         request.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
@@ -83,9 +83,11 @@ def served(app: Flask, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            env=cli_env(app), stdout=log, stderr=subprocess.STDOUT,
+            env=cli_env(app),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -106,21 +108,38 @@ def served(app: Flask, tmp_path: Path) -> Iterator[str]:
 
 def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, served: str) -> None:
     org_id = json.loads(run_cli(app, "orgs", "create", "Gate Co", "--json").stdout)["id"]
-    key = json.loads(run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json").stdout)["key"]
+    key = json.loads(run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json").stdout)[
+        "key"
+    ]
     purpose = {
-        "code": "door_access", "name": "Door", "description": "Door by face", "category": "access_control",
-        "necessity": "n", "alternative": "card", "retention_days": 30, "notice": {"en": "We open doors by face"},
+        "code": "door_access",
+        "name": "Door",
+        "description": "Door by face",
+        "category": "access_control",
+        "necessity": "n",
+        "alternative": "card",
+        "retention_days": 30,
+        "notice": {"en": "We open doors by face"},
     }
     assert call(served, "POST", "/v1/purposes", key, purpose)[0] == 201
-    assessment = {"purposes": ["door_access"], "conducted_at": date.today().isoformat(), "summary": "s",
-                  "risk_level": "low", "measures": "m"}
+    assessment = {
+        "purposes": ["door_access"],
+        "conducted_at": date.today().isoformat(),
+        "summary": "s",
+        "risk_level": "low",
+        "measures": "m",
+    }
     assert call(served, "POST", "/v1/assessments", key, assessment)[0] == 201
     status, subject = call(served, "POST", "/v1/subjects", key, {"external_ref": "e-1", "birth_date": "1990-05-01"})
     assert status == 201
     evidence = {"method": "button", "channel": "kiosk", "locale": "en"}
-    status, consent = call(served, "POST", "/v1/consents", key,
-                           {"subject_id": subject["id"], "purpose": "door_access", "notice_version": 1,
-                            "evidence": evidence})
+    status, consent = call(
+        served,
+        "POST",
+        "/v1/consents",
+        key,
+        {"subject_id": subject["id"], "purpose": "door_access", "notice_version": 1, "evidence": evidence},
+    )
     assert status == 201
     ask = {"purpose": "door_access", "token": consent["token"]}
     assert all(call(served, "POST", "/v1/verifications", key, ask)[1]["decision"] == "allow" for _ in range(6))
