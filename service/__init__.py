@@ -34,7 +34,7 @@ API_SETTINGS = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time."""
-    from service import api, cli, db, signing
+    from service import api, cli, db, guardian, protection, signing, sms
     from service.config import finalize, from_environment
 
     settings = from_environment()
@@ -47,7 +47,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     signing.init_app(app)
+    protection.init_app(app)
+    sms.init_app(app)
     api.init_app(app)
+    guardian.init_app(app)
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)
     app.register_error_handler(IntegrityError, _integrity_conflict)

@@ -30,9 +30,23 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "PAGE_SIZE_MAX": 1000,
     "SQL_ECHO": False,
+    "SMS_RETRY_ATTEMPTS": 3,
+    "SMS_RETRY_BACKOFF": 0.5,
+    "GUARDIAN_REQUEST_HOURS": 72,
+    "GUARDIAN_POLL_INTERVAL": 5,
 }
 
-_INTS = {"GUARDIAN_AGE", "ASSESSMENT_VALID_DAYS", "FILING_THRESHOLD", "MAX_CONTENT_LENGTH", "PAGE_SIZE_MAX"}
+_INTS = {
+    "GUARDIAN_AGE",
+    "ASSESSMENT_VALID_DAYS",
+    "FILING_THRESHOLD",
+    "MAX_CONTENT_LENGTH",
+    "PAGE_SIZE_MAX",
+    "SMS_RETRY_ATTEMPTS",
+    "GUARDIAN_REQUEST_HOURS",
+    "GUARDIAN_POLL_INTERVAL",
+}
+_FLOATS = {"SMS_RETRY_BACKOFF"}
 _BOOLS = {"PROHIBIT_SENSITIVE_ANALYSIS", "SQL_ECHO"}
 
 
@@ -46,6 +60,11 @@ def _parse(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError as exc:
             raise ConfigError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
+    if name in _FLOATS:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
     if name in _BOOLS:
         lowered = raw.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:

@@ -60,6 +60,12 @@ ERROR_CODES = (
     "invalid_idempotency_key",
     "invalid_name",
     "invalid_scopes",
+    "not_a_minor",
+    "invalid_phone",
+    "request_not_pending",
+    "link_expired",
+    "link_used",
+    "request_locked",
 )
 
 

@@ -32,8 +32,12 @@ class Api(flask_smorest.Api):
         return http_error_body(error)
 
 
-def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int]:
-    return error_body(error.status, error.code, error.message, error.details), error.status
+def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int, dict[str, str]]:
+    headers = {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return error_body(error.status, error.code, error.message, error.details), error.status, headers
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -66,13 +70,33 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 def init_app(app: Flask) -> Api:
-    from service.api import assessments, audit, consents, health, purposes, subjects, verifications, wellknown
+    from service.api import (
+        assessments,
+        audit,
+        consents,
+        guardian_requests,
+        health,
+        purposes,
+        subjects,
+        verifications,
+        wellknown,
+    )
 
     api = Api(app)
     api.spec.components.security_scheme(
         "ApiKey", {"type": "http", "scheme": "bearer", "description": "An API key from `consent-gate keys create`"}
     )
-    for module in (purposes, assessments, subjects, consents, verifications, audit, wellknown, health):
+    for module in (
+        purposes,
+        assessments,
+        subjects,
+        consents,
+        guardian_requests,
+        verifications,
+        audit,
+        wellknown,
+        health,
+    ):
         api.register_blueprint(module.blp)
     app.extensions["consent_gate.api"] = api
     return api

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,15 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years)
     except ValueError:
         return date(day.year + years, 3, 1)
+
+
+#: Ages turn at midnight in China Standard Time, where the people this service serves live.
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def guardian_age_moment(day: date) -> datetime:
+    """The instant the person reaches the guardian age: midnight of that birthday, China time."""
+    return datetime.combine(day, time(0), tzinfo=CHINA_TIME).astimezone(UTC)
 
 
 def is_minor(subject: Subject, today: date) -> bool:

@@ -1,6 +1,7 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
 from service.models.audit import AuditEvent, AuditHead
+from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.subjects import LIVE_STATUSES, Consent, Subject
@@ -14,9 +15,12 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Consent",
+    "GuardianLink",
+    "GuardianRequest",
     "Notice",
     "Organization",
     "Purpose",
+    "SmsMessage",
     "Subject",
     "Verification",
     "assessment_purposes",

@@ -55,6 +55,9 @@ class Consent(Base):
     notice_version: Mapped[int] = mapped_column(Integer)
     notice_digest: Mapped[str] = mapped_column(String(64))
     guardian_authorized: Mapped[bool] = mapped_column(Boolean, default=False)
+    guardian_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("guardian_requests.id"), nullable=True, index=True
+    )
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,179 @@
+"""Guardian requests: consent for a child under the guardian age comes from a parent or guardian (R4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, url_for
+from flask.views import MethodView
+from sqlalchemy.exc import IntegrityError
+
+from schemas.guardian import GuardianRequestCreateSchema, GuardianRequestSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain import guardian as flow
+from service.domain.consent_states import effective_status
+from service.errors import Conflict
+from service.guardian import messaging
+from service.models import GuardianRequest, utcnow
+from service.protection import protector
+from service.qr import qr_png, qr_svg
+
+blp = Blueprint(
+    "guardian-requests", __name__, url_prefix="/v1/guardian-requests", description="Guardian consent for children (R4)"
+)
+
+
+def approve_url(request: GuardianRequest) -> str | None:
+    if request.status != "pending" or request.link_ciphertext is None:
+        return None
+    return flow.link_url(current_app.config["PUBLIC_URL"], protector().decrypt(request.link_ciphertext))
+
+
+def request_view(request: GuardianRequest) -> dict[str, Any]:
+    now = utcnow()
+    pending = request.status == "pending"
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    return {
+        "id": request.id,
+        "subject_id": request.subject_id,
+        "status": request.status,
+        "delivery": request.delivery,
+        "delivery_status": request.delivery_status,
+        "delivery_error": request.delivery_error,
+        "locale": request.locale,
+        "guardian": {"phone_masked": request.phone_masked, "relationship": request.guardian_relationship},
+        "consents": [
+            {"id": c.id, "purpose": c.purpose.code, "status": effective_status(c, now)} for c in request.consents
+        ],
+        "approve_url": approve_url(request),
+        "qr_png_url": base + url_for("guardian-requests.GuardianRequestQrPng", request_id=request.id)
+        if pending
+        else None,
+        "qr_svg_url": base + url_for("guardian-requests.GuardianRequestQrSvg", request_id=request.id)
+        if pending
+        else None,
+        "expires_at": request.expires_at,
+        "decided_at": request.decided_at,
+        "poll_interval": current_app.config["GUARDIAN_POLL_INTERVAL"],
+        "created_at": request.created_at,
+    }
+
+
+def _current(request_id: str) -> GuardianRequest:
+    """The request, with an overdue expiry recorded first (reads move overdue requests to ``expired``)."""
+    session = db.session()
+    request = flow.get_request(session, org_id=current_caller().org_id, request_id=request_id)
+    if flow.expire_if_due(session, request):
+        session.commit()
+    return request
+
+
+@blp.route("")
+class GuardianRequests(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(GuardianRequestCreateSchema)
+    @blp.response(202, GuardianRequestSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Ask a parent or guardian to decide for a child, purpose by purpose
+
+        Creates one `pending_guardian` consent per purpose. With `delivery: sms` the link is sent to the
+        guardian's phone at once (a provider failure leaves `delivery_status: failed`; use `resend`); with
+        `delivery: qr` show `qr_png_url` to the guardian, who proves the phone with an SMS code before
+        deciding. Poll this resource every `poll_interval` seconds to learn the outcome. A subject who is
+        not a minor answers 409 `not_a_minor`.
+        """
+        caller = current_caller()
+        session = db.session()
+        try:
+            request, _token = flow.create_guardian_request(
+                session,
+                org_id=caller.org_id,
+                actor=caller.actor,
+                protector=protector(),
+                subject_id=fields["subject_id"],
+                purposes=fields["purposes"],
+                phone=fields["guardian"]["phone"],
+                relationship=fields["guardian"]["relationship"],
+                delivery=fields["delivery"],
+                locale=fields["locale"],
+                hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+            )
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise Conflict("a live consent to one of these purposes exists", code="consent_exists") from None
+        if request.delivery == "sms":
+            messaging.send_link(session, request)
+            session.commit()
+        return request_view(request)
+
+
+@blp.route("/<string:request_id>")
+class GuardianRequestById(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, GuardianRequestSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, request_id: str) -> dict[str, Any]:
+        """Poll a guardian request: its status and each consent's"""
+        return request_view(_current(request_id))
+
+
+@blp.route("/<string:request_id>/resend")
+class GuardianRequestResend(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, GuardianRequestSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, request_id: str) -> dict[str, Any]:
+        """Send the link SMS again
+
+        At most once a minute and five times an hour per phone (429 `rate_limited` with `Retry-After`).
+        The outcome shows in `delivery_status` and `delivery_error`.
+        """
+        session = db.session()
+        request = _current(request_id)
+        if request.status != "pending":
+            raise Conflict(f"the request is {request.status}", code="request_not_pending")
+        assert request.phone_hash is not None
+        flow.check_sms_allowance(session, phone_hash=request.phone_hash, kind="link")
+        session.commit()
+        messaging.send_link(session, request)
+        session.commit()
+        return request_view(request)
+
+
+def _qr(request_id: str, render: Any, mimetype: str) -> Response:
+    request = _current(request_id)
+    url = approve_url(request)
+    if url is None:
+        raise Conflict(f"the request is {request.status}: there is nothing to scan", code="request_not_pending")
+    response = Response(render(url), mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/<string:request_id>/qr.png")
+class GuardianRequestQrPng(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, content_type="image/png", description="The QR code of `approve_url`")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def get(self, request_id: str) -> Response:
+        """The QR code of the approval link, as PNG"""
+        return _qr(request_id, qr_png, "image/png")
+
+
+@blp.route("/<string:request_id>/qr.svg")
+class GuardianRequestQrSvg(MethodView):
+    @blp.authorized("consents")
+    @blp.response(200, content_type="image/svg+xml", description="The QR code of `approve_url`")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def get(self, request_id: str) -> Response:
+        """The QR code of the approval link, as SVG"""
+        return _qr(request_id, qr_svg, "image/svg+xml")

@@ -1,0 +1,150 @@
+"""The guardian pages' and messages' texts, in Simplified Chinese (default) and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOCALES = ("zh-CN", "en")
+DEFAULT_LOCALE = "zh-CN"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "title": "儿童人脸信息处理授权",
+        "intro": "{org} 请求您作为孩子的监护人，就以下用途分别作出是否同意处理孩子人脸信息的决定。"
+        "每一项均需单独勾选；不勾选即为不同意，不会因此影响孩子使用其他方式（见“替代方式”）。",
+        "controller": "处理者",
+        "contact": "联系方式",
+        "purpose": "用途",
+        "notice": "告知内容",
+        "used_for": "人脸信息用于",
+        "necessity": "必要性",
+        "retention": "保存期限",
+        "retention_days": "{days} 天（到期后删除）",
+        "alternative": "不使用人脸识别的替代方式",
+        "transmits": "此用途会将人脸信息传出设备，需您单独同意。",
+        "local_only": "人脸信息仅保存在设备上，不向外传输。",
+        "withdraw_how": "如何撤回",
+        "withdraw_text": "您可随时撤回同意：作出决定后，我们会通过短信向您发送撤回链接；也可联系 {contact}。"
+        "撤回不影响撤回前已进行的处理。",
+        "agree_to": "同意将孩子的人脸信息用于“{name}”",
+        "code_heading": "验证您的手机号",
+        "code_help": "我们将向尾号为 {phone} 的手机发送 6 位验证码，10 分钟内有效。",
+        "code_label": "短信验证码",
+        "send_code": "发送验证码",
+        "approve": "同意所勾选的用途",
+        "decline": "全部不同意",
+        "expires": "此链接有效期至 {when}",
+        "code_sent": "验证码已发送，请查收短信。",
+        "code_wrong": "验证码不正确，还可尝试 {left} 次。",
+        "code_expired": "验证码已过期，请重新发送。",
+        "code_missing": "请先发送并输入短信验证码。",
+        "locked": "错误次数过多，此授权请求已锁定。请联系 {org} 重新发起。",
+        "rate_limited": "发送过于频繁，请 {seconds} 秒后再试。",
+        "sms_failed": "短信发送失败，请稍后再试。",
+        "select_one": "请至少勾选一项用途，或选择“全部不同意”。",
+        "receipt_title": "您的决定已记录",
+        "receipt_approved": "已同意",
+        "receipt_declined": "未同意",
+        "receipt_withdraw": "我们已向您的手机发送撤回链接，您可随时通过该链接撤回同意。",
+        "receipt_time": "记录时间：{when}",
+        "withdraw_title": "撤回孩子的人脸信息授权",
+        "withdraw_intro": "以下是 {org} 为您的孩子保存的授权。撤回立即生效。",
+        "withdraw_button": "撤回",
+        "withdrawn": "已撤回“{name}”的授权。",
+        "status_active": "有效",
+        "status_pending_guardian": "待监护人决定",
+        "status_declined": "未同意",
+        "status_revoked": "已撤回",
+        "status_expired": "已过期",
+        "status_reconsent_required": "需重新同意",
+        "gone_title": "此链接已失效",
+        "link_expired": "此链接已过期。如需授权，请联系 {org} 重新发起。",
+        "link_used": "此链接已用于作出决定，不能再次使用。",
+        "request_locked": "错误次数过多，此授权请求已锁定。",
+        "not_found_title": "链接无效",
+        "not_found": "找不到此链接，请检查短信中的完整链接。",
+        "forbidden_title": "请求无法验证",
+        "forbidden": "页面已过期或请求来源无效，请刷新页面后重试。",
+        "language": "English",
+        "sms_link": "【{org}】请为您的孩子确认人脸识别授权：{url} 链接有效期至 {when}。",
+        "sms_code": "【{org}】您的验证码为 {code}，10 分钟内有效。请勿告诉他人。",
+        "sms_withdrawal": "【{org}】您已完成孩子的人脸识别授权。如需撤回，可随时访问：{url}",
+    },
+    "en": {
+        "title": "Consent for processing your child's face",
+        "intro": "{org} asks you, as the child's parent or guardian, to decide separately for each purpose below "
+        "whether your child's face may be processed. Each purpose has its own box; leaving a box unticked means "
+        "no, and your child can still use the alternative shown.",
+        "controller": "Organization",
+        "contact": "Contact",
+        "purpose": "Purpose",
+        "notice": "Notice",
+        "used_for": "The face data is used for",
+        "necessity": "Why it is necessary",
+        "retention": "Kept for",
+        "retention_days": "{days} days, then deleted",
+        "alternative": "The alternative without face recognition",
+        "transmits": "For this purpose face data leaves the device; you consent to that separately here.",
+        "local_only": "Face data stays on the device and is not transmitted.",
+        "withdraw_how": "How to withdraw",
+        "withdraw_text": "You can withdraw at any time: after you decide we send you a withdrawal link by SMS; "
+        "you can also contact {contact}. Withdrawing does not undo processing before it.",
+        "agree_to": "I agree that my child's face may be used for “{name}”",
+        "code_heading": "Confirm your phone",
+        "code_help": "We send a 6-digit code to the phone ending {phone}. It is valid for 10 minutes.",
+        "code_label": "Code from the SMS",
+        "send_code": "Send code",
+        "approve": "Agree to the ticked purposes",
+        "decline": "Decline all",
+        "expires": "This link is valid until {when}",
+        "code_sent": "The code was sent. Please check your messages.",
+        "code_wrong": "That code is wrong. {left} tries left.",
+        "code_expired": "That code has expired. Please send a new one.",
+        "code_missing": "Please send and enter the SMS code first.",
+        "locked": "Too many wrong codes: this request is locked. Please ask {org} to start a new one.",
+        "rate_limited": "Too many messages. Please try again in {seconds} seconds.",
+        "sms_failed": "The SMS could not be sent. Please try again later.",
+        "select_one": "Tick at least one purpose, or choose “Decline all”.",
+        "receipt_title": "Your decision is recorded",
+        "receipt_approved": "Agreed",
+        "receipt_declined": "Not agreed",
+        "receipt_withdraw": "We sent a withdrawal link to your phone: use it at any time to withdraw.",
+        "receipt_time": "Recorded at {when}",
+        "withdraw_title": "Withdraw consent for your child",
+        "withdraw_intro": "These are the consents {org} holds for your child. Withdrawing takes effect at once.",
+        "withdraw_button": "Withdraw",
+        "withdrawn": "Consent to “{name}” was withdrawn.",
+        "status_active": "Active",
+        "status_pending_guardian": "Awaiting guardian",
+        "status_declined": "Declined",
+        "status_revoked": "Withdrawn",
+        "status_expired": "Expired",
+        "status_reconsent_required": "Needs renewed consent",
+        "gone_title": "This link no longer works",
+        "link_expired": "This link has expired. Please ask {org} to start a new request.",
+        "link_used": "This link was already used to decide and cannot be used again.",
+        "request_locked": "Too many wrong codes: this request is locked.",
+        "not_found_title": "Unknown link",
+        "not_found": "We could not find this link. Please check the full link in the SMS.",
+        "forbidden_title": "The request could not be verified",
+        "forbidden": "The page expired or the request came from elsewhere. Please reload the page and try again.",
+        "language": "中文",
+        "sms_link": "{org}: please review the face recognition consent for your child: {url} (valid until {when})",
+        "sms_code": "{org}: your code is {code}, valid for 10 minutes. Do not share it.",
+        "sms_withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
+    },
+}
+
+
+def pick_locale(explicit: str | None, accept_language: Any, fallback: str) -> str:
+    """``?lang=`` first, then the browser's ``Accept-Language``, then the request's locale."""
+    if explicit in LOCALES:
+        return explicit
+    best = accept_language.best_match(["zh-CN", "zh", "en"]) if accept_language else None
+    if best:
+        return "en" if best == "en" else "zh-CN"
+    return fallback if fallback in LOCALES else DEFAULT_LOCALE
+
+
+def translate(locale: str, key: str, **values: Any) -> str:
+    return TEXTS.get(locale, TEXTS[DEFAULT_LOCALE])[key].format(**values)

@@ -1,0 +1,261 @@
+"""The guardian's pages: server-rendered, mobile first, usable without JavaScript, zh-CN and English."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, Response, current_app, make_response, render_template, request
+from sqlalchemy.orm import Session
+
+from service import db
+from service.crypto import constant_time_equal
+from service.domain import guardian as flow
+from service.domain.consent_states import effective_status
+from service.errors import NotFound
+from service.guardian import messaging
+from service.guardian.i18n import pick_locale, translate
+from service.models import Consent, GuardianLink, GuardianRequest, Organization, Purpose, utcnow
+from service.protection import protector
+
+bp = Blueprint("guardian", __name__, template_folder="templates")
+
+CSRF_COOKIE = "cg_csrf"
+
+
+class Page:
+    """What every page needs: the locale, the translator, the CSRF pair."""
+
+    def __init__(self, link_hash: str, fallback_locale: str):
+        self.locale = pick_locale(request.args.get("lang"), request.accept_languages, fallback_locale)
+        self.link_hash = link_hash
+        self.cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+    def t(self, key: str, **values: Any) -> str:
+        return translate(self.locale, key, **values)
+
+    @property
+    def csrf_token(self) -> str:
+        return protector().form_token(self.cookie, self.link_hash)
+
+    def csrf_ok(self) -> bool:
+        posted = request.form.get("csrf_token", "")
+        return CSRF_COOKIE in request.cookies and constant_time_equal(self.csrf_token, posted)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        body = render_template(template, locale=self.locale, t=self.t, csrf_token=self.csrf_token, **context)
+        response = make_response(body, status)
+        response.set_cookie(
+            CSRF_COOKIE,
+            self.cookie,
+            httponly=True,
+            samesite="Strict",
+            path="/g/",
+            secure=current_app.config["PUBLIC_URL"].startswith("https://"),
+        )
+        return response
+
+    def message(self, heading_key: str, message: str, status: int) -> Response:
+        return self.render("message.html", status, heading=self.t(heading_key), message=message)
+
+
+@bp.after_request
+def _protect(response: Response) -> Response:
+    # The link token is in the URL: never cache, never leak it through Referer, never frame.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+def _open(session: Session, token: str) -> tuple[GuardianLink | None, Response | None]:
+    """Resolve the link, or answer the page that says why it cannot be used."""
+    from service.crypto import token_hash
+
+    page = Page(token_hash(token), "zh-CN")
+    try:
+        link = flow.resolve_link(session, token)
+    except flow.LinkGone as gone:
+        session.commit()  # an expiry found on the way is recorded
+        org = _org_of_token(session, token)
+        return None, page.message("gone_title", page.t(gone.code, org=org), 410)
+    except NotFound:
+        return None, page.message("not_found_title", page.t("not_found"), 404)
+    return link, None
+
+
+def _org_of_token(session: Session, token: str) -> str:
+    from sqlalchemy import select
+
+    from service.crypto import token_hash
+
+    link = session.scalars(select(GuardianLink).where(GuardianLink.token_hash == token_hash(token))).first()
+    org = session.get(Organization, link.request.org_id) if link else None
+    return org.name if org else ""
+
+
+def _purpose_view(purpose: Purpose, locale: str) -> dict[str, Any]:
+    texts = purpose.current_notice.texts
+    notice_locale = locale if locale in texts else next(iter(texts))
+    return {
+        "code": purpose.code,
+        "name": purpose.name,
+        "description": purpose.description,
+        "necessity": purpose.necessity,
+        "alternative": purpose.alternative,
+        "retention_days": purpose.retention_days,
+        "transmits_face_data": purpose.transmits_face_data,
+        "notice": texts[notice_locale],
+        "notice_locale": notice_locale,
+    }
+
+
+def _decision_page(
+    session: Session,
+    link: GuardianLink,
+    page: Page,
+    *,
+    flash: str | None = None,
+    flash_kind: str = "info",
+    ticked: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    req = link.request
+    org = session.get(Organization, req.org_id)
+    purposes = [_purpose_view(c.purpose, page.locale) for c in req.consents if c.status == "pending_guardian"]
+    return page.render(
+        "decide.html",
+        status,
+        org=org,
+        purposes=purposes,
+        needs_code=req.delivery == "qr",
+        phone_tail=req.phone_masked[-4:],
+        expires=messaging.local_time(req.expires_at, page.locale),
+        flash=flash,
+        flash_kind=flash_kind,
+        ticked=ticked or [],
+    )
+
+
+def _withdrawal_page(session: Session, link: GuardianLink, page: Page, *, flash: str | None = None) -> Response:
+    req = link.request
+    org = session.get(Organization, req.org_id)
+    now = utcnow()
+    consents = []
+    for consent in flow.consents_of_child(session, req):
+        status = effective_status(consent, now)
+        consents.append(
+            {
+                "id": consent.id,
+                "name": consent.purpose.name,
+                "alternative": consent.purpose.alternative,
+                "status": status,
+                "withdrawable": status in flow.WITHDRAWABLE,
+            }
+        )
+    return page.render("withdraw.html", org=org, consents=consents, flash=flash)
+
+
+@bp.get("/g/<token>")
+def show(token: str) -> Response:
+    session = db.session()
+    link, refusal = _open(session, token)
+    if refusal is not None:
+        return refusal
+    assert link is not None
+    page = Page(link.token_hash, link.request.locale)
+    if link.kind == "decision":
+        return _decision_page(session, link, page)
+    return _withdrawal_page(session, link, page)
+
+
+@bp.post("/g/<token>")
+def act(token: str) -> Response:
+    session = db.session()
+    link, refusal = _open(session, token)
+    if refusal is not None:
+        return refusal
+    assert link is not None
+    page = Page(link.token_hash, link.request.locale)
+    if not page.csrf_ok():
+        return page.message("forbidden_title", page.t("forbidden"), 403)
+    if link.kind == "withdrawal":
+        return _withdraw(session, link, page)
+    action = request.form.get("action")
+    ticked = [code for code in request.form.getlist("purpose") if code]
+    if action == "send_code" and link.request.delivery == "qr":
+        return _send_code(session, link, page, ticked)
+    if action in {"approve", "decline"}:
+        return _decide(session, link, page, approve=action == "approve", ticked=ticked)
+    return _decision_page(session, link, page, status=400)
+
+
+def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[str]) -> Response:
+    req: GuardianRequest = link.request
+    try:
+        code = flow.issue_code(session, req, protector())
+    except flow.RateLimited as limited:
+        return _decision_page(
+            session,
+            link,
+            page,
+            flash=page.t("rate_limited", seconds=limited.retry_after),
+            flash_kind="error",
+            ticked=ticked,
+            status=429,
+        )
+    session.commit()
+    outcome = messaging.send_code(session, req, code)
+    session.commit()
+    if not outcome.sent:
+        return _decision_page(session, link, page, flash=page.t("sms_failed"), flash_kind="error", ticked=ticked)
+    return _decision_page(session, link, page, flash=page.t("code_sent"), ticked=ticked)
+
+
+def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, ticked: list[str]) -> Response:
+    req: GuardianRequest = link.request
+    org = session.get(Organization, req.org_id)
+    if approve and not ticked:
+        return _decision_page(session, link, page, flash=page.t("select_one"), flash_kind="error", status=400)
+    if req.delivery == "qr":
+        result = flow.check_code(session, req, request.form.get("otp", ""), protector())
+        if result is not flow.CodeCheck.OK:
+            session.commit()  # failures and locks are recorded even though the decision is refused
+            if result is flow.CodeCheck.LOCKED:
+                return page.message("gone_title", page.t("locked", org=org.name if org else ""), 410)
+            message = {
+                flow.CodeCheck.WRONG: page.t("code_wrong", left=flow.OTP_MAX_FAILURES - req.otp_failures),
+                flow.CodeCheck.EXPIRED: page.t("code_expired"),
+                flow.CodeCheck.MISSING: page.t("code_missing"),
+            }[result]
+            return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=400)
+    try:
+        decision = flow.decide(session, link, approve=approve, ticked=ticked)
+    except flow.LinkGone as gone:
+        session.rollback()
+        return page.message("gone_title", page.t(gone.code, org=org.name if org else ""), 410)
+    session.commit()
+    withdrawal_sent = False
+    if decision.withdrawal_token:
+        withdrawal_sent = messaging.send_withdrawal_link(session, req, decision.withdrawal_token).sent
+        session.commit()
+    outcome = [
+        {"code": c.purpose.code, "name": c.purpose.name, "status": c.status}
+        for c in session.get(GuardianRequest, req.id).consents  # type: ignore[union-attr]
+    ]
+    decided_at = messaging.local_time(req.decided_at or utcnow(), page.locale)
+    return page.render("receipt.html", org=org, outcome=outcome, decided_at=decided_at, withdrawal_sent=withdrawal_sent)
+
+
+def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:
+    consent_id = request.form.get("withdraw", "")
+    try:
+        consent: Consent = flow.withdraw(session, link, consent_id)
+    except NotFound:
+        return _withdrawal_page(session, link, page)
+    session.commit()
+    return _withdrawal_page(session, link, page, flash=page.t("withdrawn", name=consent.purpose.name))
