@@ -105,18 +105,20 @@ def audit_verify() -> None:
 @click.command("sweep")
 @with_appcontext
 def sweep() -> None:
-    """End consents whose retention period is over (R8); run it from cron, every few minutes."""
+    """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron."""
     from service.domain.consent_states import expire_overdue
+    from service.domain.guardian import expire_overdue_requests
 
     session = db.session()
-    total = 0
-    while True:
-        ended = expire_overdue(session)
-        session.commit()
-        total += ended
-        if ended == 0:
-            break
-    click.echo(f"expired {total} consents")
+    totals = {"consents": 0, "guardian requests": 0}
+    for name, step in (("consents", expire_overdue), ("guardian requests", expire_overdue_requests)):
+        while True:
+            ended = step(session)
+            session.commit()
+            totals[name] += ended
+            if ended == 0:
+                break
+    click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
 
 
 @click.command("serve")

@@ -7,11 +7,13 @@ where it must run.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -73,19 +75,38 @@ def _empty_tables(app: Flask) -> None:
 
 
 @pytest.fixture()
-def app(database_url: str, instance_root: Any) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "ENV": "test",
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "INSTANCE_PATH": str(instance_root),
-            "PUBLIC_URL": "http://consent-gate.test",
-        }
-    )
+def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str, Any]:
+    """The test app's settings; a test may change them before ``app`` is built."""
+    return {
+        "ENV": "test",
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance_root),
+        "PUBLIC_URL": "http://consent-gate.test",
+        "SMS_OUTBOX": str(tmp_path / "sms-outbox.jsonl"),
+        "SMS_RETRY_BACKOFF": 0.0,
+    }
+
+
+@pytest.fixture()
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(app_config)
     yield app
     _empty_tables(app)
     app.extensions["consent_gate.engine"].dispose()
+
+
+@pytest.fixture()
+def outbox(app: Flask) -> Any:
+    """Read the console SMS provider's outbox: one dict per message sent."""
+
+    def read() -> list[dict[str, Any]]:
+        path = Path(app.config["SMS_OUTBOX"])
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+    return read
 
 
 @pytest.fixture()
@@ -180,6 +201,28 @@ class Tenant:
         if subject_id is not None:
             body["subject_id"] = subject_id
         return self.post("/v1/verifications", body, scope="verify")
+
+    def guardian_request(
+        self,
+        subject_id: str,
+        purposes: list[str],
+        *,
+        delivery: str = "sms",
+        phone: str = "+8613812345678",
+        relationship: str = "parent",
+        locale: str = "zh-CN",
+    ) -> Any:
+        return self.post(
+            "/v1/guardian-requests",
+            {
+                "subject_id": subject_id,
+                "purposes": purposes,
+                "delivery": delivery,
+                "locale": locale,
+                "guardian": {"phone": phone, "relationship": relationship},
+            },
+            scope="consents",
+        )
 
 
 def purpose_body(code: str = "door_access", **overrides: Any) -> dict[str, Any]:

@@ -155,13 +155,13 @@ def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, a
     assert tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json["status"] == "expired"
     assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "expired"
     result = runner.invoke(args=["sweep"])
-    assert result.exit_code == 0 and "expired 1" in result.output
+    assert result.exit_code == 0 and "expired 1 consents" in result.output
     with app.app_context():
         row = db.session().get(Consent, consent["id"])
         assert row is not None and row.status == "expired" and row.end_reason == "retention_period_ended"
     actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == consent["id"]]
     assert actions == ["consent.granted", "consent.expired"]
-    assert runner.invoke(args=["sweep"]).output.strip() == "expired 0 consents"
+    assert runner.invoke(args=["sweep"]).output.strip() == "expired 0 consents, 0 guardian requests"
     # An expired consent cannot be withdrawn any more, and a new consent can be given.
     assert tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents").json["code"] == "consent_ended"
     assert tenant.consent(person["id"]).status_code == 201

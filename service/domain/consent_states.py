@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +40,15 @@ def end_consent(session: Session, consent: Consent, *, status: str, actor: str, 
     )
 
 
+def expiry_reason(consent: Consent) -> str:
+    """Why an active consent ran out: the child reached the guardian age, or the retention period ended."""
+    if consent.guardian_authorized and consent.granted_at and consent.expires_at:
+        full_term = consent.granted_at + timedelta(days=consent.purpose.retention_days)
+        if consent.expires_at < full_term:
+            return "guardian_age_reached"
+    return "retention_period_ended"
+
+
 def expire_overdue(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
     """End active consents past their ``expires_at`` (R8), each with its audit event; return how many."""
     moment = now or utcnow()
@@ -51,5 +60,5 @@ def expire_overdue(session: Session, *, now: datetime | None = None, limit: int 
         .with_for_update(of=Consent, skip_locked=True)
     ).all()
     for consent in overdue:
-        end_consent(session, consent, status="expired", actor="system:sweep", reason="retention_period_ended")
+        end_consent(session, consent, status="expired", actor="system:sweep", reason=expiry_reason(consent))
     return len(overdue)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import canonical_json, record_event
-from service.domain.consent_states import ENDABLE_STATUSES, effective_status, end_consent
+from service.domain.consent_states import ENDABLE_STATUSES, effective_status, end_consent, expiry_reason
 from service.domain.purposes import assessment_is_current, get_purpose
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
@@ -75,7 +75,7 @@ def grant_consent(
     ).first()
     if live is not None and effective_status(live, now) == "expired":
         # Past its retention period but not swept yet: record the expiry now, then grant anew.
-        end_consent(session, live, status="expired", actor="system:sweep", reason="retention_period_ended")
+        end_consent(session, live, status="expired", actor="system:sweep", reason=expiry_reason(live))
     elif live is not None:
         raise Conflict(
             "this person already has a live consent to this purpose",

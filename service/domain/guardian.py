@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.crypto import DataProtector, constant_time_equal, token_hash
 from service.domain.audit import record_event
-from service.domain.consent_states import effective_status, end_consent
+from service.domain.consent_states import effective_status, end_consent, expiry_reason
 from service.domain.purposes import assessment_is_current, get_purpose
 from service.domain.subjects import get_subject, guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound, Unprocessable
@@ -119,7 +119,7 @@ def create_guardian_request(
     ).all()
     for consent in live:
         if effective_status(consent, now) == "expired":
-            end_consent(session, consent, status="expired", actor="system:sweep", reason="retention_period_ended")
+            end_consent(session, consent, status="expired", actor="system:sweep", reason=expiry_reason(consent))
         else:
             raise Conflict(
                 "a live consent to this purpose exists",

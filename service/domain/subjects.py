@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from service.domain.audit import record_event
 from service.domain.consent_states import ENDABLE_STATUSES, end_consent
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import Consent, Subject, utcnow
+from service.models import Consent, GuardianRequest, Subject, utcnow
 
 
 def add_years(day: date, years: int) -> date:
@@ -72,6 +72,29 @@ def register_subject(
     return subject
 
 
+def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> None:
+    """Erasure closes pending guardian requests and removes the guardians' numbers and links (R13)."""
+    requests = session.scalars(select(GuardianRequest).where(GuardianRequest.subject_id == subject.id)).all()
+    for request in requests:
+        if request.status == "pending":
+            request.status = "expired"
+            request.decided_at = utcnow()
+            record_event(
+                session,
+                org_id=request.org_id,
+                actor=actor,
+                action="guardian_request.expired",
+                object_type="guardian_request",
+                object_id=request.id,
+                data={"reason": "subject_erased"},
+            )
+        request.phone_ciphertext = None
+        request.phone_hash = None
+        request.phone_masked = "+** ****"
+        request.link_ciphertext = None
+        request.otp_hash = None
+
+
 def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str) -> Subject:
     """Erase the person's personal data and end their consents; audit records stay pseudonymous (R13)."""
     subject = get_subject(session, org_id=org_id, subject_id=subject_id)
@@ -82,6 +105,7 @@ def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str)
     )
     for consent in consents:
         end_consent(session, consent, status="revoked", actor=actor, reason="subject_erased")
+    _close_guardian_requests(session, subject, actor)
     subject.external_ref = None
     subject.birth_date = None
     subject.guardian_required_until = None
