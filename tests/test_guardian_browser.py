@@ -1,0 +1,225 @@
+"""The guardian pages driven in a real headless Chromium (Debian's /usr/bin/chromium, through Playwright)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from service import db
+from service.models import GuardianRequest, utcnow
+from tests.conftest import Tenant
+from tests.guardian_support import code_from, setup_child, url_from
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is required in CI (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def live_port(app_config: dict[str, Any]) -> int:
+    port = _free_port()
+    app_config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    return port
+
+
+@pytest.fixture()
+def live(live_port: int, app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", live_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{live_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture()
+def phone(browser: Any) -> Iterator[Any]:
+    """A phone-sized page, in Chinese unless a test asks otherwise."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", java_script_enabled=False)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _request(tenant: Tenant, delivery: str = "sms", locale: str = "zh-CN") -> tuple[dict[str, Any], dict[str, Any]]:
+    child = setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"], delivery=delivery, locale=locale)
+    assert created.status_code == 202, created.json
+    return child, created.json
+
+
+def _statuses(tenant: Tenant, request_id: str) -> tuple[str, dict[str, str]]:
+    polled = tenant.get(f"/v1/guardian-requests/{request_id}", scope="consents").json
+    return polled["status"], {c["purpose"]: c["status"] for c in polled["consents"]}
+
+
+def test_sms_link_tick_one_of_two_and_approve(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
+    child, created = _request(tenant)
+    phone.goto(url_from(outbox()[0]))
+    boxes = phone.locator('input[name="purpose"]')
+    assert boxes.count() == 2
+    assert not phone.locator('input[name="purpose"][value="door_access"]').is_checked()
+    assert not phone.locator('input[name="purpose"][value="canteen_payment"]').is_checked()
+    text = phone.locator("main").inner_text()
+    for expected in (
+        "Sunrise School",
+        "privacy@sunrise.example",
+        "我们使用人脸识别开门。",
+        "90 天",
+        "A student card opens the same gate",
+        "撤回",
+    ):
+        assert expected in text, expected
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(SCREENSHOTS / "guardian-page-zh.png"), full_page=True)
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.click('button[name="action"][value="approve"]')
+    assert phone.locator("#receipt").is_visible()
+    assert _statuses(tenant, created["id"]) == (
+        "partially_approved",
+        {"door_access": "active", "canteen_payment": "declined"},
+    )
+    assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
+
+
+def test_qr_then_sms_code_then_approve(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
+    child, created = _request(tenant, delivery="qr")
+    phone.goto(created["approve_url"])
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.click('button[name="action"][value="send_code"]')
+    assert "验证码已发送" in phone.locator("#flash").inner_text()
+    # Ticks survive the round trip of sending the code.
+    assert phone.locator('input[name="purpose"][value="door_access"]').is_checked()
+    phone.fill('input[name="otp"]', code_from(outbox()[-1]))
+    phone.click('button[name="action"][value="approve"]')
+    assert phone.locator("#receipt").is_visible()
+    assert _statuses(tenant, created["id"]) == ("approved", {"door_access": "active", "canteen_payment": "active"})
+    assert tenant.verify("canteen_payment", subject_id=child["id"]).json["decision"] == "allow"
+
+
+def test_five_wrong_codes_lock(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
+    _, created = _request(tenant, delivery="qr")
+    phone.goto(created["approve_url"])
+    phone.click('button[name="action"][value="send_code"]')
+    wrong = f"{(int(code_from(outbox()[-1])) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        phone.check('input[name="purpose"][value="door_access"]')
+        phone.fill('input[name="otp"]', wrong)
+        phone.click('button[name="action"][value="approve"]')
+        assert "验证码不正确" in phone.locator("#flash").inner_text()
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.fill('input[name="otp"]', wrong)
+    phone.click('button[name="action"][value="approve"]')
+    assert "锁定" in phone.locator("#message").inner_text()
+    assert _statuses(tenant, created["id"])[0] == "locked"
+
+
+def test_decline(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
+    child, created = _request(tenant)
+    phone.goto(url_from(outbox()[0]))
+    phone.click('button[name="action"][value="decline"]')
+    assert phone.locator("#receipt").is_visible()
+    assert _statuses(tenant, created["id"]) == ("declined", {"door_access": "declined", "canteen_payment": "declined"})
+    assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "declined"
+
+
+def test_reused_and_expired_links(live: str, tenant: Tenant, outbox: Any, phone: Any, app: Flask) -> None:
+    _request(tenant)
+    link = url_from(outbox()[0])
+    phone.goto(link)
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.click('button[name="action"][value="approve"]')
+    reused = phone.goto(link)
+    assert reused is not None and reused.status == 410
+    assert "已用于作出决定" in phone.locator("#message").inner_text()
+
+    child2 = tenant.subject(age_years=7)
+    second = tenant.guardian_request(child2["id"], ["door_access"]).json
+    with app.app_context():
+        session = db.session()
+        row = session.get(GuardianRequest, second["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        session.commit()
+    expired = phone.goto(second["approve_url"])
+    assert expired is not None and expired.status == 410
+    assert "已过期" in phone.locator("#message").inner_text()
+    unknown = phone.goto(f"{live}/g/{'x' * 43}")
+    assert unknown is not None and unknown.status == 404
+
+
+def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
+    child, created = _request(tenant)
+    phone.goto(url_from(outbox()[0]))
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.click('button[name="action"][value="approve"]')
+    phone.goto(url_from(outbox()[-1]))
+    door = next(c["id"] for c in created["consents"] if c["purpose"] == "door_access")
+    phone.click(f'button[name="withdraw"][value="{door}"]')
+    assert "已撤回" in phone.locator("#flash").inner_text()
+    assert phone.locator(f'button[name="withdraw"][value="{door}"]').count() == 0
+    denied = tenant.verify("door_access", subject_id=child["id"]).json
+    assert (denied["decision"], denied["reason"]) == ("deny", "revoked")
+    assert tenant.verify("canteen_payment", subject_id=child["id"]).json["decision"] == "allow"
+
+
+def test_english_rendering_by_accept_language_and_by_lang(live: str, tenant: Tenant, browser: Any) -> None:
+    _, created = _request(tenant)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    page.goto(created["approve_url"])
+    assert page.locator("html").get_attribute("lang") == "en"
+    text = page.locator("main").inner_text()
+    assert "Consent for processing your child's face" in text
+    assert "We open the gate by face." in text and "90 days" in text
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(SCREENSHOTS / "guardian-page-en.png"), full_page=True)
+    page.goto(created["approve_url"] + "?lang=zh-CN")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert "儿童人脸信息处理授权" in page.locator("main").inner_text()
+    context.close()
