@@ -67,3 +67,8 @@ class ConsentSchema(StrictSchema):
 
 class RevokeSchema(StrictSchema):
     reason = text(500, required=False, metadata={"description": "Why, as the person or operator said it"})
+
+
+class ConsentReceiptSchema(StrictSchema):
+    receipt = ma.fields.Dict(metadata={"description": "The consent record, with ISO/IEC TS 27560 fields"})
+    jws = ma.fields.String(metadata={"description": "The receipt signed ES256 (compact JWS)"})

@@ -21,6 +21,7 @@ REASONS = (
     "assessment_required",
     "device_unknown",
     "prohibited_location",
+    "public_safety_only",
     "subject_erased",
     "unavailable",
 )

@@ -91,15 +91,43 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @with_appcontext
 def audit_verify() -> None:
-    """Check every organization's hash chain; exit 1 at the first altered, deleted or reordered event."""
-    from service.domain.audit import verify_all
+    """Check every organization's hash chain and signed checkpoints; exit 1 at the first break."""
+    from service.domain.audit_records import verify_records
+    from service.signing import key_set
 
-    breaks = verify_all(db.session())
+    breaks = verify_records(db.session(), key_set())
     if breaks:
         for found in breaks:
             click.echo(f"BROKEN {found}", err=True)
         sys.exit(1)
     click.echo("audit trail intact")
+
+
+@audit_group.command("checkpoint")
+@with_appcontext
+def audit_checkpoint() -> None:
+    """Sign the head of every organization's chain with the token key and store it."""
+    from service.domain.audit_records import create_checkpoints
+    from service.signing import key_set
+
+    session = db.session()
+    made = create_checkpoints(session, key_set())
+    session.commit()
+    for checkpoint in made:
+        click.echo(f"checkpoint {checkpoint.org_id} seq {checkpoint.seq} {checkpoint.hash}")
+
+
+@audit_group.command("export")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
+@with_appcontext
+def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
+    """Write the audit trail (records of processing) to standard output as JSON lines or CSV."""
+    from service.domain.audit_records import export_events
+
+    for chunk in export_events(db.session(), org_id=org_id, since=since, fmt=fmt):
+        click.echo(chunk, nl=False)
 
 
 @click.command("sweep")
@@ -121,6 +149,33 @@ def sweep() -> None:
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
 
 
+@click.command("report")
+@click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
+@with_appcontext
+def report(org_id: str | None) -> None:
+    """Print the compliance report of each organization as JSON (filing status, assessments, devices)."""
+    from sqlalchemy import select
+
+    from service.domain.filing import parse_dates
+    from service.domain.reports import compliance_report
+    from service.models import Organization
+
+    session = db.session()
+    config = current_app.config
+    ids = [org_id] if org_id else list(session.scalars(select(Organization.id).order_by(Organization.created_at)))
+    for one in ids:
+        if session.get(Organization, one) is None:
+            raise click.ClickException(f"organization {one} does not exist")
+        found = compliance_report(
+            session,
+            org_id=one,
+            threshold=config["FILING_THRESHOLD"],
+            holidays=parse_dates(config["FILING_HOLIDAYS"]),
+            extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
+        )
+        click.echo(json.dumps(found, ensure_ascii=False, default=str))
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -135,7 +190,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, orgs_group, keys_group, audit_group, sweep, serve):
+    for command in (db_group, orgs_group, keys_group, audit_group, sweep, report, serve):
         app.cli.add_command(command)
 
 

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
     "GUARDIAN_POLL_INTERVAL": 5,
+    "FILING_HOLIDAYS": "",
+    "FILING_EXTRA_WORKDAYS": "",
 }
 
 _INTS = {

@@ -66,6 +66,8 @@ ERROR_CODES = (
     "link_expired",
     "link_used",
     "request_locked",
+    "prohibited_location",
+    "signage_required",
 )
 
 

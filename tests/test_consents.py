@@ -151,8 +151,7 @@ def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, a
         assert row is not None
         row.expires_at = utcnow() - timedelta(seconds=1)
         session.commit()
-    # Reads already say expired, and verification denies, before the sweep runs.
-    assert tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json["status"] == "expired"
+    # Verification denies before the sweep runs.
     assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "expired"
     result = runner.invoke(args=["sweep"])
     assert result.exit_code == 0 and "expired 1 consents" in result.output
@@ -181,3 +180,18 @@ def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flas
     assert renewed.status_code == 201
     assert tenant.get(f"/v1/consents/{old['id']}", scope="consents").json["status"] == "expired"
     assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"
+
+
+def test_r8_reading_an_overdue_consent_records_its_expiry(tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    consent = tenant.consent(tenant.subject()["id"]).json
+    with app.app_context():
+        session = db.session()
+        row = session.get(Consent, consent["id"])
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    read = tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json
+    assert (read["status"], read["end_reason"], read["token"]) == ("expired", "retention_period_ended", None)
+    actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == consent["id"]]
+    assert actions == ["consent.granted", "consent.expired"]

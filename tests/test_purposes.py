@@ -89,6 +89,9 @@ def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     assert tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json["status"] == "reconsent_required"
     denied = tenant.verify("door_access", token=consent["token"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "reconsent_required")
+    # R10: the material change also calls for a new impact assessment before anyone consents again.
+    assert tenant.consent(person["id"], notice_version=2).json["code"] == "assessment_required"
+    tenant.assess(["door_access"])
     # Consenting again to the new notice version restores access; the old version is refused.
     assert tenant.consent(person["id"], notice_version=1).json["code"] == "stale_notice"
     renewed = tenant.consent(person["id"], notice_version=2)

@@ -16,14 +16,15 @@ def test_every_decision_is_recorded_before_the_answer(tenant: Tenant, app: Flask
     tenant.purpose()
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
-    allow = tenant.verify("door_access", token=consent["token"], device_id="gate-3").json
+    gate = tenant.post("/v1/devices", {"name": "Gate 3", "location_type": "school"}).json["id"]
+    allow = tenant.verify("door_access", token=consent["token"], device_id=gate).json
     deny = tenant.verify("door_access", token="not-a-token").json
     with app.app_context():
         session = db.session()
         rows = {v.id: v for v in session.scalars(select(Verification))}
     recorded = rows[allow["verification_id"]]
     assert (recorded.decision, recorded.reason, recorded.consent_id) == ("allow", "consent_active", consent["id"])
-    assert recorded.device_id == "gate-3" and recorded.purpose == "door_access"
+    assert recorded.device_id == gate and recorded.purpose == "door_access"
     assert recorded.subject_id == person["id"] and recorded.org_id == tenant.org_id
     assert rows[deny["verification_id"]].reason == "invalid_token"
 

@@ -8,12 +8,13 @@ from flask import request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from schemas.subjects import ConsentCreateSchema, ConsentSchema, RevokeSchema
+from schemas.subjects import ConsentCreateSchema, ConsentReceiptSchema, ConsentSchema, RevokeSchema
 from service import db
 from service.api import Blueprint
 from service.auth import current_caller
 from service.domain import consents
-from service.domain.consent_states import effective_status
+from service.domain.consent_states import effective_status, persist_expiry
+from service.domain.receipts import build_receipt, sign_receipt
 from service.errors import Unprocessable
 from service.models import Consent, utcnow
 from service.signing import issuer, key_set
@@ -114,7 +115,28 @@ class ConsentById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, consent_id: str) -> dict[str, Any]:
         """Read a consent: its status, and its token while active"""
-        return consent_view(consents.get_consent(db.session(), org_id=current_caller().org_id, consent_id=consent_id))
+        session = db.session()
+        consent = consents.get_consent(session, org_id=current_caller().org_id, consent_id=consent_id)
+        if persist_expiry(session, consent):
+            session.commit()
+        return consent_view(consent)
+
+
+@blp.route("/<string:consent_id>/receipt")
+class ConsentReceipt(MethodView):
+    @blp.authorized("consents", "admin")
+    @blp.response(200, ConsentReceiptSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, consent_id: str) -> dict[str, Any]:
+        """A signed consent receipt (ISO/IEC TS 27560 fields)
+
+        `receipt` holds the record; `jws` is the same receipt signed ES256 with the consent-token key
+        (header `typ: consent-receipt+jws`, `kid` in `/.well-known/jwks.json`), for the person to keep.
+        """
+        session = db.session()
+        consent = consents.get_consent(session, org_id=current_caller().org_id, consent_id=consent_id)
+        receipt = build_receipt(session, consent)
+        return {"receipt": receipt, "jws": sign_receipt(receipt, key_set())}
 
 
 @blp.route("/<string:consent_id>/revoke")

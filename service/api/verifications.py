@@ -70,7 +70,8 @@ class Verifications(MethodView):
         The decision is recorded before the answer. Deny reasons are a closed set: `invalid_token`,
         `no_consent`, `unknown_purpose`, `purpose_mismatch`, `pending_guardian`, `declined`, `revoked`,
         `expired`, `reconsent_required`, `assessment_required`, `device_unknown`, `prohibited_location`,
-        `subject_erased`. Scope: `verify`.
+        `public_safety_only` (a public-place device may verify only public-safety purposes), `subject_erased`.
+        Scope: `verify`.
         """
         session = db.session()
         caller: Caller = g.verify_caller

@@ -49,6 +49,14 @@ def expiry_reason(consent: Consent) -> str:
     return "retention_period_ended"
 
 
+def persist_expiry(session: Session, consent: Consent) -> bool:
+    """Record the expiry of an overdue active consent found on a read; True if it did."""
+    if consent.status == "active" and effective_status(consent, utcnow()) == "expired":
+        end_consent(session, consent, status="expired", actor="system:sweep", reason=expiry_reason(consent))
+        return True
+    return False
+
+
 def expire_overdue(session: Session, *, now: datetime | None = None, limit: int = 1000) -> int:
     """End active consents past their ``expires_at`` (R8), each with its audit event; return how many."""
     moment = now or utcnow()

@@ -91,7 +91,12 @@ def grant_consent(
         notice_version=notice.version,
         notice_digest=notice.digest,
         guardian_authorized=False,
-        evidence={**evidence, "recorded_at": now.isoformat(), "notice_digest": notice.digest},
+        evidence={
+            **evidence,
+            "recorded_at": now.isoformat(),
+            "notice_digest": notice.digest,
+            "transmits_face_data": purpose.transmits_face_data,
+        },
         granted_at=now,
         expires_at=now + timedelta(days=purpose.retention_days),
         idempotency_key=idempotency_key,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.audit import canonical_json, record_event
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import Assessment, Consent, Notice, Organization, Purpose, utcnow
+from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
 
 #: Analyses the draft Provisions forbid inferring from a face (R11), in English and Chinese.
 PROHIBITED_ANALYSES = frozenset(
@@ -165,6 +165,7 @@ def publish_notice(
         data={"code": code, "version": version, "digest": notice.digest, "material": material},
     )
     if material:
+        mark_assessments_outdated(session, purpose, reason=f"material notice change (version {version})", actor=actor)
         affected = list(
             session.scalars(select(Consent.id).where(Consent.purpose_id == purpose.id, Consent.status == "active"))
         )
@@ -186,6 +187,30 @@ def publish_notice(
                 data={"purpose": code, "notice_version": version},
             )
     return notice
+
+
+def mark_assessments_outdated(session: Session, purpose: Purpose, *, reason: str, actor: str) -> None:
+    """A material change calls for a new assessment (R10): the old ones stop counting for this purpose."""
+    now = utcnow()
+    outdated = session.scalars(
+        select(Assessment)
+        .join(assessment_purposes, assessment_purposes.c.assessment_id == Assessment.id)
+        .where(assessment_purposes.c.purpose_id == purpose.id, Assessment.outdated_at.is_(None))
+    ).all()
+    for assessment in outdated:
+        assessment.outdated_at = now
+        assessment.outdated_reason = reason[:200]
+        record_event(
+            session,
+            org_id=purpose.org_id,
+            actor=actor,
+            action="assessment.outdated",
+            object_type="assessment",
+            object_id=assessment.id,
+            data={"purpose": purpose.code, "reason": reason},
+        )
+    purpose.assessed_until = None
+    session.flush()
 
 
 def assessment_is_current(purpose: Purpose, today: date) -> bool:

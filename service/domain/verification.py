@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.models import Consent, Purpose, Subject, Verification, new_id, utcnow
+from service.domain.devices import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
+from service.models import Consent, Device, Purpose, Subject, Verification, new_id, utcnow
 from service.tokens import ExpiredToken, InvalidToken, decode_consent_token
 
 
@@ -34,6 +35,7 @@ class Reason(enum.StrEnum):
     ASSESSMENT_REQUIRED = "assessment_required"
     DEVICE_UNKNOWN = "device_unknown"
     PROHIBITED_LOCATION = "prohibited_location"
+    PUBLIC_SAFETY_ONLY = "public_safety_only"
     SUBJECT_ERASED = "subject_erased"
     UNAVAILABLE = "unavailable"
 
@@ -80,13 +82,13 @@ def _judge(row: Any, now: datetime) -> Decision:
     consent_id, subject_id, status, expires_at, erased_at, assessed_until = row
     if erased_at is not None:
         return Decision(Reason.SUBJECT_ERASED, consent_id, subject_id)
+    if status != "active":
+        return Decision(STATUS_REASONS.get(status, Reason.NO_CONSENT), consent_id, subject_id)
+    if expires_at is not None and expires_at <= now:
+        return Decision(Reason.EXPIRED, consent_id, subject_id)
     if assessed_until is None or assessed_until < now.date():
         return Decision(Reason.ASSESSMENT_REQUIRED, consent_id, subject_id)
-    if status == "active":
-        if expires_at is not None and expires_at <= now:
-            return Decision(Reason.EXPIRED, consent_id, subject_id)
-        return Decision(Reason.CONSENT_ACTIVE, consent_id, subject_id)
-    return Decision(STATUS_REASONS.get(status, Reason.NO_CONSENT), consent_id, subject_id)
+    return Decision(Reason.CONSENT_ACTIVE, consent_id, subject_id)
 
 
 def _by_token(
@@ -134,12 +136,41 @@ def _by_subject(session: Session, org_id: str, request: VerificationRequest, now
     return Decision(Reason.NO_CONSENT if known else Reason.UNKNOWN_PURPOSE, None, subject.id)
 
 
+def _device_refusal(session: Session, org_id: str, request: VerificationRequest) -> Reason | None:
+    """Where the face is captured matters (R7): unknown, deactivated or misplaced devices deny."""
+    if request.device_id is None:
+        return None
+    device = session.execute(
+        select(Device.active, Device.location_type, Device.public_place).where(
+            Device.id == request.device_id, Device.org_id == org_id
+        )
+    ).first()
+    if device is None or not device.active:
+        return Reason.DEVICE_UNKNOWN
+    if device.location_type in PROHIBITED_LOCATION_TYPES:
+        return Reason.PROHIBITED_LOCATION
+    if device.public_place:
+        category = session.scalars(
+            select(Purpose.category).where(Purpose.org_id == org_id, Purpose.code == request.purpose)
+        ).first()
+        if category != PUBLIC_PLACE_CATEGORY:
+            return Reason.PUBLIC_SAFETY_ONLY
+    return None
+
+
 def decide(session: Session, *, org_id: str, request: VerificationRequest, keys: Any, issuer: str) -> Decision:
     """Decide one verification; deny unless every rule holds."""
     now = utcnow()
-    if request.token is not None:
-        return _by_token(session, org_id, request, keys, issuer, now)
-    return _by_subject(session, org_id, request, now)
+    decision = (
+        _by_token(session, org_id, request, keys, issuer, now)
+        if request.token is not None
+        else _by_subject(session, org_id, request, now)
+    )
+    if decision.allowed:
+        refusal = _device_refusal(session, org_id, request)
+        if refusal is not None:
+            return Decision(refusal, decision.consent_id, decision.subject_id)
+    return decision
 
 
 def verify(

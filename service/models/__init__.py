@@ -1,6 +1,8 @@
 """SQLAlchemy models. Importing this package registers every table on ``Base.metadata``."""
 
 from service.models.audit import AuditEvent, AuditHead
+from service.models.checkpoints import AuditCheckpoint
+from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
@@ -12,9 +14,11 @@ __all__ = [
     "LIVE_STATUSES",
     "ApiKey",
     "Assessment",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Consent",
+    "Device",
     "GuardianLink",
     "GuardianRequest",
     "Notice",

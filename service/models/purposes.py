@@ -73,6 +73,9 @@ class Assessment(Base):
     summary: Mapped[str] = mapped_column(Text)
     risk_level: Mapped[str] = mapped_column(String(16))
     measures: Mapped[str] = mapped_column(Text)
+    #: Set when a material change to a purpose it covers calls for reassessment (R10).
+    outdated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outdated_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     purposes: Mapped[list[Purpose]] = relationship(secondary=assessment_purposes, lazy="selectin")

@@ -1,0 +1,34 @@
+"""The compliance report."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from schemas.common import StrictSchema
+
+
+class FilingSchema(StrictSchema):
+    threshold = ma.fields.Integer()
+    people_with_stored_consent = ma.fields.Integer()
+    crossed_on = ma.fields.Date(allow_none=True, metadata={"description": "When the threshold was first crossed"})
+    deadline = ma.fields.Date(allow_none=True, metadata={"description": "30 working days after crossing"})
+    filing_required = ma.fields.Boolean()
+    days_left = ma.fields.Integer(allow_none=True)
+
+
+class ComplianceReportSchema(StrictSchema):
+    organization = ma.fields.Dict()
+    generated_at = ma.fields.DateTime()
+    filing = ma.fields.Nested(FilingSchema)
+    consents_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    minors_with_guardian_consent = ma.fields.Integer()
+    purposes = ma.fields.List(ma.fields.Dict())
+    assessments_due = ma.fields.List(ma.fields.Dict())
+    devices_by_location_type = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    verifications = ma.fields.List(ma.fields.Dict())
+    consents_over_time = ma.fields.List(ma.fields.Dict())
+
+
+class AuditExportQuerySchema(StrictSchema):
+    since = ma.fields.DateTime(load_default=None, metadata={"description": "Only events at or after this time"})
+    format = ma.fields.String(load_default="jsonl", validate=ma.validate.OneOf(["jsonl", "csv"]))

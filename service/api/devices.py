@@ -1,0 +1,64 @@
+"""The device registry (R7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from schemas.devices import DeviceCreateSchema, DeviceSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.domain import devices
+from service.models import Device
+
+blp = Blueprint("devices", __name__, url_prefix="/v1/devices", description="Recognition devices (R7)")
+
+
+@blp.route("")
+class Devices(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, DeviceSchema(many=True))
+    def get(self) -> list[Device]:
+        """List the organization's devices"""
+        return devices.list_devices(db.session(), org_id=current_caller().org_id)
+
+    @blp.authorized("admin")
+    @blp.arguments(DeviceCreateSchema)
+    @blp.response(201, DeviceSchema)
+    def post(self, fields: dict[str, Any]) -> Device:
+        """Register a recognition device
+
+        Hotel rooms, public bathhouses, changing rooms and toilets answer 422 `prohibited_location`; a
+        public-place device without `signage_posted: true` answers 422 `signage_required`.
+        """
+        caller = current_caller()
+        session = db.session()
+        device = devices.register_device(session, org_id=caller.org_id, actor=caller.actor, fields=fields)
+        session.commit()
+        return device
+
+
+@blp.route("/<string:device_id>")
+class DeviceById(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, DeviceSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, device_id: str) -> Device:
+        """Read a device"""
+        return devices.get_device(db.session(), org_id=current_caller().org_id, device_id=device_id)
+
+
+@blp.route("/<string:device_id>/deactivate")
+class DeviceDeactivation(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, DeviceSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, device_id: str) -> Device:
+        """Deactivate a device: verification through it denies `device_unknown` from now on"""
+        caller = current_caller()
+        session = db.session()
+        device = devices.deactivate_device(session, org_id=caller.org_id, actor=caller.actor, device_id=device_id)
+        session.commit()
+        return device

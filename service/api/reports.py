@@ -1,0 +1,70 @@
+"""Reports for compliance officers: JSON for machines, an HTML page with charts for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, render_template
+from flask.views import MethodView
+
+from schemas.reports import ComplianceReportSchema
+from service import db
+from service.api import Blueprint
+from service.auth import current_caller
+from service.charts import horizontal_bars, stacked_columns
+from service.domain.filing import parse_dates
+from service.domain.reports import CONSENT_KINDS, compliance_report
+
+blp = Blueprint(
+    "reports",
+    __name__,
+    url_prefix="/v1/reports",
+    description="Compliance reports (R7, R10, R12)",
+    template_folder="../templates",
+)
+
+
+def current_report() -> dict[str, Any]:
+    config = current_app.config
+    return compliance_report(
+        db.session(),
+        org_id=current_caller().org_id,
+        threshold=config["FILING_THRESHOLD"],
+        holidays=parse_dates(config["FILING_HOLIDAYS"]),
+        extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
+    )
+
+
+@blp.route("/compliance")
+class ComplianceReport(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, ComplianceReportSchema)
+    def get(self) -> dict[str, Any]:
+        """The compliance report
+
+        Distinct people with stored consent against `FILING_THRESHOLD`, the day it was crossed and the filing
+        deadline 30 working days later (weekends, `FILING_HOLIDAYS` skipped; `FILING_EXTRA_WORKDAYS`
+        counted), purposes with their assessments, assessments due within 30 days, devices by location type,
+        minors with guardian consent, verifications by decision and reason, consent events per day.
+        """
+        return current_report()
+
+
+@blp.route("/compliance.html")
+class ComplianceReportPage(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, content_type="text/html", description="The report as a page with charts")
+    def get(self) -> Response:
+        """The compliance report as an HTML page with charts, for compliance officers"""
+        report = current_report()
+        consent_chart = stacked_columns(
+            report["consents_over_time"], CONSENT_KINDS, title="Consent events per day by kind"
+        )
+        verification_chart = horizontal_bars(
+            [(f"{v['decision']}: {v['reason']}", v["count"], v["decision"]) for v in report["verifications"]],
+            title="Verifications by decision and reason",
+        )
+        html = render_template(
+            "report.html", report=report, consent_chart=consent_chart, verification_chart=verification_chart
+        )
+        return Response(html, mimetype="text/html")

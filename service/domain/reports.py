@@ -1,0 +1,179 @@
+"""The compliance report: filing status (R12), assessments (R10), devices (R7), consents and decisions."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.domain.filing import FILING_WORKING_DAYS, add_working_days
+from service.models import (
+    Assessment,
+    AuditEvent,
+    Consent,
+    Device,
+    Organization,
+    Purpose,
+    Subject,
+    Verification,
+    utcnow,
+)
+
+STORED_STATUSES = ("active", "reconsent_required")
+DUE_WITHIN = timedelta(days=30)
+HISTORY_DAYS = 30
+CONSENT_KINDS = ("granted", "revoked", "expired", "declined", "reconsent_required")
+CONSENT_ACTIONS = tuple(f"consent.{kind}" for kind in CONSENT_KINDS)
+
+
+def _first_crossing(session: Session, org_id: str, threshold: int) -> date | None:
+    """The day the ``threshold``-th distinct person first had consent granted, if that happened."""
+    first_grants = (
+        select(func.min(Consent.granted_at).label("first"))
+        .where(Consent.org_id == org_id, Consent.granted_at.is_not(None))
+        .group_by(Consent.subject_id)
+        .subquery()
+    )
+    moment = session.scalars(
+        select(first_grants.c.first).order_by(first_grants.c.first).offset(threshold - 1).limit(1)
+    ).first()
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # SQLite hands back the raw text inside an aggregate
+        moment = datetime.fromisoformat(moment)
+    return moment.date()
+
+
+def filing_status(
+    session: Session,
+    *,
+    org_id: str,
+    threshold: int,
+    holidays: frozenset[date],
+    extra_workdays: frozenset[date],
+    today: date,
+) -> dict[str, Any]:
+    people = (
+        session.scalar(
+            select(func.count(func.distinct(Consent.subject_id)))
+            .join(Subject, Subject.id == Consent.subject_id)
+            .where(Consent.org_id == org_id, Consent.status.in_(STORED_STATUSES), Subject.erased_at.is_(None))
+        )
+        or 0
+    )
+    crossed_on = _first_crossing(session, org_id, threshold)
+    deadline = (
+        add_working_days(crossed_on, FILING_WORKING_DAYS, holidays=holidays, extra_workdays=extra_workdays)
+        if crossed_on
+        else None
+    )
+    return {
+        "threshold": threshold,
+        "people_with_stored_consent": people,
+        "crossed_on": crossed_on,
+        "deadline": deadline,
+        "filing_required": crossed_on is not None,
+        "days_left": (deadline - today).days if deadline else None,
+    }
+
+
+def _counts(session: Session, *columns: Any, where: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in session.execute(select(*columns, func.count()).where(where).group_by(*columns))]
+
+
+def consents_over_time(session: Session, org_id: str, today: date) -> list[dict[str, Any]]:
+    """Consent events per day over the last 30 days, by kind (granted, revoked, expired, ...)."""
+    since = datetime.combine(today - timedelta(days=HISTORY_DAYS - 1), datetime.min.time()).replace(
+        tzinfo=utcnow().tzinfo
+    )
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
+    rows = session.execute(
+        select(AuditEvent.action, AuditEvent.occurred_at).where(
+            AuditEvent.org_id == org_id, AuditEvent.action.in_(CONSENT_ACTIONS), AuditEvent.occurred_at >= since
+        )
+    )
+    for action, occurred_at in rows:
+        per_day[occurred_at.date()][action.split(".", 1)[1]] += 1
+    days = [today - timedelta(days=offset) for offset in range(HISTORY_DAYS - 1, -1, -1)]
+    return [{"date": day, **{kind: per_day[day][kind] for kind in CONSENT_KINDS}} for day in days]
+
+
+def compliance_report(
+    session: Session,
+    *,
+    org_id: str,
+    threshold: int,
+    holidays: frozenset[date] = frozenset(),
+    extra_workdays: frozenset[date] = frozenset(),
+    today: date | None = None,
+) -> dict[str, Any]:
+    day = today or utcnow().date()
+    org = session.get(Organization, org_id)
+    assert org is not None
+    purposes = list(session.scalars(select(Purpose).where(Purpose.org_id == org_id).order_by(Purpose.code)))
+    assessments = list(
+        session.scalars(select(Assessment).where(Assessment.org_id == org_id).order_by(Assessment.valid_until))
+    )
+    due = [
+        {
+            "id": a.id,
+            "purposes": a.purpose_codes,
+            "valid_until": a.valid_until,
+            "outdated": a.outdated_at is not None,
+            "reason": a.outdated_reason or ("expired" if a.valid_until < day else "due within 30 days"),
+        }
+        for a in assessments
+        if a.outdated_at is not None or a.valid_until <= day + DUE_WITHIN
+    ]
+    minors = (
+        session.scalar(
+            select(func.count(func.distinct(Consent.subject_id))).where(
+                Consent.org_id == org_id, Consent.guardian_authorized.is_(True), Consent.status == "active"
+            )
+        )
+        or 0
+    )
+    return {
+        "organization": {"id": org.id, "name": org.name, "contact": org.contact},
+        "generated_at": utcnow(),
+        "filing": filing_status(
+            session, org_id=org_id, threshold=threshold, holidays=holidays, extra_workdays=extra_workdays, today=day
+        ),
+        "consents_by_status": dict(_counts(session, Consent.status, where=Consent.org_id == org_id)),
+        "minors_with_guardian_consent": minors,
+        "purposes": [
+            {
+                "code": p.code,
+                "name": p.name,
+                "category": p.category,
+                "assessed_until": p.assessed_until,
+                "transmits_face_data": p.transmits_face_data,
+                "retention_days": p.retention_days,
+                "assessments": [
+                    {
+                        "id": a.id,
+                        "conducted_at": a.conducted_at,
+                        "valid_until": a.valid_until,
+                        "outdated": a.outdated_at is not None,
+                    }
+                    for a in assessments
+                    if p.code in a.purpose_codes
+                ],
+            }
+            for p in purposes
+        ],
+        "assessments_due": due,
+        "devices_by_location_type": dict(
+            _counts(session, Device.location_type, where=(Device.org_id == org_id) & Device.active.is_(True))
+        ),
+        "verifications": [
+            {"decision": decision, "reason": reason, "count": count}
+            for decision, reason, count in _counts(
+                session, Verification.decision, Verification.reason, where=Verification.org_id == org_id
+            )
+        ],
+        "consents_over_time": consents_over_time(session, org_id, day),
+    }
