@@ -35,3 +35,9 @@ def mask_phone(e164: str) -> str:
     if len(national) < 7:
         return f"+{country} ****{national[-2:]}"
     return f"+{country} {national[:3]}{'*' * (len(national) - 7)}{national[-4:]}"
+
+
+def audit_mask(masked: str) -> str:
+    """``+86 138****5678`` → ``+86 ***********``: the country code only, for records that outlive erasure."""
+    country, _, national = masked.partition(" ")
+    return f"{country} {'*' * len(national)}" if national else "+** ****"

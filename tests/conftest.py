@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,11 +23,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
 from service import create_app
 from service.db import Base, make_engine
 from service.migrate import upgrade
 
+CHROMIUM = "/usr/bin/chromium"
 PG_ADMIN_DSN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -263,3 +267,55 @@ def tenant(app: Flask, client: FlaskClient) -> Tenant:
 @pytest.fixture()
 def other_tenant(app: Flask, client: FlaskClient) -> Tenant:
     return make_tenant(app, client, name="Other Corp")
+
+
+# Browser tests: Debian's Chromium driven by Playwright, against the app served on a loopback port.
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is required in CI (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def live_port(app_config: dict[str, Any]) -> int:
+    port = _free_port()
+    app_config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    return port
+
+
+@pytest.fixture()
+def live(live_port: int, app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", live_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{live_port}"
+    server.shutdown()
+    thread.join()

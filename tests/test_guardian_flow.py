@@ -363,7 +363,8 @@ def test_guardian_steps_are_audited_with_the_phone_masked(tenant: Tenant, outbox
     assert actions[:2] == ["guardian_request.created", "sms.sent"]
     assert "guardian_request.partially_approved" in actions
     for event in events:
-        assert event["data"]["phone"] == "+86 138****5678"
+        assert event["data"]["phone"] == "+86 ***********"
+        assert len(event["data"]["guardian_ref"]) == 16
 
 
 def test_other_organizations_cannot_see_guardian_requests(tenant: Tenant, other_tenant: Tenant) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from service.domain.audit import ChainBreak, verify_chain
@@ -32,16 +32,18 @@ EXPORT_FIELDS = (
 CHECKPOINT_TYPE = "audit-checkpoint+jws"
 
 
-def _rows(session: Session, org_id: str | None, since: datetime | None) -> Iterator[dict[str, Any]]:
-    query = select(AuditEvent).order_by(AuditEvent.org_id, AuditEvent.seq)
-    if org_id is not None:
-        query = query.where(AuditEvent.org_id == org_id)
-    if since is not None:
-        query = query.where(AuditEvent.occurred_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
-    result = session.scalars(query.execution_options(yield_per=1000))
-    try:
-        for event in result:
-            yield {
+def _rows(session: Session, org_id: str | None, since: datetime | None, page: int = 1000) -> Iterator[dict[str, Any]]:
+    """Events in (organization, seq) order, read a page per short transaction so no lock is held while
+    the caller streams (on SQLite every transaction holds the write lock)."""
+    last: tuple[str, int] = ("", 0)
+    while True:
+        query = select(AuditEvent).where(tuple_(AuditEvent.org_id, AuditEvent.seq) > last)
+        if org_id is not None:
+            query = query.where(AuditEvent.org_id == org_id)
+        if since is not None:
+            query = query.where(AuditEvent.occurred_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+        events: list[dict[str, Any]] = [
+            {
                 "org_id": event.org_id,
                 "seq": event.seq,
                 "occurred_at": event.occurred_at.isoformat(),
@@ -53,8 +55,13 @@ def _rows(session: Session, org_id: str | None, since: datetime | None) -> Itera
                 "prev_hash": event.prev_hash,
                 "hash": event.hash,
             }
-    finally:
-        result.close()
+            for event in session.scalars(query.order_by(AuditEvent.org_id, AuditEvent.seq).limit(page))
+        ]
+        session.rollback()  # read-only: end the transaction before handing rows out
+        yield from events
+        if len(events) < page:
+            return
+        last = (events[-1]["org_id"], events[-1]["seq"])
 
 
 def export_events(session: Session, *, org_id: str | None, since: datetime | None, fmt: str) -> Iterator[str]:

@@ -22,7 +22,7 @@ from service.domain.purposes import assessment_is_current, get_purpose
 from service.domain.subjects import get_subject, guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound, Unprocessable
 from service.models import LIVE_STATUSES, Consent, GuardianLink, GuardianRequest, Purpose, SmsMessage, utcnow
-from service.phones import InvalidPhone, mask_phone, normalize_phone
+from service.phones import InvalidPhone, audit_mask, mask_phone, normalize_phone
 
 RELATIONSHIPS = ("parent", "legal_guardian", "other")
 DELIVERIES = ("sms", "qr")
@@ -60,6 +60,8 @@ def new_link(session: Session, request: GuardianRequest, *, kind: str, expires_a
 
 
 def _audit(session: Session, request: GuardianRequest, actor: str, action: str, **data: object) -> None:
+    # The audit trail outlives erasure and cannot be edited, so it keeps no digit of the number: only the
+    # country code and a pseudonymous reference (a keyed hash, meaningless without DATA_KEY).
     record_event(
         session,
         org_id=request.org_id,
@@ -67,7 +69,7 @@ def _audit(session: Session, request: GuardianRequest, actor: str, action: str, 
         action=action,
         object_type="guardian_request",
         object_id=request.id,
-        data={"phone": request.phone_masked, **data},
+        data={"phone": audit_mask(request.phone_masked), "guardian_ref": (request.phone_hash or "")[:16], **data},
     )
 
 

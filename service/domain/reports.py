@@ -98,7 +98,7 @@ def consents_over_time(session: Session, org_id: str, today: date) -> list[dict[
     for action, occurred_at in rows:
         per_day[occurred_at.date()][action.split(".", 1)[1]] += 1
     days = [today - timedelta(days=offset) for offset in range(HISTORY_DAYS - 1, -1, -1)]
-    return [{"date": day, **{kind: per_day[day][kind] for kind in CONSENT_KINDS}} for day in days]
+    return [{"date": day.isoformat(), **{kind: per_day[day][kind] for kind in CONSENT_KINDS}} for day in days]
 
 
 def compliance_report(
@@ -121,7 +121,7 @@ def compliance_report(
         {
             "id": a.id,
             "purposes": a.purpose_codes,
-            "valid_until": a.valid_until,
+            "valid_until": a.valid_until.isoformat(),
             "outdated": a.outdated_at is not None,
             "reason": a.outdated_reason or ("expired" if a.valid_until < day else "due within 30 days"),
         }
@@ -149,14 +149,14 @@ def compliance_report(
                 "code": p.code,
                 "name": p.name,
                 "category": p.category,
-                "assessed_until": p.assessed_until,
+                "assessed_until": p.assessed_until.isoformat() if p.assessed_until else None,
                 "transmits_face_data": p.transmits_face_data,
                 "retention_days": p.retention_days,
                 "assessments": [
                     {
                         "id": a.id,
-                        "conducted_at": a.conducted_at,
-                        "valid_until": a.valid_until,
+                        "conducted_at": a.conducted_at.isoformat(),
+                        "valid_until": a.valid_until.isoformat(),
                         "outdated": a.outdated_at is not None,
                     }
                     for a in assessments
