@@ -58,3 +58,15 @@ class VerificationUnavailableSchema(StrictSchema):
     code = ma.fields.String(metadata={"enum": ["service_unavailable"]})
     status = ma.fields.Integer()
     message = ma.fields.String()
+
+
+class VerificationBatchRequestSchema(StrictSchema):
+    items = ma.fields.List(
+        ma.fields.Nested(VerificationRequestSchema),
+        required=True,
+        validate=validate.Length(min=1, max=1000, error="give 1 to 1000 items"),
+    )
+
+
+class VerificationBatchSchema(StrictSchema):
+    results = ma.fields.List(ma.fields.Nested(VerificationSchema), metadata={"description": "One per item, in order"})

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from sqlalchemy.exc import DBAPIError, IntegrityError
-
-from service.errors import error_body
+if TYPE_CHECKING:  # the offline verifier imports service.* without Flask or SQLAlchemy installed
+    from flask import Flask
+    from sqlalchemy.exc import DBAPIError, IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,9 @@ API_SETTINGS = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time."""
+    from flask import Flask
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
     from service import api, cli, db, guardian, protection, signing, sms
     from service.config import finalize, from_environment
 
@@ -58,10 +60,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _database_unavailable(error: DBAPIError) -> tuple[dict[str, Any], int]:
+    from service.errors import error_body
+
     log.error("database error: %s", type(error.orig).__name__ if error.orig else type(error).__name__)
     return error_body(503, "service_unavailable", "the database is unavailable; try again"), 503
 
 
 def _integrity_conflict(_error: IntegrityError) -> tuple[dict[str, Any], int]:
+    from service.errors import error_body
+
     # A concurrent request changed the same thing first; repeating the request gives its answer.
     return error_body(409, "conflict", "a concurrent change conflicted with this request; try again"), 409

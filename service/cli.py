@@ -83,6 +83,17 @@ def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
         click.echo(f"key {api_key.id} with scopes {api_key.scopes}:\n{secret}")
 
 
+@keys_group.command("rotate-signing")
+@with_appcontext
+def keys_rotate_signing() -> None:
+    """Start signing new tokens with a new key; tokens signed before keep verifying until they expire."""
+    from service.signing import keyring, rotate_key_file
+
+    keys = rotate_key_file(current_app.config["SIGNING_KEY_FILE"])
+    keyring().reload()
+    click.echo(f"signing with {keys.kid}; {len(keys.public_keys) - 1} previous key(s) still verify")
+
+
 @click.group("audit")
 def audit_group() -> None:
     """The audit trail."""

@@ -105,7 +105,7 @@ def test_a_token_signed_by_another_key_is_refused(tenant: Tenant, granted: dict[
 def test_header_key_sources_are_never_followed(
     tenant: Tenant, granted: dict[str, Any], app: Flask, source: str
 ) -> None:
-    keys: KeySet = app.extensions["consent_gate.keys"]
+    keys: KeySet = app.extensions["consent_gate.keyring"].current()
     header = {"typ": "consent+jwt", "kid": keys.kid, source: "http://attacker.invalid/keys"}
     # Even signed by the real key, a token naming a key source is refused outright.
     _assert_invalid(tenant, _forge(header, _claims(tenant, granted), keys.signing_key))
@@ -114,7 +114,7 @@ def test_header_key_sources_are_never_followed(
 def test_wrong_type_issuer_or_audience_is_refused(
     tenant: Tenant, other_tenant: Tenant, granted: dict[str, Any], app: Flask
 ) -> None:
-    keys: KeySet = app.extensions["consent_gate.keys"]
+    keys: KeySet = app.extensions["consent_gate.keyring"].current()
     claims = _claims(tenant, granted)
     _assert_invalid(tenant, _forge({"typ": "JWT", "kid": keys.kid}, claims, keys.signing_key))
     _assert_invalid(tenant, _forge({"typ": "consent+jwt", "kid": keys.kid}, {**claims, "iss": "x"}, keys.signing_key))
@@ -126,14 +126,14 @@ def test_wrong_type_issuer_or_audience_is_refused(
 
 @pytest.mark.parametrize("claim", ["exp", "jti", "pur", "sub", "aud", "iss", "iat"])
 def test_required_claims_are_required(tenant: Tenant, granted: dict[str, Any], app: Flask, claim: str) -> None:
-    keys: KeySet = app.extensions["consent_gate.keys"]
+    keys: KeySet = app.extensions["consent_gate.keyring"].current()
     claims = _claims(tenant, granted)
     del claims[claim]
     _assert_invalid(tenant, _forge({"typ": "consent+jwt", "kid": keys.kid}, claims, keys.signing_key))
 
 
 def test_expired_token_is_denied_expired(tenant: Tenant, granted: dict[str, Any], app: Flask) -> None:
-    keys: KeySet = app.extensions["consent_gate.keys"]
+    keys: KeySet = app.extensions["consent_gate.keyring"].current()
     claims = {**_claims(tenant, granted), "exp": int(time.time()) - 5}
     token = _forge({"typ": "consent+jwt", "kid": keys.kid}, claims, keys.signing_key)
     _assert_invalid(tenant, token, reason="expired")
@@ -177,7 +177,10 @@ def test_development_signing_key_is_generated_once_with_mode_0600(tmp_path: Any)
     path = first.config["SIGNING_KEY_FILE"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     second = create_app({"ENV": "development", "INSTANCE_PATH": str(instance)})
-    assert first.extensions["consent_gate.keys"].kid == second.extensions["consent_gate.keys"].kid
+    assert (
+        first.extensions["consent_gate.keyring"].current().kid
+        == second.extensions["consent_gate.keyring"].current().kid
+    )
 
 
 def test_production_refuses_to_generate_a_signing_key(tmp_path: Any) -> None:
@@ -223,7 +226,7 @@ def test_property_any_change_to_a_token_is_denied_never_5xx(
 def test_property_resigned_payload_changes_are_denied_never_5xx(
     tenant: Tenant, granted: dict[str, Any], app: Flask, claims: dict[str, Any]
 ) -> None:
-    keys: KeySet = app.extensions["consent_gate.keys"]
+    keys: KeySet = app.extensions["consent_gate.keyring"].current()
     original = _claims(tenant, granted)
     changed = {**original, **claims}
     if changed == original:

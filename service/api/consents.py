@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
@@ -44,7 +44,9 @@ def consent_view(consent: Consent) -> dict[str, Any]:
         "expires_at": consent.expires_at,
         "ended_at": consent.ended_at,
         "end_reason": consent.end_reason,
-        "token": consents.consent_token(consent, keys=key_set(), issuer=issuer()),
+        "token": consents.consent_token(
+            consent, keys=key_set(), issuer=issuer(), public_url=current_app.config["PUBLIC_URL"]
+        ),
         "created_at": consent.created_at,
     }
 

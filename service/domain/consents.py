@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from service.domain.audit import canonical_json, record_event
 from service.domain.consent_states import ENDABLE_STATUSES, effective_status, end_consent, expiry_reason
 from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.status_lists import assign_index, status_uri
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import LIVE_STATUSES, Consent, Subject, utcnow
@@ -104,6 +105,7 @@ def grant_consent(
     )
     session.add(consent)
     session.flush()
+    assign_index(session, consent)
     record_event(
         session,
         org_id=org_id,
@@ -140,7 +142,7 @@ def revoke_consent(session: Session, *, org_id: str, actor: str, consent_id: str
     return consent
 
 
-def consent_token(consent: Consent, *, keys: KeySet, issuer: str) -> str | None:
+def consent_token(consent: Consent, *, keys: KeySet, issuer: str, public_url: str) -> str | None:
     """The consent's token while it is active; re-signed on demand, never stored."""
     if effective_status(consent, utcnow()) != "active" or consent.granted_at is None or consent.expires_at is None:
         return None
@@ -155,4 +157,9 @@ def consent_token(consent: Consent, *, keys: KeySet, issuer: str) -> str | None:
         expires_at=consent.expires_at,
         guardian=consent.guardian_authorized,
         notice_digest=consent.notice_digest,
+        status=(
+            {"status_list": {"idx": consent.status_idx, "uri": status_uri(public_url, consent.status_list_id)}}
+            if consent.status_list_id is not None and consent.status_idx is not None
+            else None
+        ),
     )

@@ -19,6 +19,7 @@ from service.crypto import DataProtector, constant_time_equal, token_hash
 from service.domain.audit import record_event
 from service.domain.consent_states import effective_status, end_consent, expiry_reason
 from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.status_lists import assign_index
 from service.domain.subjects import get_subject, guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound, Unprocessable
 from service.models import LIVE_STATUSES, Consent, GuardianLink, GuardianRequest, Purpose, SmsMessage, utcnow
@@ -381,6 +382,7 @@ def decide(session: Session, link: GuardianLink, *, approve: bool, ticked: list[
             # Guardian consent ends when the child reaches the guardian age (see README, "Turning 14").
             consent.expires_at = min(end, age_end) if age_end else end
             consent.notice_version, consent.notice_digest = notice.version, notice.digest
+            assign_index(session, consent)
             consent.evidence = {
                 "method": "checkbox",
                 "channel": "sms_link" if request.delivery == "sms" else "qr_code",

@@ -166,17 +166,17 @@ def publish_notice(
     )
     if material:
         mark_assessments_outdated(session, purpose, reason=f"material notice change (version {version})", actor=actor)
-        affected = list(
-            session.scalars(select(Consent.id).where(Consent.purpose_id == purpose.id, Consent.status == "active"))
-        )
+        affected = session.execute(
+            select(Consent.id, Consent.subject_id).where(Consent.purpose_id == purpose.id, Consent.status == "active")
+        ).all()
         if affected:
             session.execute(
                 update(Consent)
-                .where(Consent.id.in_(affected))
+                .where(Consent.id.in_([consent_id for consent_id, _ in affected]))
                 .values(status="reconsent_required", updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-        for consent_id in affected:
+        for consent_id, subject_id in affected:
             record_event(
                 session,
                 org_id=org_id,
@@ -184,7 +184,7 @@ def publish_notice(
                 action="consent.reconsent_required",
                 object_type="consent",
                 object_id=consent_id,
-                data={"purpose": code, "notice_version": version},
+                data={"subject_id": subject_id, "purpose": code, "notice_version": version},
             )
     return notice
 

@@ -1,17 +1,19 @@
 """The question recognition systems ask before processing a face, and the record of each answer.
 
 Consent state is read from the database on every call: nothing here is cached, so a withdrawal that
-has committed is seen by the very next verification on every instance.
+has committed is seen by the very next verification on every instance. A single verification is a batch
+of one: the same few queries serve one item or a thousand.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.domain.devices import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
@@ -75,11 +77,21 @@ _CONSENT_STATE = (
     Consent.expires_at,
     Subject.erased_at,
     Purpose.assessed_until,
+    Purpose.code,
+    Consent.created_at,
 )
 
 
+def _state_query() -> Any:
+    return (
+        select(*_CONSENT_STATE)
+        .join(Subject, Subject.id == Consent.subject_id)
+        .join(Purpose, Purpose.id == Consent.purpose_id)
+    )
+
+
 def _judge(row: Any, now: datetime) -> Decision:
-    consent_id, subject_id, status, expires_at, erased_at, assessed_until = row
+    consent_id, subject_id, status, expires_at, erased_at, assessed_until = row[:6]
     if erased_at is not None:
         return Decision(Reason.SUBJECT_ERASED, consent_id, subject_id)
     if status != "active":
@@ -91,106 +103,171 @@ def _judge(row: Any, now: datetime) -> Decision:
     return Decision(Reason.CONSENT_ACTIVE, consent_id, subject_id)
 
 
-def _by_token(
-    session: Session, org_id: str, request: VerificationRequest, keys: Any, issuer: str, now: datetime
-) -> Decision:
-    assert request.token is not None
-    try:
-        claims = decode_consent_token(request.token, keys, issuer=issuer, audience=org_id)
-    except ExpiredToken:
-        return Decision(Reason.EXPIRED)
-    except InvalidToken:
-        return Decision(Reason.INVALID_TOKEN)
-    if claims["pur"] != request.purpose:
-        return Decision(Reason.PURPOSE_MISMATCH, claims["jti"], claims["sub"])
-    row = session.execute(
-        select(*_CONSENT_STATE)
-        .join(Subject, Subject.id == Consent.subject_id)
-        .join(Purpose, Purpose.id == Consent.purpose_id)
-        .where(Consent.id == claims["jti"], Consent.org_id == org_id)
-    ).first()
-    if row is None:
-        return Decision(Reason.NO_CONSENT, None, claims["sub"])
-    return _judge(row, now)
+class _Batch:
+    """Decides many requests with a handful of queries, whatever their number."""
 
+    def __init__(self, session: Session, org_id: str, keys: Any, issuer: str):
+        self.session, self.org_id, self.keys, self.issuer = session, org_id, keys, issuer
+        self.now = utcnow()
 
-def _by_subject(session: Session, org_id: str, request: VerificationRequest, now: datetime) -> Decision:
-    assert request.subject_id is not None
-    row = session.execute(
-        select(*_CONSENT_STATE)
-        .join(Subject, Subject.id == Consent.subject_id)
-        .join(Purpose, Purpose.id == Consent.purpose_id)
-        .where(Consent.subject_id == request.subject_id, Consent.org_id == org_id, Purpose.code == request.purpose)
-        .order_by(Consent.created_at.desc())
-        .limit(1)
-    ).first()
-    if row is not None:
-        return _judge(row, now)
-    # No consent at all: say precisely why, without revealing anything of another organization.
-    subject = session.get(Subject, request.subject_id)
-    if subject is None or subject.org_id != org_id:
-        return Decision(Reason.NO_CONSENT)
-    if subject.erased_at is not None:
-        return Decision(Reason.SUBJECT_ERASED, None, subject.id)
-    known = session.scalars(select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == request.purpose)).first()
-    return Decision(Reason.NO_CONSENT if known else Reason.UNKNOWN_PURPOSE, None, subject.id)
+    def decide(self, requests: Sequence[VerificationRequest]) -> list[Decision]:
+        decisions: list[Decision | None] = [None] * len(requests)
+        by_token: dict[int, dict[str, Any]] = {}
+        by_subject: list[int] = []
+        for position, request in enumerate(requests):
+            if request.token is None:
+                by_subject.append(position)
+                continue
+            try:
+                claims = decode_consent_token(request.token, self.keys, issuer=self.issuer, audience=self.org_id)
+            except ExpiredToken:
+                decisions[position] = Decision(Reason.EXPIRED)
+                continue
+            except InvalidToken:
+                decisions[position] = Decision(Reason.INVALID_TOKEN)
+                continue
+            if claims["pur"] != request.purpose:
+                decisions[position] = Decision(Reason.PURPOSE_MISMATCH, claims["jti"], claims["sub"])
+                continue
+            by_token[position] = claims
+        self._decide_tokens(requests, by_token, decisions)
+        self._decide_subjects(requests, by_subject, decisions)
+        final = [d or Decision(Reason.NO_CONSENT) for d in decisions]
+        return self._apply_devices(requests, final)
 
+    def _decide_tokens(
+        self,
+        requests: Sequence[VerificationRequest],
+        claims: dict[int, dict[str, Any]],
+        decisions: list[Decision | None],
+    ) -> None:
+        if not claims:
+            return
+        ids = {c["jti"] for c in claims.values()}
+        rows = {
+            row[0]: row
+            for row in self.session.execute(_state_query().where(Consent.id.in_(ids), Consent.org_id == self.org_id))
+        }
+        for position, claim in claims.items():
+            row = rows.get(claim["jti"])
+            decisions[position] = _judge(row, self.now) if row else Decision(Reason.NO_CONSENT, None, claim["sub"])
 
-def _device_refusal(session: Session, org_id: str, request: VerificationRequest) -> Reason | None:
-    """Where the face is captured matters (R7): unknown, deactivated or misplaced devices deny."""
-    if request.device_id is None:
-        return None
-    device = session.execute(
-        select(Device.active, Device.location_type, Device.public_place).where(
-            Device.id == request.device_id, Device.org_id == org_id
+    def _decide_subjects(
+        self, requests: Sequence[VerificationRequest], positions: list[int], decisions: list[Decision | None]
+    ) -> None:
+        if not positions:
+            return
+        subjects = {requests[p].subject_id for p in positions}
+        purposes = {requests[p].purpose for p in positions}
+        newest: dict[tuple[str | None, str], Any] = {}
+        rows = self.session.execute(
+            _state_query()
+            .where(Consent.subject_id.in_(subjects), Consent.org_id == self.org_id, Purpose.code.in_(purposes))
+            .order_by(Consent.created_at.desc())
         )
-    ).first()
-    if device is None or not device.active:
-        return Reason.DEVICE_UNKNOWN
-    if device.location_type in PROHIBITED_LOCATION_TYPES:
-        return Reason.PROHIBITED_LOCATION
-    if device.public_place:
-        category = session.scalars(
-            select(Purpose.category).where(Purpose.org_id == org_id, Purpose.code == request.purpose)
-        ).first()
-        if category != PUBLIC_PLACE_CATEGORY:
-            return Reason.PUBLIC_SAFETY_ONLY
-    return None
+        for row in rows:
+            newest.setdefault((row.subject_id, row.code), row)
+        missing = [p for p in positions if (requests[p].subject_id, requests[p].purpose) not in newest]
+        known_subjects: dict[str, Any] = {}
+        known_purposes: set[str] = set()
+        if missing:
+            # No consent at all: say precisely why, without revealing anything of another organization.
+            known_subjects = {
+                subject_id: erased_at
+                for subject_id, erased_at in self.session.execute(
+                    select(Subject.id, Subject.erased_at).where(
+                        Subject.id.in_({requests[p].subject_id for p in missing}), Subject.org_id == self.org_id
+                    )
+                )
+            }
+            known_purposes = set(
+                self.session.scalars(
+                    select(Purpose.code).where(
+                        Purpose.org_id == self.org_id, Purpose.code.in_({requests[p].purpose for p in missing})
+                    )
+                )
+            )
+        for position in positions:
+            request = requests[position]
+            found = newest.get((request.subject_id, request.purpose))
+            if found is not None:
+                decisions[position] = _judge(found, self.now)
+            elif request.subject_id not in known_subjects:
+                decisions[position] = Decision(Reason.NO_CONSENT)
+            elif known_subjects[request.subject_id] is not None:
+                decisions[position] = Decision(Reason.SUBJECT_ERASED, None, request.subject_id)
+            elif request.purpose not in known_purposes:
+                decisions[position] = Decision(Reason.UNKNOWN_PURPOSE, None, request.subject_id)
+            else:
+                decisions[position] = Decision(Reason.NO_CONSENT, None, request.subject_id)
+
+    def _apply_devices(self, requests: Sequence[VerificationRequest], decisions: list[Decision]) -> list[Decision]:
+        """Where the face is captured matters (R7): unknown, deactivated or misplaced devices deny."""
+        wanted = {r.device_id for r, d in zip(requests, decisions, strict=True) if r.device_id and d.allowed}
+        if not wanted:
+            return decisions
+        devices = {
+            row.id: row
+            for row in self.session.execute(
+                select(Device.id, Device.active, Device.location_type, Device.public_place).where(
+                    Device.id.in_(wanted), Device.org_id == self.org_id
+                )
+            )
+        }
+        categories: dict[str, str] = {}
+        if any(d.public_place for d in devices.values()):
+            categories = {
+                code: category
+                for code, category in self.session.execute(
+                    select(Purpose.code, Purpose.category).where(Purpose.org_id == self.org_id)
+                )
+            }
+        result = []
+        for request, decision in zip(requests, decisions, strict=True):
+            refusal = None
+            if request.device_id and decision.allowed:
+                device = devices.get(request.device_id)
+                if device is None or not device.active:
+                    refusal = Reason.DEVICE_UNKNOWN
+                elif device.location_type in PROHIBITED_LOCATION_TYPES:
+                    refusal = Reason.PROHIBITED_LOCATION
+                elif device.public_place and categories.get(request.purpose) != PUBLIC_PLACE_CATEGORY:
+                    refusal = Reason.PUBLIC_SAFETY_ONLY
+            result.append(Decision(refusal, decision.consent_id, decision.subject_id) if refusal else decision)
+        return result
 
 
-def decide(session: Session, *, org_id: str, request: VerificationRequest, keys: Any, issuer: str) -> Decision:
-    """Decide one verification; deny unless every rule holds."""
+def verify_many(
+    session: Session, *, org_id: str, api_key_id: str, requests: Sequence[VerificationRequest], keys: Any, issuer: str
+) -> list[tuple[Decision, str]]:
+    """Decide every request and record every decision; the caller commits. Results keep the input order."""
+    decisions = _Batch(session, org_id, keys, issuer).decide(requests)
     now = utcnow()
-    decision = (
-        _by_token(session, org_id, request, keys, issuer, now)
-        if request.token is not None
-        else _by_subject(session, org_id, request, now)
-    )
-    if decision.allowed:
-        refusal = _device_refusal(session, org_id, request)
-        if refusal is not None:
-            return Decision(refusal, decision.consent_id, decision.subject_id)
-    return decision
+    records = []
+    results = []
+    for request, decision in zip(requests, decisions, strict=True):
+        verification_id = new_id()
+        records.append(
+            {
+                "id": verification_id,
+                "org_id": org_id,
+                "api_key_id": api_key_id,
+                "purpose": request.purpose,
+                "consent_id": decision.consent_id,
+                "subject_id": decision.subject_id or request.subject_id,
+                "device_id": request.device_id,
+                "decision": "allow" if decision.allowed else "deny",
+                "reason": decision.reason.value,
+                "created_at": now,
+            }
+        )
+        results.append((decision, verification_id))
+    session.execute(insert(Verification), records)
+    return results
 
 
 def verify(
     session: Session, *, org_id: str, api_key_id: str, request: VerificationRequest, keys: Any, issuer: str
 ) -> tuple[Decision, str]:
-    """Decide and record the decision; return it with the verification id. The caller commits."""
-    decision = decide(session, org_id=org_id, request=request, keys=keys, issuer=issuer)
-    verification_id = new_id()
-    session.add(
-        Verification(
-            id=verification_id,
-            org_id=org_id,
-            api_key_id=api_key_id,
-            purpose=request.purpose,
-            consent_id=decision.consent_id,
-            subject_id=decision.subject_id or request.subject_id,
-            device_id=request.device_id,
-            decision="allow" if decision.allowed else "deny",
-            reason=decision.reason.value,
-        )
-    )
-    session.flush()
-    return decision, verification_id
+    """Decide one request and record the decision; the caller commits."""
+    return verify_many(session, org_id=org_id, api_key_id=api_key_id, requests=[request], keys=keys, issuer=issuer)[0]

@@ -6,12 +6,14 @@ from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
+from service.models.status_lists import STATUS_LIST_SIZE, StatusList
 from service.models.subjects import LIVE_STATUSES, Consent, Subject
 from service.models.types import new_id, utcnow
 from service.models.verifications import Verification
 
 __all__ = [
     "LIVE_STATUSES",
+    "STATUS_LIST_SIZE",
     "ApiKey",
     "Assessment",
     "AuditCheckpoint",
@@ -25,6 +27,7 @@ __all__ = [
     "Organization",
     "Purpose",
     "SmsMessage",
+    "StatusList",
     "Subject",
     "Verification",
     "assessment_purposes",

@@ -45,6 +45,7 @@ class Consent(Base):
             postgresql_where=text("status IN ('active', 'pending_guardian')"),
         ),
         Index("ix_consents_subject_purpose_created", "subject_id", "purpose_id", "created_at"),
+        UniqueConstraint("status_list_id", "status_idx"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -55,6 +56,8 @@ class Consent(Base):
     notice_version: Mapped[int] = mapped_column(Integer)
     notice_digest: Mapped[str] = mapped_column(String(64))
     guardian_authorized: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_list_id: Mapped[str | None] = mapped_column(ForeignKey("status_lists.id"), nullable=True)
+    status_idx: Mapped[int | None] = mapped_column(Integer, nullable=True)
     guardian_request_id: Mapped[str | None] = mapped_column(
         ForeignKey("guardian_requests.id"), nullable=True, index=True
     )
