@@ -1,0 +1,1 @@
+"""The Consent Gate benchmark: `make bench` (python -m bench)."""

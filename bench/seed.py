@@ -1,0 +1,137 @@
+"""Seed a benchmark database through the app itself (small sets) or bulk SQL (the growth run)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+
+from service import db
+from service.domain.consents import consent_token, grant_consent
+from service.domain.organizations import create_api_key, create_organization
+from service.domain.purposes import create_purpose, record_assessment
+from service.domain.subjects import register_subject
+from service.signing import issuer, key_set
+
+PURPOSE = {
+    "code": "door_access",
+    "name": "Door access",
+    "description": "Gate by face",
+    "category": "access_control",
+    "necessity": "n",
+    "alternative": "card",
+    "retention_days": 365,
+    "analyses": [],
+    "notice": {"en": "Gate by face"},
+}
+
+
+def seed(app: Flask, subjects: int) -> dict[str, Any]:
+    """An organization, a key, one assessed purpose and ``subjects`` people each with an active consent."""
+    with app.app_context():
+        session = db.session()
+        org = create_organization(session, name="Bench School")
+        _, key = create_api_key(session, org_id=org.id, scopes=["admin", "consents", "verify"])
+        create_purpose(session, org_id=org.id, actor="bench", prohibit_sensitive_analysis=True, fields=PURPOSE)
+        record_assessment(
+            session,
+            org_id=org.id,
+            actor="bench",
+            valid_days=365,
+            fields={
+                "purposes": ["door_access"],
+                "conducted_at": date.today(),
+                "summary": "s",
+                "risk_level": "low",
+                "measures": "m",
+            },
+        )
+        tokens, subject_ids = [], []
+        for index in range(subjects):
+            person = register_subject(
+                session,
+                org_id=org.id,
+                actor="bench",
+                external_ref=f"p{index}",
+                birth_date=date(1990, 1, 1),
+                guardian_age=14,
+            )
+            consent = grant_consent(
+                session,
+                org_id=org.id,
+                actor="bench",
+                subject_id=person.id,
+                purpose_code="door_access",
+                notice_version=1,
+                evidence={"method": "button", "channel": "kiosk", "locale": "en"},
+            )
+            token = consent_token(consent, keys=key_set(), issuer=issuer(), public_url=app.config["PUBLIC_URL"])
+            assert token is not None
+            tokens.append(token)
+            subject_ids.append(person.id)
+        session.commit()
+        return {"org_id": org.id, "key": key, "tokens": tokens, "subjects": subject_ids}
+
+
+def bulk_subjects(app: Flask, org_id: str, total: int) -> None:
+    """Grow the organization to ``total`` subjects with active consents, by set-based SQL (PostgreSQL)."""
+    with app.app_context():
+        session = db.session()
+        purpose_id, digest = session.execute(
+            text(
+                "SELECT id, (SELECT digest FROM notices WHERE purpose_id = purposes.id LIMIT 1) FROM purposes "
+                "WHERE org_id = :org"
+            ),
+            {"org": org_id},
+        ).one()
+        existing = session.execute(text("SELECT count(*) FROM subjects WHERE org_id = :org"), {"org": org_id}).scalar()
+        missing = total - int(existing or 0)
+        if missing <= 0:
+            return
+        batch = 200_000
+        for start in range(0, missing, batch):
+            size = min(batch, missing - start)
+            session.execute(
+                text(
+                    "INSERT INTO subjects (id, org_id, external_ref, birth_date, guardian_required_until, created_at) "
+                    "SELECT gen_random_uuid()::text, :org, 'bulk-' || :start || '-' || g, DATE '1990-01-01', "
+                    "DATE '2004-01-01', now() AT TIME ZONE 'utc' FROM generate_series(1, :size) AS g"
+                ),
+                {"org": org_id, "start": start, "size": size},
+            )
+        session.execute(
+            text(
+                "INSERT INTO consents (id, org_id, subject_id, purpose_id, status, notice_version, notice_digest, "
+                "guardian_authorized, evidence, granted_at, expires_at, created_at, updated_at) "
+                "SELECT gen_random_uuid()::text, :org, s.id, :purpose, 'active', 1, :digest, false, '{}', "
+                "now() AT TIME ZONE 'utc', (now() + interval '300 days') AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', "
+                "now() AT TIME ZONE 'utc' FROM subjects s WHERE s.org_id = :org AND s.external_ref LIKE 'bulk-%'"
+            ),
+            {"org": org_id, "purpose": purpose_id, "digest": digest},
+        )
+        session.commit()
+        session.execute(text("ANALYZE subjects"))
+        session.execute(text("ANALYZE consents"))
+        session.commit()
+
+
+def new_pg_database(admin_dsn: str) -> str:
+    import psycopg
+
+    name = f"consent_gate_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_pg_database(admin_dsn: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+__all__ = ["bulk_subjects", "drop_pg_database", "new_pg_database", "seed", "timedelta"]
