@@ -97,18 +97,22 @@ def bulk_subjects(app: Flask, org_id: str, total: int) -> None:
             session.execute(
                 text(
                     "INSERT INTO subjects (id, org_id, external_ref, birth_date, guardian_required_until, created_at) "
-                    "SELECT gen_random_uuid()::text, :org, 'bulk-' || :start || '-' || g, DATE '1990-01-01', "
+                    "SELECT gen_random_uuid()::text, CAST(:org AS varchar), "
+                    "'bulk-' || CAST(:start AS text) || '-' || g, DATE '1990-01-01', "
                     "DATE '2004-01-01', now() AT TIME ZONE 'utc' FROM generate_series(1, :size) AS g"
                 ),
-                {"org": org_id, "start": start, "size": size},
+                {"org": org_id, "start": int(existing or 0) + start, "size": size},
             )
         session.execute(
             text(
                 "INSERT INTO consents (id, org_id, subject_id, purpose_id, status, notice_version, notice_digest, "
                 "guardian_authorized, evidence, granted_at, expires_at, created_at, updated_at) "
-                "SELECT gen_random_uuid()::text, :org, s.id, :purpose, 'active', 1, :digest, false, '{}', "
+                "SELECT gen_random_uuid()::text, CAST(:org AS varchar), s.id, :purpose, 'active', 1, :digest, false, "
+                "'{}', "
                 "now() AT TIME ZONE 'utc', (now() + interval '300 days') AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', "
-                "now() AT TIME ZONE 'utc' FROM subjects s WHERE s.org_id = :org AND s.external_ref LIKE 'bulk-%'"
+                "now() AT TIME ZONE 'utc' FROM subjects s WHERE s.org_id = CAST(:org AS varchar) "
+                "AND s.external_ref LIKE 'bulk-%' "
+                "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.subject_id = s.id)"
             ),
             {"org": org_id, "purpose": purpose_id, "digest": digest},
         )

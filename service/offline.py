@@ -28,7 +28,7 @@ from typing import Any
 import jwt
 
 from service.status_bits import bit_at, decode_bits
-from service.tokens import ALGORITHM, ExpiredToken, InvalidToken, decode_consent_token
+from service.tokens import ALGORITHM, ExpiredToken, InvalidToken, UnknownKey, decode_consent_token
 
 STATUS_LIST_TYPE = "statuslist+jwt"
 
@@ -85,15 +85,15 @@ class OfflineVerifier:
         self._clock = clock
         self._lock = threading.Lock()
         self._jwks: _Cached | None = None
+        self._last_forced = float("-inf")
         self._lists: dict[str, _Cached] = {}
 
     # caches ------------------------------------------------------------------------------------
 
-    def _keys(self, kid: str | None) -> dict[str, Any]:
+    def _keys(self, *, force: bool = False) -> dict[str, Any]:
         now = self._clock()
         cached = self._jwks
-        unknown_kid = cached is not None and kid not in cached.value
-        if cached is None or now - cached.fetched_at >= cached.ttl or unknown_kid:
+        if force or cached is None or now - cached.fetched_at >= cached.ttl:
             try:
                 document = json.loads(self._fetch(f"{self.base_url}/.well-known/jwks.json", self.timeout))
                 keys = {k["kid"]: jwt.PyJWK(k, algorithm=ALGORITHM).key for k in document["keys"]}
@@ -121,7 +121,7 @@ class OfflineVerifier:
         header = jwt.get_unverified_header(token)
         if header.get("typ") != STATUS_LIST_TYPE or header.get("alg") != ALGORITHM:
             raise InvalidToken("not a status list token")
-        key = self._keys(header.get("kid")).get(header.get("kid"))  # type: ignore[arg-type]
+        key = self._keys().get(header.get("kid"))  # type: ignore[arg-type]
         if key is None:
             raise InvalidToken("status list signed by an unknown key")
         claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require": ["sub", "iat", "exp"]})
@@ -141,14 +141,19 @@ class OfflineVerifier:
         except Exception:
             return OfflineDecision("deny", "unavailable")
 
+    def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            return decode_consent_token(token, self._keys(), issuer=self.issuer, audience=self.audience)
+        except UnknownKey:
+            # A key rotated in since the last fetch: look again, at most every 10 s, whatever tokens arrive.
+            if self._clock() - self._last_forced < 10:
+                raise
+            self._last_forced = self._clock()
+            return decode_consent_token(token, self._keys(force=True), issuer=self.issuer, audience=self.audience)
+
     def _verify(self, token: str, purpose: str) -> OfflineDecision:
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
-            return OfflineDecision("deny", "invalid_token")
-        keys = self._keys(kid)
-        try:
-            claims = decode_consent_token(token, keys, issuer=self.issuer, audience=self.audience)
+            claims = self._decode(token)
         except ExpiredToken:
             return OfflineDecision("deny", "expired")
         except InvalidToken:

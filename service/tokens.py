@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,10 @@ PEM_BEGIN = b"-----BEGIN"
 
 class InvalidToken(Exception):
     """The token is not a valid consent token for this verifier."""
+
+
+class UnknownKey(InvalidToken):
+    """The token names a ``kid`` this verifier does not hold (yet)."""
 
 
 class ExpiredToken(InvalidToken):
@@ -145,41 +150,94 @@ def encode_consent_token(
     return jwt.encode(claims, keys.signing_key, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": keys.kid})
 
 
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+
+
 def decode_consent_token(
-    token: str, public_keys: dict[str, Any], *, issuer: str, audience: str, leeway: int = 0
+    token: str, public_keys: dict[str, Any], *, issuer: str, audience: str, leeway: int = 0, now: float | None = None
 ) -> dict[str, Any]:
     """Verify a consent token and return its claims; raise :class:`InvalidToken` otherwise.
 
-    The algorithm is pinned, the key comes only from ``public_keys`` by ``kid``; header parameters
-    that name keys elsewhere are refused, never followed.
+    The algorithm is pinned to ES256 and the key comes only from ``public_keys`` by ``kid``; header
+    parameters that name keys elsewhere are refused, never followed. The token is parsed once (this is
+    the hot path of every verification): split, decode, check the header, verify the signature with
+    PyJWT's ES256 implementation, then check the claims.
     """
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+        header_segment, payload_segment, signature_segment = token.split(".")
+        header = json.loads(_b64decode(header_segment))
+        signature = _b64decode(signature_segment)
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidToken("malformed token") from exc
-    if header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
+    if not isinstance(header, dict) or header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
         raise InvalidToken("wrong algorithm or type")
     if FORBIDDEN_HEADERS.intersection(header):
         raise InvalidToken("token names a key source")
-    key = public_keys.get(header.get("kid"))  # type: ignore[arg-type]
+    kid = header.get("kid")
+    key = public_keys.get(kid) if isinstance(kid, str) else None
     if key is None:
-        raise InvalidToken("unknown key")
+        raise UnknownKey("unknown key")
+    signing_input = f"{header_segment}.{payload_segment}".encode()
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=audience,
-            issuer=issuer,
-            leeway=leeway,
-            options={"require": REQUIRED_CLAIMS, "strict_aud": True},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise ExpiredToken("token expired") from exc
-    except jwt.PyJWTError as exc:
-        raise InvalidToken(str(exc)) from exc
-    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("pur"), str):
-        raise InvalidToken("jti and pur must be strings")
-    if not isinstance(claims.get("sub"), str):
-        raise InvalidToken("sub must be a string")
+        valid = _ES256.verify(signing_input, key, signature)
+    except Exception as exc:  # a malformed signature is just an invalid token
+        raise InvalidToken("bad signature") from exc
+    if not valid:
+        raise InvalidToken("bad signature")
+    try:
+        claims = json.loads(_b64decode(payload_segment))
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidToken("malformed payload") from exc
+    if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
+        raise InvalidToken("missing claims")
+    for name in ("jti", "pur", "sub", "iss"):
+        if not isinstance(claims[name], str):
+            raise InvalidToken(f"{name} must be a string")
+    exp, iat = claims["exp"], claims["iat"]
+    if (
+        isinstance(exp, bool)
+        or isinstance(iat, bool)
+        or not isinstance(exp, int | float)
+        or not isinstance(iat, int | float)
+    ):
+        raise InvalidToken("exp and iat must be numbers")
+    if claims["iss"] != issuer:
+        raise InvalidToken("wrong issuer")
+    aud = claims["aud"]
+    if aud != audience:  # strict: a single audience string, ours
+        raise InvalidToken("wrong audience")
+    moment = time.time() if now is None else now
+    if iat > moment + leeway + 60:
+        raise InvalidToken("issued in the future")
+    if exp <= moment - leeway:
+        raise ExpiredToken("token expired")
     return claims
+
+
+class VerifiedTokenCache:
+    """Remembers tokens whose signature and claims were verified, so a token seen again costs no ECDSA.
+
+    A signature's validity never changes (verification keys are only ever added), so caching it is
+    harmless; expiry is checked again on every hit, and the consent's state is never cached here.
+    Bounded: when full, it starts over.
+    """
+
+    def __init__(self, max_entries: int = 50_000):
+        self.max_entries = max_entries
+        self._claims: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def decode(self, token: str, public_keys: dict[str, Any], *, issuer: str, audience: str) -> dict[str, Any]:
+        key = (token, issuer, audience)
+        claims = self._claims.get(key)
+        if claims is None:
+            claims = decode_consent_token(token, public_keys, issuer=issuer, audience=audience)
+            if len(self._claims) >= self.max_entries:
+                self._claims.clear()
+            self._claims[key] = claims
+        elif claims["exp"] <= time.time():
+            raise ExpiredToken("token expired")
+        return claims

@@ -89,6 +89,8 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
         "PUBLIC_URL": "http://consent-gate.test",
         "SMS_OUTBOX": str(tmp_path / "sms-outbox.jsonl"),
         "SMS_RETRY_BACKOFF": 0.0,
+        # Tests change keys directly in the database; the verify path's key cache is tested on its own.
+        "API_KEY_CACHE_SECONDS": 0,
     }
 
 

@@ -81,7 +81,7 @@ def test_verify_fails_closed_on_any_internal_error(tenant: Tenant, monkeypatch: 
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("service.domain.verification.decode_consent_token", explode)
+    monkeypatch.setattr("service.domain.verification._judge", explode)
     response = tenant.verify("door_access", token=consent["token"])
     assert response.status_code == 503
     assert response.json["decision"] == "deny"

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from service.domain.devices import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
 from service.models import Consent, Device, Purpose, Subject, Verification, new_id, utcnow
-from service.tokens import ExpiredToken, InvalidToken, decode_consent_token
+from service.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
 
 
 class Reason(enum.StrEnum):
@@ -90,6 +90,34 @@ def _state_query() -> Any:
     )
 
 
+# Statements built once: constructing SQLAlchemy expressions costs more than running these lookups.
+# A single item (the common case) uses "=" rather than an expanding IN, which is re-rendered per call.
+STATE_BY_CONSENT = _state_query().where(Consent.id == bindparam("consent_id"), Consent.org_id == bindparam("org_id"))
+STATE_BY_CONSENTS = _state_query().where(
+    Consent.id.in_(bindparam("consent_ids", expanding=True)), Consent.org_id == bindparam("org_id")
+)
+STATE_BY_SUBJECT = (
+    _state_query()
+    .where(
+        Consent.subject_id == bindparam("subject_id"),
+        Consent.org_id == bindparam("org_id"),
+        Purpose.code == bindparam("purpose"),
+    )
+    .order_by(Consent.created_at.desc())
+    .limit(1)
+)
+STATE_BY_SUBJECTS = (
+    _state_query()
+    .where(
+        Consent.subject_id.in_(bindparam("subject_ids", expanding=True)),
+        Consent.org_id == bindparam("org_id"),
+        Purpose.code.in_(bindparam("purposes", expanding=True)),
+    )
+    .order_by(Consent.created_at.desc())
+)
+INSERT_VERIFICATIONS = insert(Verification)
+
+
 def _judge(row: Any, now: datetime) -> Decision:
     consent_id, subject_id, status, expires_at, erased_at, assessed_until = row[:6]
     if erased_at is not None:
@@ -106,8 +134,12 @@ def _judge(row: Any, now: datetime) -> Decision:
 class _Batch:
     """Decides many requests with a handful of queries, whatever their number."""
 
-    def __init__(self, session: Session, org_id: str, keys: Any, issuer: str):
-        self.session, self.org_id, self.keys, self.issuer = session, org_id, keys, issuer
+    def __init__(self, session: Session, org_id: str, keys: Any, issuer: str, token_cache: VerifiedTokenCache | None):
+        # Core statements on the session's connection: the ORM's per-statement bookkeeping is most of
+        # the cost of these small lookups.
+        self.conn = session.connection()
+        self.org_id, self.keys, self.issuer = org_id, keys, issuer
+        self.decode = token_cache.decode if token_cache is not None else decode_consent_token
         self.now = utcnow()
 
     def decide(self, requests: Sequence[VerificationRequest]) -> list[Decision]:
@@ -119,7 +151,7 @@ class _Batch:
                 by_subject.append(position)
                 continue
             try:
-                claims = decode_consent_token(request.token, self.keys, issuer=self.issuer, audience=self.org_id)
+                claims = self.decode(request.token, self.keys, issuer=self.issuer, audience=self.org_id)
             except ExpiredToken:
                 decisions[position] = Decision(Reason.EXPIRED)
                 continue
@@ -143,11 +175,13 @@ class _Batch:
     ) -> None:
         if not claims:
             return
-        ids = {c["jti"] for c in claims.values()}
-        rows = {
-            row[0]: row
-            for row in self.session.execute(_state_query().where(Consent.id.in_(ids), Consent.org_id == self.org_id))
-        }
+        ids = list({c["jti"] for c in claims.values()})
+        found = (
+            self.conn.execute(STATE_BY_CONSENT, {"consent_id": ids[0], "org_id": self.org_id})
+            if len(ids) == 1
+            else self.conn.execute(STATE_BY_CONSENTS, {"consent_ids": ids, "org_id": self.org_id})
+        )
+        rows = {row[0]: row for row in found}
         for position, claim in claims.items():
             row = rows.get(claim["jti"])
             decisions[position] = _judge(row, self.now) if row else Decision(Reason.NO_CONSENT, None, claim["sub"])
@@ -160,11 +194,20 @@ class _Batch:
         subjects = {requests[p].subject_id for p in positions}
         purposes = {requests[p].purpose for p in positions}
         newest: dict[tuple[str | None, str], Any] = {}
-        rows = self.session.execute(
-            _state_query()
-            .where(Consent.subject_id.in_(subjects), Consent.org_id == self.org_id, Purpose.code.in_(purposes))
-            .order_by(Consent.created_at.desc())
-        )
+        if len(positions) == 1:
+            rows = self.conn.execute(
+                STATE_BY_SUBJECT,
+                {
+                    "subject_id": requests[positions[0]].subject_id,
+                    "org_id": self.org_id,
+                    "purpose": requests[positions[0]].purpose,
+                },
+            )
+        else:
+            rows = self.conn.execute(
+                STATE_BY_SUBJECTS,
+                {"subject_ids": list(subjects), "org_id": self.org_id, "purposes": list(purposes)},
+            )
         for row in rows:
             newest.setdefault((row.subject_id, row.code), row)
         missing = [p for p in positions if (requests[p].subject_id, requests[p].purpose) not in newest]
@@ -174,14 +217,14 @@ class _Batch:
             # No consent at all: say precisely why, without revealing anything of another organization.
             known_subjects = {
                 subject_id: erased_at
-                for subject_id, erased_at in self.session.execute(
+                for subject_id, erased_at in self.conn.execute(
                     select(Subject.id, Subject.erased_at).where(
                         Subject.id.in_({requests[p].subject_id for p in missing}), Subject.org_id == self.org_id
                     )
                 )
             }
             known_purposes = set(
-                self.session.scalars(
+                self.conn.scalars(
                     select(Purpose.code).where(
                         Purpose.org_id == self.org_id, Purpose.code.in_({requests[p].purpose for p in missing})
                     )
@@ -208,7 +251,7 @@ class _Batch:
             return decisions
         devices = {
             row.id: row
-            for row in self.session.execute(
+            for row in self.conn.execute(
                 select(Device.id, Device.active, Device.location_type, Device.public_place).where(
                     Device.id.in_(wanted), Device.org_id == self.org_id
                 )
@@ -218,7 +261,7 @@ class _Batch:
         if any(d.public_place for d in devices.values()):
             categories = {
                 code: category
-                for code, category in self.session.execute(
+                for code, category in self.conn.execute(
                     select(Purpose.code, Purpose.category).where(Purpose.org_id == self.org_id)
                 )
             }
@@ -237,16 +280,32 @@ class _Batch:
         return result
 
 
-def verify_many(
-    session: Session, *, org_id: str, api_key_id: str, requests: Sequence[VerificationRequest], keys: Any, issuer: str
-) -> list[tuple[Decision, str]]:
-    """Decide every request and record every decision; the caller commits. Results keep the input order."""
-    decisions = _Batch(session, org_id, keys, issuer).decide(requests)
+def decide_many(
+    session: Session,
+    *,
+    org_id: str,
+    requests: Sequence[VerificationRequest],
+    keys: Any,
+    issuer: str,
+    token_cache: VerifiedTokenCache | None = None,
+) -> list[Decision]:
+    """Decide every request, reading only; results keep the input order."""
+    return _Batch(session, org_id, keys, issuer, token_cache).decide(requests)
+
+
+def record_decisions(
+    session: Session,
+    *,
+    org_id: str,
+    api_key_id: str,
+    requests: Sequence[VerificationRequest],
+    decisions: Sequence[Decision],
+) -> list[str]:
+    """Record every decision (one multi-row insert); return the verification ids. The caller commits."""
     now = utcnow()
+    ids = [new_id() for _ in requests]
     records = []
-    results = []
-    for request, decision in zip(requests, decisions, strict=True):
-        verification_id = new_id()
+    for verification_id, request, decision in zip(ids, requests, decisions, strict=True):
         records.append(
             {
                 "id": verification_id,
@@ -261,9 +320,17 @@ def verify_many(
                 "created_at": now,
             }
         )
-        results.append((decision, verification_id))
-    session.execute(insert(Verification), records)
-    return results
+    session.connection().execute(INSERT_VERIFICATIONS, records)
+    return ids
+
+
+def verify_many(
+    session: Session, *, org_id: str, api_key_id: str, requests: Sequence[VerificationRequest], keys: Any, issuer: str
+) -> list[tuple[Decision, str]]:
+    """Decide and record in the session's transaction; the caller commits."""
+    decisions = decide_many(session, org_id=org_id, requests=requests, keys=keys, issuer=issuer)
+    ids = record_decisions(session, org_id=org_id, api_key_id=api_key_id, requests=requests, decisions=decisions)
+    return list(zip(decisions, ids, strict=True))
 
 
 def verify(
