@@ -36,7 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
-    from service import api, cli, db, guardian, protection, signing, sms
+    from service import api, cli, db, guardian, limits, observability, protection, signing, sms
     from service.config import finalize, from_environment
 
     settings = from_environment()
@@ -47,12 +47,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(finalize(settings, app.instance_path))
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    observability.init_app(app)
     db.init_app(app)
     signing.init_app(app)
     protection.init_app(app)
     sms.init_app(app)
     api.init_app(app)
     guardian.init_app(app)
+    limits.init_app(app)
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)
     app.register_error_handler(IntegrityError, _integrity_conflict)

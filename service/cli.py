@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -211,9 +213,18 @@ def _create_app() -> Flask:
     return create_app()
 
 
-main = FlaskGroup(
+cli = FlaskGroup(
     create_app=_create_app,
     add_default_commands=False,
     load_dotenv=False,
     help="Consent Gate: consent and guardian authorization for facial recognition.",
 )
+
+
+def main() -> None:
+    """The ``consent-gate`` entry point."""
+    if len(sys.argv) > 1 and sys.argv[1] == "serve" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several gunicorn workers share their metrics through files; this must be set before
+        # prometheus_client is first imported, so before the app is built.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="consent-gate-metrics-")
+    cli()

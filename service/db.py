@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _configure_sqlite(engine: Engine, lock_path: str | None) -> None:
+def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: int) -> None:
     """WAL, foreign keys, a busy timeout, and write transactions that take the lock up front.
 
     pysqlite's own transaction handling is switched off so that every transaction starts with
@@ -51,7 +51,7 @@ def _configure_sqlite(engine: Engine, lock_path: str | None) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         if lock_path is not None:
@@ -88,23 +88,41 @@ def _configure_sqlite(engine: Engine, lock_path: str | None) -> None:
     event.listen(engine, "rollback", _release)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create the engine for ``url``: SQLite (embedded) or PostgreSQL through psycopg 3."""
+def make_engine(url: str, *, echo: bool = False, timeout_ms: int = 10000) -> Engine:
+    """Create the engine for ``url``: SQLite (embedded) or PostgreSQL through psycopg 3.
+
+    ``timeout_ms`` bounds how long a statement may wait (SQLite's busy timeout, PostgreSQL's
+    ``statement_timeout``), so a locked or stuck database turns into an error (and a verification into
+    ``deny``) instead of a hung request.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 10}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
         )
         database = engine.url.database
-        _configure_sqlite(engine, f"{database}.writelock" if database and database != ":memory:" else None)
+        _configure_sqlite(engine, f"{database}.writelock" if database and database != ":memory:" else None, timeout_ms)
         return engine
     # hide_parameters: bound values (ids, references) never reach logs or error messages.
-    return create_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        connect_args={"options": f"-c statement_timeout={int(timeout_ms)}", "connect_timeout": 5},
+    )
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"])
+    engine = make_engine(
+        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], timeout_ms=app.config["DB_TIMEOUT_MS"]
+    )
     app.extensions["consent_gate.engine"] = engine
     app.extensions["consent_gate.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

@@ -68,6 +68,7 @@ ERROR_CODES = (
     "request_locked",
     "prohibited_location",
     "signage_required",
+    "json_too_deep",
 )
 
 

@@ -28,7 +28,7 @@ def init_app(app: Flask) -> None:
         if app.config["ENV"] not in {"development", "test"}:
             raise RuntimeError("CONSENT_GATE_DATA_KEY is required outside development")
         key = _development_key(app.instance_path)
-    app.extensions["consent_gate.protector"] = DataProtector(key)
+    app.extensions["consent_gate.protector"] = DataProtector(key)  # refuses keys under 32 bytes
 
 
 def protector() -> DataProtector:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -24,6 +25,13 @@ class ConsentGateServer(BaseApplication):
         return create_app({"INSTANCE_PATH": self.app_config["INSTANCE_PATH"]})
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def run_gunicorn(*, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
     options = {
         "bind": f"{host}:{port}",
@@ -32,5 +40,6 @@ def run_gunicorn(*, host: str, port: int, workers: int, config: dict[str, Any]) 
         "accesslog": None,
         "timeout": 30,
         "graceful_timeout": 10,
+        "child_exit": _child_exit,
     }
     ConsentGateServer(options, config).run()

@@ -14,7 +14,14 @@ import time
 
 from flask import Flask, current_app
 
-from service.tokens import KeySet, ensure_key_file, generate_private_key_pem, load_key_set, split_pems
+from service.tokens import (
+    DEVELOPMENT_MARKER,
+    KeySet,
+    ensure_key_file,
+    generate_private_key_pem,
+    load_key_set,
+    split_pems,
+)
 
 RELOAD_SECONDS = 5.0
 
@@ -59,10 +66,22 @@ def rotate_key_file(path: str) -> KeySet:
     return KeySet.from_pem_blob(blob)
 
 
+class UnsafeSigningKey(RuntimeError):
+    """The signing key file is not fit for production."""
+
+
 def init_app(app: Flask) -> None:
     path = app.config["SIGNING_KEY_FILE"]
-    ensure_key_file(path, allow_generate=app.config["ENV"] in {"development", "test"})
-    app.extensions["consent_gate.keyring"] = KeyRing(path)
+    development = app.config["ENV"] in {"development", "test"}
+    ensure_key_file(path, allow_generate=development)
+    if not development:
+        with open(path, "rb") as handle:
+            if DEVELOPMENT_MARKER.strip() in handle.read():
+                raise UnsafeSigningKey(f"{path} was generated for development: provision a real key outside it")
+    try:
+        app.extensions["consent_gate.keyring"] = KeyRing(path)
+    except ValueError as exc:  # no PEM, an HMAC secret, an RSA or other-curve key: all refused
+        raise UnsafeSigningKey(f"{path}: {exc}") from exc
 
 
 def keyring() -> KeyRing:

@@ -26,6 +26,8 @@ TOKEN_TYPE = "consent+jwt"  # noqa: S105 (a media type, not a secret)
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "pur"]
 PEM_BEGIN = b"-----BEGIN"
+#: Written above keys generated for development; outside development such a key file is refused.
+DEVELOPMENT_MARKER = b"# consent-gate development signing key: generated locally, never use it in production\n"
 
 
 class InvalidToken(Exception):
@@ -112,7 +114,7 @@ def ensure_key_file(path: str, *, allow_generate: bool) -> None:
     except FileExistsError:
         return  # another worker created it first
     with os.fdopen(fd, "wb") as handle:
-        handle.write(generate_private_key_pem())
+        handle.write(DEVELOPMENT_MARKER + generate_private_key_pem())
 
 
 def load_key_set(path: str) -> KeySet:

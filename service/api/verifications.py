@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 
 from schemas.verifications import (
@@ -22,6 +22,7 @@ from service.api import Blueprint
 from service.auth import Caller, authenticate
 from service.domain.verification import Decision, Reason, VerificationRequest, decide_many, record_decisions
 from service.errors import DomainError
+from service.observability import DECISIONS
 from service.signing import issuer, key_set
 from service.tokens import VerifiedTokenCache
 
@@ -56,7 +57,10 @@ def decide_and_record(requests: list[VerificationRequest]) -> list[tuple[Decisio
         # Fail closed: whatever went wrong, the answer is deny.
         log.exception("verification failed; answering deny")
         session.rollback()
+        DECISIONS.labels("deny", Reason.UNAVAILABLE.value).inc(len(requests))
         return None
+    for decision in decisions:
+        DECISIONS.labels("allow" if decision.allowed else "deny", decision.reason.value).inc()
     return list(zip(decisions, ids, strict=True))
 
 
@@ -124,13 +128,6 @@ class Verifications(MethodView):
         if results is None:
             return unavailable()
         return decision_view(*results[0])
-
-
-@blp.before_request
-def _batch_body_limit() -> None:
-    # A thousand tokens do not fit the default body limit; the batch endpoint alone gets a larger one.
-    if request.endpoint == "verifications.VerificationBatch":
-        request.max_content_length = current_app.config["BATCH_MAX_CONTENT_LENGTH"]
 
 
 @blp.route("/batch")

@@ -74,6 +74,11 @@ def grant_consent(
             Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_STATUSES)
         )
     ).first()
+    if live is not None and idempotency_key is not None and live.idempotency_key == idempotency_key:
+        # The same request, committed by a concurrent twin between our key lookup and now.
+        if live.request_fingerprint != fingerprint:
+            raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
+        return live
     if live is not None and effective_status(live, now) == "expired":
         # Past its retention period but not swept yet: record the expiry now, then grant anew.
         end_consent(session, live, status="expired", actor="system:sweep", reason=expiry_reason(live))

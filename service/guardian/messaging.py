@@ -15,6 +15,7 @@ from service.domain.guardian import SmsOutcome, link_url, record_sms
 from service.domain.subjects import CHINA_TIME
 from service.guardian.i18n import translate
 from service.models import GuardianRequest, Organization
+from service.observability import SMS
 from service.protection import protector
 from service.sms import SmsError, provider
 
@@ -34,6 +35,7 @@ def _send(session: Session, request: GuardianRequest, *, kind: str, body: str) -
         except SmsError as exc:
             outcome = SmsOutcome(error_code=exc.code)
     record_sms(session, request, kind=kind, outcome=outcome)
+    SMS.labels(kind, "sent" if outcome.sent else "failed").inc()
     return outcome
 
 

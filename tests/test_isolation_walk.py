@@ -1,0 +1,83 @@
+"""Every endpoint, walked with a second organization's key and the first one's ids: 404 everywhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+from tests.conftest import Tenant
+from tests.guardian_support import setup_child
+
+
+def _first_org_ids(tenant: Tenant) -> dict[str, str]:
+    child = setup_child(tenant)
+    adult = tenant.subject()
+    consent = tenant.consent(adult["id"]).json
+    request = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
+    device = tenant.post("/v1/devices", {"name": "Gate", "location_type": "school"}).json
+    return {
+        "code": "door_access",
+        "subject_id": adult["id"],
+        "consent_id": consent["id"],
+        "request_id": request["id"],
+        "device_id": device["id"],
+        "token": consent["token"],
+    }
+
+
+def test_every_operation_with_ids_answers_404_to_another_organization(
+    app: Flask, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ours = _first_org_ids(tenant)
+    spec = app.extensions["consent_gate.api"].spec.to_dict()
+    walked = 0
+    for path, operations in spec["paths"].items():
+        names = re.findall(r"\{([^}]+)\}", path)
+        if not names or path.startswith("/v1/status-lists"):
+            continue  # status lists are public by design: they reveal only bits
+        concrete = path
+        for name in names:
+            concrete = concrete.replace("{" + name + "}", ours[name])
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            body: Any = {}
+            if method == "post" and path.endswith("/notices"):
+                body = {"texts": {"en": "x"}, "material": True}
+            for scope in ("admin", "consents", "verify"):
+                response = other_tenant.client.open(
+                    concrete, method=method.upper(), json=body, headers=other_tenant.headers(scope)
+                )
+                assert response.status_code in {403, 404}, (method, path, scope, response.status_code)
+                if response.status_code == 404:
+                    assert response.json["code"] == "not_found"
+                    walked += 1
+    assert walked >= 14
+    # And nothing of ours shows in their lists and feeds.
+    for path, scope in (
+        ("/v1/purposes", "admin"),
+        ("/v1/devices", "admin"),
+        ("/v1/audit/events", "admin"),
+        ("/v1/consent-events", "verify"),
+        ("/v1/reports/compliance", "admin"),
+    ):
+        text = other_tenant.get(path, scope=scope).get_data(as_text=True)
+        for value in (ours["subject_id"], ours["consent_id"], ours["device_id"], ours["request_id"]):
+            assert value not in text, (path, value)
+    denied = other_tenant.verify("door_access", token=ours["token"]).json
+    assert (denied["decision"], denied["reason"]) == ("deny", "invalid_token")
+    batch = other_tenant.post(
+        "/v1/verifications/batch",
+        {
+            "items": [
+                {"purpose": "door_access", "token": ours["token"]},
+                {"purpose": "door_access", "subject_id": ours["subject_id"]},
+            ]
+        },
+        scope="verify",
+    ).json["results"]
+    assert [r["decision"] for r in batch] == ["deny", "deny"]
+    # Untouched on our side.
+    assert tenant.get(f"/v1/consents/{ours['consent_id']}", scope="consents").json["status"] == "active"
