@@ -11,12 +11,39 @@ LOCALES = ("zh-CN", "en")
 ID_FIELD_LENGTH = validate.Length(min=1, max=36)
 
 
+#: Cursors and counters are 32-bit integers in the database.
+MAX_INT = 2_147_483_647
+
+
+def _unstorable(value: Any) -> bool:
+    """Text no database can store: NUL characters, or lone UTF-16 surrogates that are not valid Unicode."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 class StrictSchema(ma.Schema):
-    """Rejects unknown fields (R: no face data rides along), the marshmallow default made explicit."""
+    """Rejects unknown fields (no face data rides along) and text that cannot be stored."""
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
+        if _unstorable(data):
+            raise ma.ValidationError("text must be valid Unicode without NUL characters", "_schema")
+        return data
 
 
 def text(max_length: int, *, required: bool = True, **kwargs: Any) -> ma.fields.String:
@@ -36,5 +63,5 @@ class NoticeTexts(ma.fields.Dict):
 
 
 class PageQuerySchema(StrictSchema):
-    after = ma.fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
     limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))

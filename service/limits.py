@@ -13,7 +13,7 @@ from typing import cast
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 
-from service.errors import DomainError
+from service.errors import DomainError, NotFound
 
 API_BLUEPRINTS = (
     "purposes",
@@ -99,6 +99,8 @@ def check_body() -> None:
     A thousand tokens do not fit the default size limit, so the batch endpoint alone gets a larger one.
     Deeply nested JSON is refused before the parser sees it (it would recurse until it fails).
     """
+    if "\x00" in request.path:
+        raise NotFound("no such resource")
     if request.endpoint == BATCH_ENDPOINT:
         request.max_content_length = current_app.config["BATCH_MAX_CONTENT_LENGTH"]
     if (

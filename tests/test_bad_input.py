@@ -113,3 +113,16 @@ def test_unknown_route_and_method_use_the_error_shape(tenant: Tenant) -> None:
     assert missing.status_code == 404 and missing.json["code"] == "not_found"
     wrong = tenant.client.put("/v1/purposes", headers=tenant.headers("admin"))
     assert wrong.status_code == 405 and wrong.json["code"] == "method_not_allowed"
+
+
+def test_text_that_cannot_be_stored_is_refused(tenant: Tenant, app: Flask) -> None:
+    before = counts(app)
+    for escaped in ("nul\\u0000inside", "lone \\ud800 surrogate"):
+        body = '{"external_ref": "' + escaped + '", "birth_date": "1990-01-01"}'
+        response = tenant.client.post(
+            "/v1/subjects", data=body, headers=tenant.headers("consents", {"Content-Type": "application/json"})
+        )
+        assert response.status_code == 422, escaped
+    assert tenant.get("/v1/subjects/abc%00def", scope="consents").status_code == 404
+    assert tenant.get("/v1/audit/events?after=6492890312").status_code == 422
+    assert counts(app) == before
