@@ -78,39 +78,54 @@ def call(base: str, method: str, path: str, key: str | None = None, body: Any = 
         return error.code, json.loads(error.read() or b"null")
 
 
-@pytest.fixture()
-def served(app: Flask, tmp_path: Path) -> Iterator[str]:
+def _start_server(app: Flask, log_path: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            [str(BIN), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=cli_env(app),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    for _ in range(200):  # readiness wait, not a timing assertion
+        try:
+            if call(base, "GET", "/readyz")[0] == 200:
+                return process, base
+        except OSError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(log_path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture()
+def served(app: Flask, tmp_path: Path) -> Iterator[str]:
+    process, base = _start_server(app, tmp_path / "server.log", workers=2)
     try:
-        for _ in range(200):  # readiness wait, not a timing assertion
-            try:
-                if call(base, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None:
-                raise AssertionError(log_path.read_text())
-            time.sleep(0.05)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, served: str) -> None:
+@pytest.fixture()
+def two_servers(app: Flask, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    first, first_base = _start_server(app, tmp_path / "first.log", workers=1)
+    second, second_base = _start_server(app, tmp_path / "second.log", workers=1)
+    try:
+        yield first_base, second_base
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _journey_key(app: Flask, base: str) -> tuple[str, dict[str, Any]]:
     org_id = json.loads(run_cli(app, "orgs", "create", "Gate Co", "--json").stdout)["id"]
-    key = json.loads(run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json").stdout)[
-        "key"
-    ]
+    created = run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json")
+    key = json.loads(created.stdout)["key"]
     purpose = {
         "code": "door_access",
         "name": "Door",
@@ -121,7 +136,7 @@ def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, ser
         "retention_days": 30,
         "notice": {"en": "We open doors by face"},
     }
-    assert call(served, "POST", "/v1/purposes", key, purpose)[0] == 201
+    assert call(base, "POST", "/v1/purposes", key, purpose)[0] == 201
     assessment = {
         "purposes": ["door_access"],
         "conducted_at": date.today().isoformat(),
@@ -129,18 +144,47 @@ def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, ser
         "risk_level": "low",
         "measures": "m",
     }
-    assert call(served, "POST", "/v1/assessments", key, assessment)[0] == 201
-    status, subject = call(served, "POST", "/v1/subjects", key, {"external_ref": "e-1", "birth_date": "1990-05-01"})
+    assert call(base, "POST", "/v1/assessments", key, assessment)[0] == 201
+    status, subject = call(base, "POST", "/v1/subjects", key, {"external_ref": "e-1", "birth_date": "1990-05-01"})
     assert status == 201
     evidence = {"method": "button", "channel": "kiosk", "locale": "en"}
     status, consent = call(
-        served,
+        base,
         "POST",
         "/v1/consents",
         key,
         {"subject_id": subject["id"], "purpose": "door_access", "notice_version": 1, "evidence": evidence},
     )
     assert status == 201
+    return key, consent
+
+
+def test_two_app_processes_on_one_database(app: Flask, two_servers: tuple[str, str]) -> None:
+    first, second = two_servers
+    key, consent = _journey_key(app, first)
+    ask = {"purpose": "door_access", "token": consent["token"]}
+    assert call(second, "POST", "/v1/verifications", key, ask)[1]["decision"] == "allow"
+    assert call(first, "POST", f"/v1/consents/{consent['id']}/revoke", key, {})[0] == 200
+    answer = call(second, "POST", "/v1/verifications", key, ask)[1]
+    assert (answer["decision"], answer["reason"]) == ("deny", "revoked")
+
+
+def test_metrics_add_up_across_gunicorn_workers(app: Flask, served: str) -> None:
+    for _ in range(12):
+        call(served, "GET", "/healthz")
+    request = urllib.request.Request(served + "/metrics")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    counted = [
+        line
+        for line in text.splitlines()
+        if line.startswith('consent_gate_requests_total{method="GET",route="/healthz",status="200"}')
+    ]
+    assert counted and float(counted[0].split()[-1]) >= 12
+
+
+def test_serve_with_gunicorn_then_revoke_is_seen_by_every_worker(app: Flask, served: str) -> None:
+    key, consent = _journey_key(app, served)
     ask = {"purpose": "door_access", "token": consent["token"]}
     assert all(call(served, "POST", "/v1/verifications", key, ask)[1]["decision"] == "allow" for _ in range(6))
     assert call(served, "POST", f"/v1/consents/{consent['id']}/revoke", key, {})[0] == 200
