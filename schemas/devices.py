@@ -6,27 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from schemas.common import StrictSchema
-
-LOCATION_TYPES = (
-    "building_entrance",
-    "office",
-    "school",
-    "classroom",
-    "residential_gate",
-    "retail_store",
-    "bank_branch",
-    "transport_hub",
-    "street",
-    "public_square",
-    "hotel_lobby",
-    "hospital",
-    "stadium",
-    "other",
-    "hotel_room",
-    "public_bathhouse",
-    "changing_room",
-    "toilet",
-)
+from service.places import LOCATION_TYPES
 
 
 class DeviceCreateSchema(StrictSchema):

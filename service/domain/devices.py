@@ -10,30 +10,7 @@ from sqlalchemy.orm import Session
 from service.domain.audit import record_event
 from service.errors import NotFound, Unprocessable
 from service.models import Device, utcnow
-
-#: Where a device may be, and where it never may (Measures Art. 13).
-LOCATION_TYPES = (
-    "building_entrance",
-    "office",
-    "school",
-    "classroom",
-    "residential_gate",
-    "retail_store",
-    "bank_branch",
-    "transport_hub",
-    "street",
-    "public_square",
-    "hotel_lobby",
-    "hospital",
-    "stadium",
-    "other",
-    "hotel_room",
-    "public_bathhouse",
-    "changing_room",
-    "toilet",
-)
-PROHIBITED_LOCATION_TYPES = frozenset({"hotel_room", "public_bathhouse", "changing_room", "toilet"})
-PUBLIC_PLACE_CATEGORY = "public_safety"
+from service.places import PROHIBITED_LOCATION_TYPES
 
 
 def register_device(session: Session, *, org_id: str, actor: str, fields: dict[str, Any]) -> Device:

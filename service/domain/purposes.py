@@ -43,21 +43,26 @@ def normalize_analysis(name: str) -> str:
     return "_".join(folded.replace("-", " ").split())
 
 
+def purpose_terms(purpose: Purpose) -> dict[str, Any]:
+    """What a person is told about a purpose: the same terms in the notice digest and in receipts."""
+    return {
+        "code": purpose.code,
+        "name": purpose.name,
+        "description": purpose.description,
+        "category": purpose.category,
+        "necessity": purpose.necessity,
+        "alternative": purpose.alternative,
+        "retention_days": purpose.retention_days,
+        "analyses": list(purpose.analyses),
+        "transmits_face_data": purpose.transmits_face_data,
+    }
+
+
 def notice_digest(org: Organization, purpose: Purpose, version: int, texts: dict[str, str]) -> str:
     """SHA-256 over everything the person is told (R1): who, what for, how long, why, the alternative."""
     document = {
         "controller": {"id": org.id, "name": org.name, "contact": org.contact},
-        "purpose": {
-            "code": purpose.code,
-            "name": purpose.name,
-            "description": purpose.description,
-            "category": purpose.category,
-            "necessity": purpose.necessity,
-            "alternative": purpose.alternative,
-            "retention_days": purpose.retention_days,
-            "analyses": list(purpose.analyses),
-            "transmits_face_data": purpose.transmits_face_data,
-        },
+        "purpose": purpose_terms(purpose),
         "version": version,
         "texts": texts,
     }

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.consent_states import effective_status
+from service.domain.purposes import purpose_terms
 from service.models import AuditEvent, Consent, GuardianRequest, Organization, utcnow
 from service.tokens import ALGORITHM, KeySet
 
@@ -49,16 +50,7 @@ def build_receipt(session: Session, consent: Consent) -> dict[str, Any]:
         + (", guardian consent (PIPL Art. 31)" if guardian else ""),
         "subject": {"id": consent.subject_id, "guardian": guardian},
         "controller": {"id": org.id, "name": org.name, "contact": org.contact},
-        "purpose": {
-            "code": purpose.code,
-            "name": purpose.name,
-            "description": purpose.description,
-            "category": purpose.category,
-            "necessity": purpose.necessity,
-            "alternative": purpose.alternative,
-            "analyses": list(purpose.analyses),
-            "transmits_face_data": purpose.transmits_face_data,
-        },
+        "purpose": purpose_terms(purpose),
         "personal_data": {"categories": ["facial_recognition_data"], "sensitive": True},
         "notice": {"version": consent.notice_version, "digest": consent.notice_digest, "language": language},
         "retention": {

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from service.domain.devices import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
 from service.models import Consent, Device, Purpose, Subject, Verification, new_id, utcnow
+from service.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
 from service.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
 
 
