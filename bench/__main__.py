@@ -118,7 +118,13 @@ def make_app(url: str, instance: Path, public_url: str) -> Any:
     from service.migrate import upgrade
 
     app = create_app(
-        {"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "PUBLIC_URL": public_url, "ENV": "development"}
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(instance),
+            "PUBLIC_URL": public_url,
+            "ENV": "development",
+            "DB_TIMEOUT_MS": 600_000,  # bulk seeding runs long statements
+        }
     )
     upgrade(app.extensions["consent_gate.engine"])
     return app
