@@ -1,0 +1,50 @@
+"""What the parts of the guardian flow share: link tokens, the request claim, audit events."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from service.crypto import token_hash
+from service.domain.audit import record_event
+from service.models import GuardianLink, GuardianRequest
+from service.phones import audit_mask
+
+
+def link_url(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/g/{token}"
+
+
+def new_link(session: Session, request: GuardianRequest, *, kind: str, expires_at: datetime) -> str:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    session.add(GuardianLink(request_id=request.id, kind=kind, token_hash=token_hash(token), expires_at=expires_at))
+    return token
+
+
+def audit_step(session: Session, request: GuardianRequest, actor: str, action: str, **data: object) -> None:
+    # The audit trail outlives erasure and cannot be edited, so it keeps no digit of the number: only the
+    # country code and a pseudonymous reference (a keyed hash, meaningless without DATA_KEY).
+    record_event(
+        session,
+        org_id=request.org_id,
+        actor=actor,
+        action=action,
+        object_type="guardian_request",
+        object_id=request.id,
+        data={"phone": audit_mask(request.phone_masked), "guardian_ref": (request.phone_hash or "")[:16], **data},
+    )
+
+
+def claim_request(session: Session, request: GuardianRequest, status: str, now: datetime) -> bool:
+    """Move the request out of ``pending`` exactly once, even when two decisions race."""
+    result = session.execute(
+        update(GuardianRequest)
+        .where(GuardianRequest.id == request.id, GuardianRequest.status == "pending")
+        .values(status=status, decided_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(request)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
