@@ -23,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 SEEDED = int(os.environ.get("BENCH_SUBJECTS", "2000"))
 GROWTH = (10_000, int(os.environ.get("BENCH_GROWTH_TOTAL", "1000000")))
@@ -160,13 +161,31 @@ def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> N
         single_script = write_script(folder, f"{kind}-single", single, data["key"])
         batch_script = write_script(folder, f"{kind}-batch", batch, data["key"])
         server = serve(
-            [str(BIN / "consent-gate"), "serve", "--port", str(app_port), "--workers", str(WORKERS)],
+            [
+                str(BIN / "consent-gate"),
+                "serve",
+                "--port",
+                str(app_port),
+                "--workers",
+                str(WORKERS),
+                "--threads",
+                str(THREADS),
+            ],
             env,
             app_port,
             folder / f"{kind}-app.log",
         )
         bare = serve(
-            [str(BIN / "gunicorn"), "-w", str(WORKERS), "-b", f"127.0.0.1:{bare_port}", "bench.bare:app"],
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                str(WORKERS),
+                "--threads",
+                str(THREADS),
+                "-b",
+                f"127.0.0.1:{bare_port}",
+                "bench.bare:app",
+            ],
             env,
             bare_port,
             folder / f"{kind}-bare.log",
@@ -302,7 +321,8 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     table = report(results)
     print()
-    print(f"Consent Gate benchmark: {os.cpu_count()} cores, gunicorn {WORKERS} sync workers, wrk {SECONDS} s per run")
+    kind = f"{WORKERS} workers x {THREADS} threads (gthread)" if THREADS > 1 else f"{WORKERS} sync workers"
+    print(f"Consent Gate benchmark: {os.cpu_count()} cores, gunicorn {kind}, wrk {SECONDS} s per run")
     print(table)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)

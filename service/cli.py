@@ -193,13 +193,14 @@ def report(org_id: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--threads", default=1, show_default=True, type=int, help="Threads per worker (gthread when > 1).")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (a production WSGI server)."""
     from service.server import run_gunicorn
 
     # The app has been built once here already: configuration is valid and the signing key exists
     # before any worker starts.
-    run_gunicorn(host=host, port=port, workers=workers, config=dict(current_app.config))
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, config=dict(current_app.config))
 
 
 def init_app(app: Flask) -> None:

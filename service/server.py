@@ -32,11 +32,13 @@ def _child_exit(_server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-def run_gunicorn(*, host: str, port: int, workers: int, config: dict[str, Any]) -> None:
+def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: dict[str, Any]) -> None:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        # Threads let a worker overlap one request's database wait with another's work.
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": threads,
         "accesslog": None,
         "timeout": 30,
         "graceful_timeout": 10,
