@@ -322,19 +322,3 @@ def record_decisions(
         )
     session.connection().execute(INSERT_VERIFICATIONS, records)
     return ids
-
-
-def verify_many(
-    session: Session, *, org_id: str, api_key_id: str, requests: Sequence[VerificationRequest], keys: Any, issuer: str
-) -> list[tuple[Decision, str]]:
-    """Decide and record in the session's transaction; the caller commits."""
-    decisions = decide_many(session, org_id=org_id, requests=requests, keys=keys, issuer=issuer)
-    ids = record_decisions(session, org_id=org_id, api_key_id=api_key_id, requests=requests, decisions=decisions)
-    return list(zip(decisions, ids, strict=True))
-
-
-def verify(
-    session: Session, *, org_id: str, api_key_id: str, request: VerificationRequest, keys: Any, issuer: str
-) -> tuple[Decision, str]:
-    """Decide one request and record the decision; the caller commits."""
-    return verify_many(session, org_id=org_id, api_key_id=api_key_id, requests=[request], keys=keys, issuer=issuer)[0]
