@@ -321,3 +321,16 @@ def live(live_port: int, app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{live_port}"
     server.shutdown()
     thread.join()
+
+
+def force_expiry(app: Flask, consent_id: str) -> None:
+    """Move a consent's end into the past, as if its retention period had run out."""
+    from service import db
+    from service.models import Consent, utcnow
+
+    with app.app_context():
+        session = db.session()
+        row = session.get(Consent, consent_id)
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import threading
 import zlib
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -15,8 +14,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service import db
-from service.models import Consent, Verification, utcnow
-from tests.conftest import Tenant, make_tenant
+from service.models import Verification
+from tests.conftest import Tenant, force_expiry, make_tenant
 
 
 def _people(tenant: Tenant, count: int) -> list[dict[str, Any]]:
@@ -115,12 +114,7 @@ def test_status_list_bits_follow_revocation_expiry_and_erasure(tenant: Tenant, a
 
     tenant.post(f"/v1/consents/{people[0]['consent']['id']}/revoke", scope="consents")
     tenant.delete(f"/v1/subjects/{people[1]['subject']['id']}")
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, people[2]["consent"]["id"])
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()
+    force_expiry(app, people[2]["consent"]["id"])
     _, raw = _decode_list(tenant.client, uri)
     assert [_bit(raw, e["idx"]) for e in entries] == [1, 1, 1, 0]
     # Every other bit stays 0.

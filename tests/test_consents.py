@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from service import db
-from service.models import AuditEvent, Consent, utcnow
-from tests.conftest import Tenant
+from service.models import AuditEvent, Consent
+from tests.conftest import Tenant, force_expiry
 
 
 def test_r2_consent_is_separate_for_each_purpose(tenant: Tenant) -> None:
@@ -145,12 +145,7 @@ def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, a
     tenant.purpose()
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, consent["id"])
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()
+    force_expiry(app, consent["id"])
     # Verification denies before the sweep runs.
     assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "expired"
     result = runner.invoke(args=["sweep"])
@@ -170,12 +165,7 @@ def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flas
     tenant.purpose()
     person = tenant.subject()
     old = tenant.consent(person["id"]).json
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, old["id"])
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()
+    force_expiry(app, old["id"])
     renewed = tenant.consent(person["id"])
     assert renewed.status_code == 201
     assert tenant.get(f"/v1/consents/{old['id']}", scope="consents").json["status"] == "expired"
@@ -185,12 +175,7 @@ def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flas
 def test_r8_reading_an_overdue_consent_records_its_expiry(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, consent["id"])
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()
+    force_expiry(app, consent["id"])
     read = tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json
     assert (read["status"], read["end_reason"], read["token"]) == ("expired", "retention_period_ended", None)
     actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == consent["id"]]

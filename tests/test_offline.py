@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 import jwt
 from flask import Flask
 
-from service import db
-from service.models import Consent, utcnow
+from service.models import utcnow
 from service.offline import OfflineVerifier
-from tests.conftest import Tenant
+from tests.conftest import Tenant, force_expiry
 
 
 class Clock:
@@ -52,12 +50,7 @@ def test_offline_decisions_match_the_server(tenant: Tenant, other_tenant: Tenant
     tokens["payment"] = tenant.consent(tokens["valid"]["subject_id"], "payment").json
     tenant.post(f"/v1/consents/{tokens['revoked']['id']}/revoke", scope="consents")
     tenant.delete(f"/v1/subjects/{tokens['erased']['subject_id']}")
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, tokens["expired"]["id"])
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()
+    force_expiry(app, tokens["expired"]["id"])
     other_tenant.purpose("door_access")
     foreign = other_tenant.consent(other_tenant.subject()["id"]).json["token"]
 
