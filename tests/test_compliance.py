@@ -234,17 +234,7 @@ def test_r15_signed_checkpoint_proves_the_past_was_not_rewritten(tenant: Tenant,
             select(AuditEvent).where(AuditEvent.org_id == tenant.org_id).order_by(AuditEvent.seq)
         ):
             event.prev_hash = prev
-            event.hash = prev = event_hash(
-                prev_hash=prev,
-                org_id=event.org_id,
-                seq=event.seq,
-                occurred_at=event.occurred_at,
-                actor=event.actor,
-                action=event.action,
-                object_type=event.object_type,
-                object_id=event.object_id,
-                data=event.data,
-            )
+            event.hash = prev = event_hash(event)
         head = session.get(AuditHead, tenant.org_id)
         assert head is not None
         head.hash = prev

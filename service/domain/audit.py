@@ -6,7 +6,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,31 +20,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_hash(
-    *,
-    prev_hash: str,
-    org_id: str,
-    seq: int,
-    occurred_at: datetime,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    data: dict[str, Any],
-) -> str:
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the previous hash and the event's canonical JSON: the link of the chain."""
     body = canonical_json(
         {
-            "org_id": org_id,
-            "seq": seq,
-            "occurred_at": occurred_at.isoformat(timespec="microseconds"),
-            "actor": actor,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "data": data,
+            "org_id": event.org_id,
+            "seq": event.seq,
+            "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "action": event.action,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "data": event.data,
         }
     )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    return hashlib.sha256((event.prev_hash + body).encode()).hexdigest()
 
 
 def record_event(
@@ -64,32 +53,19 @@ def record_event(
         head = AuditHead(org_id=org_id, seq=0, hash=GENESIS)
         session.add(head)
     payload = json.loads(canonical_json(data or {}))
-    occurred_at = utcnow()
-    seq = head.seq + 1
-    digest = event_hash(
-        prev_hash=head.hash,
-        org_id=org_id,
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        data=payload,
-    )
     event = AuditEvent(
         org_id=org_id,
-        seq=seq,
-        occurred_at=occurred_at,
+        seq=head.seq + 1,
+        occurred_at=utcnow(),
         actor=actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
         data=payload,
         prev_hash=head.hash,
-        hash=digest,
     )
-    head.seq, head.hash = seq, digest
+    event.hash = event_hash(event)
+    head.seq, head.hash = event.seq, event.hash
     session.add(event)
     session.flush()
     return event
@@ -126,17 +102,7 @@ def _first_break(events: Iterator[AuditEvent], org_id: str) -> tuple[ChainBreak 
             return ChainBreak(org_id, expected_seq, event.id, f"expected seq {expected_seq}, found {event.seq}"), 0, ""
         if event.prev_hash != prev_hash:
             return ChainBreak(org_id, expected_seq, event.id, "prev_hash does not link to the previous event"), 0, ""
-        recomputed = event_hash(
-            prev_hash=event.prev_hash,
-            org_id=event.org_id,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor=event.actor,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            data=event.data,
-        )
+        recomputed = event_hash(event)
         if recomputed != event.hash:
             return ChainBreak(org_id, expected_seq, event.id, "content does not match its hash"), 0, ""
         prev_hash, expected_seq = event.hash, expected_seq + 1
