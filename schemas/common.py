@@ -15,7 +15,7 @@ ID_FIELD_LENGTH = validate.Length(min=1, max=36)
 MAX_INT = 2_147_483_647
 
 
-def _unstorable(value: Any) -> bool:
+def unstorable(value: Any) -> bool:
     """Text no database can store: NUL characters, or lone UTF-16 surrogates that are not valid Unicode."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -26,9 +26,9 @@ def _unstorable(value: Any) -> bool:
             return True
         return False
     if isinstance(value, dict):
-        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_unstorable(item) for item in value)
+        return any(unstorable(item) for item in value)
     return False
 
 
@@ -41,7 +41,7 @@ class StrictSchema(ma.Schema):
 
     @ma.pre_load
     def refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
-        if _unstorable(data):
+        if unstorable(data):
             raise ma.ValidationError("text must be valid Unicode without NUL characters", "_schema")
         return data
 

@@ -36,7 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
-    from service import api, cli, db, guardian, limits, observability, protection, signing, sms
+    from service import api, cli, db, guardian, hot_path, limits, observability, protection, signing, sms
     from service.config import finalize, from_environment
 
     settings = from_environment()
@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     guardian.init_app(app)
     limits.init_app(app)
+    hot_path.init_app(app)
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)
     app.register_error_handler(IntegrityError, _integrity_conflict)

@@ -42,11 +42,10 @@ class Caller:
 
 def authenticate(*scopes: str) -> Caller:
     """Authenticate the request's API key and require one of ``scopes``."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(request.headers.get("Authorization", ""))
+    if secret is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    caller = _lookup(secret.strip())
+    caller = key_cache().lookup(secret)
     if caller is None:
         raise Unauthorized("unknown or revoked API key")
     if not caller.scopes.intersection(scopes):
@@ -55,29 +54,53 @@ def authenticate(*scopes: str) -> Caller:
     return caller
 
 
-def _lookup(secret: str) -> Caller | None:
-    """Find the key's caller; known keys are cached for ``API_KEY_CACHE_SECONDS`` (5 s by default).
+class KeyCache:
+    """Known keys' callers, for ``API_KEY_CACHE_SECONDS`` (5 s by default); unknown keys are never cached.
 
     The cache only saves a query on the verify path: a key revoked in the database stops working on
-    every instance within that bound. Unknown keys are never cached.
+    every instance within that bound. :meth:`peek` answers from the cache alone, without a request or a
+    database (the verify hot path uses it).
     """
-    ttl = current_app.config["API_KEY_CACHE_SECONDS"]
-    cache: dict[str, tuple[Caller, float]] = current_app.extensions.setdefault("consent_gate.key_cache", {})
-    digest = hash_api_key(secret)
-    now = time.monotonic()
-    hit = cache.get(digest)
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    api_key = find_active_key(db.session(), secret)
-    if api_key is None:
-        cache.pop(digest, None)
-        return None
-    caller = Caller(key_id=api_key.id, org_id=api_key.org_id, scopes=api_key.scope_set)
-    if ttl > 0:
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[digest] = (caller, now + ttl)
-    return caller
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl_seconds: float):
+        self.ttl = ttl_seconds
+        self._callers: dict[str, tuple[Caller, float]] = {}
+
+    def peek(self, secret: str) -> Caller | None:
+        hit = self._callers.get(hash_api_key(secret))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
+    def lookup(self, secret: str) -> Caller | None:
+        cached = self.peek(secret)
+        if cached is not None:
+            return cached
+        digest = hash_api_key(secret)
+        api_key = find_active_key(db.session(), secret)
+        if api_key is None:
+            self._callers.pop(digest, None)
+            return None
+        caller = Caller(key_id=api_key.id, org_id=api_key.org_id, scopes=api_key.scope_set)
+        if self.ttl > 0:
+            if len(self._callers) >= self.MAX_ENTRIES:
+                self._callers.clear()
+            self._callers[digest] = (caller, time.monotonic() + self.ttl)
+        return caller
+
+
+def bearer_secret(header: str) -> str | None:
+    """The key in ``Authorization: Bearer <key>``, or ``None``."""
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
+def key_cache() -> KeyCache:
+    cache: KeyCache | None = current_app.extensions.get("consent_gate.key_cache")
+    if cache is None:
+        cache = current_app.extensions["consent_gate.key_cache"] = KeyCache(current_app.config["API_KEY_CACHE_SECONDS"])
+    return cache
 
 
 def current_caller() -> Caller:

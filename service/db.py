@@ -84,7 +84,15 @@ def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: in
         if conn.info.pop("write_locked", False):
             fcntl.flock(conn.info["write_lock"], fcntl.LOCK_UN)
 
-    event.listen(engine, "commit", _release)
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Any) -> None:
+        # SQLAlchemy calls this *before* it commits. Commit here, then let the next writer in: released
+        # any earlier, the next ``BEGIN IMMEDIATE`` would find SQLite still locked and fall into SQLite's
+        # sleeping busy handler. (SQLAlchemy's own commit that follows has nothing left to do.)
+        if conn.info.get("write_locked"):
+            conn.exec_driver_sql("COMMIT")
+            _release(conn)
+
     event.listen(engine, "rollback", _release)
 
 

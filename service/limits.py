@@ -1,19 +1,32 @@
-"""Rate limits (flask-limiter): per API key on the API, per client address on guardian and public pages.
+"""Rate limits: per API key on the API, per client address on guardian and public pages.
 
 Counters live in Redis when ``REDIS_URL`` is set, shared by every instance; otherwise in each process.
 If Redis becomes unreachable, limits fall back to per-process memory rather than failing requests.
+
+flask-limiter guards every blueprint but one: the verification endpoints use :class:`KeyLimit`, the same
+fixed window checked without a request context, so that the verify hot path (``service.hot_path``) and
+the Flask views count against one allowance per key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import threading
+import time
+from dataclasses import dataclass
 from typing import cast
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from service.errors import DomainError, NotFound
+
+log = logging.getLogger(__name__)
 
 API_BLUEPRINTS = (
     "purposes",
@@ -25,7 +38,8 @@ API_BLUEPRINTS = (
     "audit",
     "reports",
 )
-VERIFY_BLUEPRINTS = ("verifications", "consent-events")
+VERIFY_BLUEPRINTS = ("consent-events",)
+KEY_LIMITED_BLUEPRINTS = ("verifications",)  # limited by KeyLimit instead
 PUBLIC_BLUEPRINTS = ("jwks", "status-lists")
 EXEMPT_BLUEPRINTS = ("health", "api-docs")
 
@@ -34,12 +48,116 @@ def _client_address() -> str:
     return f"ip:{request.remote_addr or 'unknown'}"
 
 
+def caller_identity(authorization: str, address: str | None) -> str:
+    """Who a counter counts: the API key (only a prefix of its hash, never the key), else the address."""
+    if authorization:
+        return "key:" + hashlib.sha256(authorization.encode()).hexdigest()[:32]
+    return f"ip:{address or 'unknown'}"
+
+
 def _api_key_or_address() -> str:
-    header = request.headers.get("Authorization", "")
-    if header:
-        # The key itself never becomes a storage key: only a prefix of its hash does.
-        return "key:" + hashlib.sha256(header.encode()).hexdigest()[:32]
-    return _client_address()
+    return caller_identity(request.headers.get("Authorization", ""), request.remote_addr)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    allowed: bool
+    headers: list[tuple[str, str]]
+
+
+class LocalWindows:
+    """Fixed windows counted in this process with a dict and a lock.
+
+    (limits' ``MemoryStorage`` starts a timer thread to expire its keys, which costs more than the
+    verification it would guard.) Windows are aligned to multiples of their length since the epoch.
+    """
+
+    MAX_CALLERS = 100_000
+
+    def __init__(self, item: RateLimitItem):
+        self.amount, self.period = item.amount, item.get_expiry()
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def count(self, identity: str) -> tuple[bool, int, float]:
+        """Count one request: whether it is allowed, how many remain, when the window resets."""
+        window = int(time.time() // self.period)
+        with self._lock:
+            seen, used = self._counts.get(identity, (window, 0))
+            used = used + 1 if seen == window else 1
+            if len(self._counts) >= self.MAX_CALLERS:
+                self._counts.clear()
+            self._counts[identity] = (window, used)
+        return used <= self.amount, max(0, self.amount - used), float((window + 1) * self.period)
+
+
+class SharedWindows:
+    """Fixed windows counted in Redis (limits' strategy and storage), shared by every instance."""
+
+    def __init__(self, item: RateLimitItem, storage_uri: str, prefix: str, scope: str):
+        self.item, self.identifiers = item, (prefix, scope)
+        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
+
+    def count(self, identity: str) -> tuple[bool, int, float]:
+        prefix, scope = self.identifiers
+        allowed = self._limiter.hit(self.item, prefix, identity, scope)
+        stats = self._limiter.get_window_stats(self.item, prefix, identity, scope)
+        return allowed, stats.remaining, stats.reset_time
+
+
+class KeyLimit:
+    """A fixed-window limit per caller that needs no request context: the verification endpoints' own.
+
+    Counted in Redis when ``REDIS_URL`` is set (in this process while Redis is unreachable), else here.
+    """
+
+    def __init__(self, spec: str, *, storage_uri: str | None, prefix: str, scope: str, enabled: bool = True):
+        self.item: RateLimitItem = parse(spec)
+        self.enabled = enabled
+        self._shared = SharedWindows(self.item, storage_uri, prefix, scope) if storage_uri else None
+        self._local = LocalWindows(self.item)
+
+    @property
+    def message(self) -> str:
+        return f"too many requests: at most {self.item} per API key"
+
+    def hit(self, identity: str) -> Allowance:
+        if not self.enabled:
+            return Allowance(True, [])
+        try:
+            allowed, remaining, reset = (self._shared or self._local).count(identity)
+        except Exception:  # the shared store is down: count in this process instead
+            log.warning("rate-limit storage unreachable; counting in this process")
+            allowed, remaining, reset = self._local.count(identity)
+        headers = [
+            ("X-RateLimit-Limit", str(self.item.amount)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(int(reset))),
+        ]
+        if not allowed:
+            headers.append(("Retry-After", str(max(1, int(reset - time.time())))))
+        return Allowance(allowed, headers)
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, headers: list[tuple[str, str]]):
+        super().__init__(message)
+        self.headers = headers
+
+
+def check_key_limit(limit: KeyLimit) -> list[tuple[str, str]]:
+    """Count this request against ``limit``: raise 429 when over it, else return the headers to send."""
+    allowance = limit.hit(_api_key_or_address())
+    if not allowance.allowed:
+        raise RateLimited(limit.message, allowance.headers)
+    return allowance.headers
+
+
+def verify_limit(app: Flask) -> KeyLimit:
+    return cast(KeyLimit, app.extensions["consent_gate.verify_limit"])
 
 
 def _blueprint(app: Flask, name: str) -> Blueprint:
@@ -65,9 +183,16 @@ def init_app(app: Flask) -> Limiter:
     for name in PUBLIC_BLUEPRINTS:
         limiter.limit(config["RATE_LIMIT_PUBLIC"], key_func=_client_address)(_blueprint(app, name))
     limiter.limit(config["RATE_LIMIT_GUARDIAN"], key_func=_client_address)(_blueprint(app, "guardian"))
-    for name in EXEMPT_BLUEPRINTS:
+    for name in EXEMPT_BLUEPRINTS + KEY_LIMITED_BLUEPRINTS:
         if name in app.blueprints:
             limiter.exempt(_blueprint(app, name))
+    app.extensions["consent_gate.verify_limit"] = KeyLimit(
+        config["RATE_LIMIT_VERIFY"],
+        storage_uri=config["REDIS_URL"],
+        prefix=config["RATE_LIMIT_PREFIX"],
+        scope="verifications",
+        enabled=config["RATE_LIMITS_ENABLED"],
+    )
     app.extensions["consent_gate.limiter"] = limiter
     app.before_request(check_body)
     return limiter

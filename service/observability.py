@@ -48,8 +48,28 @@ class JsonFormatter(logging.Formatter):
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        # Outside Flask (the verify hot path) the id arrives as ``extra={"request_id": ...}``.
+        if has_request_context():
+            record.request_id = g.get("request_id")
+        elif not hasattr(record, "request_id"):
+            record.request_id = None
         return True
+
+
+ACCESS_LOG = logging.getLogger("service.requests")
+
+
+def request_id(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a new one."""
+    return incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def observe_request(method: str, route: str, status: int, elapsed: float, rid: str, log_requests: bool) -> None:
+    """Count, time and (unless switched off) log one finished request, by route template."""
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(route).observe(elapsed)
+    if log_requests:
+        ACCESS_LOG.info("%s %s %s %.1fms", method, route, status, elapsed * 1000, extra={"request_id": rid})
 
 
 def configure_logging(fmt: str) -> None:
@@ -73,23 +93,18 @@ def _route() -> str:
 
 def init_app(app: Flask) -> None:
     configure_logging(app.config["LOG_FORMAT"])
-    log = logging.getLogger("service.requests")
 
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        route = _route()
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(route).observe(elapsed)
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        if app.config["LOG_REQUESTS"]:
-            log.info("%s %s %s %.1fms", request.method, route, response.status_code, elapsed * 1000)
+        rid = g.get("request_id", "")
+        observe_request(request.method, _route(), response.status_code, elapsed, rid, app.config["LOG_REQUESTS"])
+        response.headers["X-Request-ID"] = rid
         return response
 
     app.add_url_rule("/metrics", "metrics", metrics)

@@ -33,7 +33,7 @@ class Api(flask_smorest.Api):
 
 
 def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int, dict[str, str]]:
-    headers = {}
+    headers = dict(getattr(error, "headers", ()))
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)

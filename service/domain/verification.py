@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from service.models import Consent, Device, Purpose, Subject, Verification, new_id, utcnow
 from service.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
+from service.prepared import Prepared
 from service.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
 
 
@@ -116,6 +117,22 @@ STATE_BY_SUBJECTS = (
     .order_by(Consent.created_at.desc())
 )
 INSERT_VERIFICATIONS = insert(Verification)
+RECORD_COLUMNS = (
+    "id",
+    "org_id",
+    "api_key_id",
+    "purpose",
+    "consent_id",
+    "subject_id",
+    "device_id",
+    "decision",
+    "reason",
+    "created_at",
+)
+# The single-item forms, run on the DBAPI cursor (see service.prepared): one verification is the hot path.
+STATE_OF_CONSENT = Prepared(STATE_BY_CONSENT)
+STATE_OF_SUBJECT = Prepared(STATE_BY_SUBJECT)
+INSERT_VERIFICATION = Prepared(INSERT_VERIFICATIONS, column_keys=RECORD_COLUMNS)
 
 
 def _judge(row: Any, now: datetime) -> Decision:
@@ -134,10 +151,10 @@ def _judge(row: Any, now: datetime) -> Decision:
 class _Batch:
     """Decides many requests with a handful of queries, whatever their number."""
 
-    def __init__(self, session: Session, org_id: str, keys: Any, issuer: str, token_cache: VerifiedTokenCache | None):
-        # Core statements on the session's connection: the ORM's per-statement bookkeeping is most of
+    def __init__(self, conn: Connection, org_id: str, keys: Any, issuer: str, token_cache: VerifiedTokenCache | None):
+        # Core statements on a plain connection: the ORM's per-statement bookkeeping would be most of
         # the cost of these small lookups.
-        self.conn = session.connection()
+        self.conn = conn
         self.org_id, self.keys, self.issuer = org_id, keys, issuer
         self.decode = token_cache.decode if token_cache is not None else decode_consent_token
         self.now = utcnow()
@@ -177,7 +194,7 @@ class _Batch:
             return
         ids = list({c["jti"] for c in claims.values()})
         found = (
-            self.conn.execute(STATE_BY_CONSENT, {"consent_id": ids[0], "org_id": self.org_id})
+            STATE_OF_CONSENT.rows(self.conn, {"consent_id": ids[0], "org_id": self.org_id})
             if len(ids) == 1
             else self.conn.execute(STATE_BY_CONSENTS, {"consent_ids": ids, "org_id": self.org_id})
         )
@@ -194,9 +211,10 @@ class _Batch:
         subjects = {requests[p].subject_id for p in positions}
         purposes = {requests[p].purpose for p in positions}
         newest: dict[tuple[str | None, str], Any] = {}
+        rows: Any
         if len(positions) == 1:
-            rows = self.conn.execute(
-                STATE_BY_SUBJECT,
+            rows = STATE_OF_SUBJECT.rows(
+                self.conn,
                 {
                     "subject_id": requests[positions[0]].subject_id,
                     "org_id": self.org_id,
@@ -209,7 +227,7 @@ class _Batch:
                 {"subject_ids": list(subjects), "org_id": self.org_id, "purposes": list(purposes)},
             )
         for row in rows:
-            newest.setdefault((row.subject_id, row.code), row)
+            newest.setdefault((row[1], row[6]), row)  # (subject id, purpose code)
         missing = [p for p in positions if (requests[p].subject_id, requests[p].purpose) not in newest]
         known_subjects: dict[str, Any] = {}
         known_purposes: set[str] = set()
@@ -281,7 +299,7 @@ class _Batch:
 
 
 def decide_many(
-    session: Session,
+    conn: Connection,
     *,
     org_id: str,
     requests: Sequence[VerificationRequest],
@@ -290,11 +308,11 @@ def decide_many(
     token_cache: VerifiedTokenCache | None = None,
 ) -> list[Decision]:
     """Decide every request, reading only; results keep the input order."""
-    return _Batch(session, org_id, keys, issuer, token_cache).decide(requests)
+    return _Batch(conn, org_id, keys, issuer, token_cache).decide(requests)
 
 
 def record_decisions(
-    session: Session,
+    conn: Connection,
     *,
     org_id: str,
     api_key_id: str,
@@ -320,5 +338,8 @@ def record_decisions(
                 "created_at": now,
             }
         )
-    session.connection().execute(INSERT_VERIFICATIONS, records)
+    if len(records) == 1:
+        INSERT_VERIFICATION.rows(conn, records[0])
+    else:
+        conn.execute(INSERT_VERIFICATIONS, records)
     return ids
