@@ -25,6 +25,7 @@ BIN = Path(sys.executable).parent
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "3"))
 SEEDED = int(os.environ.get("BENCH_SUBJECTS", "2000"))
 GROWTH = (10_000, int(os.environ.get("BENCH_GROWTH_TOTAL", "1000000")))
 PG_ADMIN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +91,12 @@ def parse_duration(value: str) -> float:
 
 
 def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int = SECONDS) -> dict[str, float]:
+    """Warm up (every worker has seen the key and the tokens), then measure."""
+    _wrk(wrk, url, script, connections, WARMUP)
+    return _wrk(wrk, url, script, connections, seconds)
+
+
+def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
     threads = min(connections, 2)
     out = subprocess.run(
         [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
@@ -133,6 +140,7 @@ def make_app(url: str, instance: Path, public_url: str) -> Any:
 
 def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> None:
     from bench.seed import bulk_subjects, drop_pg_database, new_pg_database, seed
+    from service.server import WORKER_TMP_DIR  # the same server settings for both
 
     instance = folder / f"instance-{kind}"
     instance.mkdir()
@@ -184,6 +192,7 @@ def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> N
                 str(THREADS),
                 "-b",
                 f"127.0.0.1:{bare_port}",
+                *(["--worker-tmp-dir", WORKER_TMP_DIR] if os.path.isdir(WORKER_TMP_DIR) else []),
                 "bench.bare:app",
             ],
             env,

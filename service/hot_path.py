@@ -1,4 +1,4 @@
-"""The verify hot path: ``POST /v1/verifications`` answered in front of Flask.
+"""The verify hot path: ``POST /v1/verifications`` (and ``/batch``) answered in front of Flask.
 
 Recognition systems ask before every face, so the request they send most is answered by a small WSGI
 layer that does what the Flask view does, with the same functions: count it against the key's rate limit,
@@ -23,33 +23,33 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask
 from marshmallow import validate
 
 from schemas.common import unstorable
-from schemas.verifications import VerificationRequestSchema
+from schemas.verifications import VerificationBatchRequestSchema, VerificationRequestSchema
 from service.api.verifications import UNAVAILABLE, decision_view, verifier
 from service.auth import bearer_secret, key_cache
 from service.domain.verification import VerificationRequest
 from service.limits import caller_identity, verify_limit
 from service.observability import observe_request, request_id
 
-PATH = "/v1/verifications"
+SINGLE, BATCH = "/v1/verifications", "/v1/verifications/batch"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-#: Each field's longest accepted value, read off the schema so the two cannot drift apart.
-FIELD_LENGTHS = {
-    name: next(v.max for v in field.validators if isinstance(v, validate.Length))
-    for name, field in VerificationRequestSchema().fields.items()
-}
+Answer = tuple[str, list[tuple[str, str]], bytes]
 
 
-def parse_request(body: bytes) -> VerificationRequest | None:
-    """The request if the schema would accept ``body`` as it stands, else ``None`` (Flask answers)."""
-    try:
-        data = json.loads(body)
-    except ValueError:  # includes bytes that are not UTF-8
-        return None
+def _longest(field: ma.fields.Field) -> int:
+    """The ``max`` of a field's length validator: read off the schema so the two cannot drift apart."""
+    return next(int(v.max) for v in field.validators if isinstance(v, validate.Length) and v.max is not None)
+
+
+FIELD_LENGTHS = {name: _longest(field) for name, field in VerificationRequestSchema().fields.items()}
+BATCH_MAX = _longest(VerificationBatchRequestSchema().fields["items"])
+
+
+def _item(data: Any) -> VerificationRequest | None:
     if type(data) is not dict or "purpose" not in data or ("token" in data) == ("subject_id" in data):
         return None
     for name, value in data.items():
@@ -59,12 +59,39 @@ def parse_request(body: bytes) -> VerificationRequest | None:
     return VerificationRequest(**data)
 
 
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:  # includes bytes that are not UTF-8
+        return None
+
+
+def parse_request(body: bytes) -> list[VerificationRequest] | None:
+    """A single verification, if the schema would accept ``body`` as it stands; else ``None``."""
+    found = _item(_json(body))
+    return [found] if found is not None else None
+
+
+def parse_batch(body: bytes) -> list[VerificationRequest] | None:
+    """A batch's items, if the schema would accept ``body`` as it stands; else ``None``."""
+    data = _json(body)
+    if type(data) is not dict or data.keys() != {"items"} or type(data["items"]) is not list:
+        return None
+    if not 0 < len(data["items"]) <= BATCH_MAX:
+        return None
+    items = [_item(entry) for entry in data["items"]]
+    return None if any(entry is None for entry in items) else items  # type: ignore[return-value]
+
+
 class HotPath:
     """WSGI middleware: answers well-formed verifications itself, passes everything else on."""
 
     def __init__(self, app: Flask, downstream: WSGIApp):
         self.downstream = downstream
-        self.max_length = app.config["MAX_CONTENT_LENGTH"]
+        self.routes: dict[str, tuple[Callable[[bytes], list[VerificationRequest] | None], int]] = {
+            SINGLE: (parse_request, app.config["MAX_CONTENT_LENGTH"]),
+            BATCH: (parse_batch, app.config["BATCH_MAX_CONTENT_LENGTH"]),
+        }
         self.log_requests = app.config["LOG_REQUESTS"]
         self.limit = verify_limit(app)
         with app.app_context():
@@ -72,13 +99,16 @@ class HotPath:
             self.verifier = verifier()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":
+        path = environ.get("PATH_INFO")
+        route = self.routes.get(path) if environ.get("REQUEST_METHOD") == "POST" else None  # type: ignore[arg-type]
+        if route is None:
             return self.downstream(environ, start_response)
         started = time.perf_counter()
-        body = self._body(environ)
+        parse, max_length = route
+        body = self._body(environ, max_length)
         if body is None:
             return self.downstream(environ, start_response)
-        answered = self._answer(environ, body, started)
+        answered = self._answer(environ, path, parse(body), started)  # type: ignore[arg-type]
         if answered is None:
             environ["wsgi.input"] = io.BytesIO(body)  # Flask reads the body we took
             return self.downstream(environ, start_response)
@@ -86,35 +116,38 @@ class HotPath:
         start_response(status, headers)
         return [payload]
 
-    def _body(self, environ: dict[str, Any]) -> bytes | None:
+    @staticmethod
+    def _body(environ: dict[str, Any], max_length: int) -> bytes | None:
         """The JSON body, if it has a declared length within the limit; else ``None`` (left unread)."""
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         declared = environ.get("CONTENT_LENGTH", "")
         if mimetype != "application/json" or not declared.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
             return None
         length = int(declared)
-        if not 0 < length <= self.max_length:
+        if not 0 < length <= max_length:
             return None
         return bytes(environ["wsgi.input"].read(length))
 
     def _answer(
-        self, environ: dict[str, Any], body: bytes, started: float
-    ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        request = parse_request(body)
+        self, environ: dict[str, Any], path: str, requests: list[VerificationRequest] | None, started: float
+    ) -> Answer | None:
         authorization = environ.get("HTTP_AUTHORIZATION", "")
         secret = bearer_secret(authorization)
-        caller = self.keys.peek(secret) if request is not None and secret is not None else None
-        if request is None or caller is None or "verify" not in caller.scopes:
+        caller = self.keys.peek(secret) if requests is not None and secret is not None else None
+        if requests is None or caller is None or "verify" not in caller.scopes:
             return None
         allowance = self.limit.hit(caller_identity(authorization, None))
         if not allowance.allowed:
             return None
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        results = self.verifier.answer(caller, [request], rid)
+        results = self.verifier.answer(caller, requests, rid)
+        view: dict[str, Any]
         if results is None:
             status, view = 503, UNAVAILABLE
-        else:
+        elif path == SINGLE:
             status, view = 200, decision_view(*results[0])
+        else:
+            status, view = 200, {"results": [decision_view(*result) for result in results]}
         payload = (json.dumps(view, separators=(",", ":")) + "\n").encode()
         headers = [
             ("Content-Type", "application/json"),
@@ -122,7 +155,7 @@ class HotPath:
             *allowance.headers,
             ("X-Request-ID", rid),
         ]
-        observe_request("POST", PATH, status, time.perf_counter() - started, rid, self.log_requests)
+        observe_request("POST", path, status, time.perf_counter() - started, rid, self.log_requests)
         return ("200 OK" if status == 200 else "503 SERVICE UNAVAILABLE"), headers, payload
 
 

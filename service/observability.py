@@ -57,6 +57,8 @@ class RequestIdFilter(logging.Filter):
 
 
 ACCESS_LOG = logging.getLogger("service.requests")
+# Labelled metric children, looked up once: prometheus_client's ``labels()`` costs more than the count.
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def request_id(incoming: str) -> str:
@@ -66,8 +68,14 @@ def request_id(incoming: str) -> str:
 
 def observe_request(method: str, route: str, status: int, elapsed: float, rid: str, log_requests: bool) -> None:
     """Count, time and (unless switched off) log one finished request, by route template."""
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(route).observe(elapsed)
+    counted = _CHILDREN.get((method, route, status))
+    if counted is None:
+        counted = _CHILDREN[(method, route, status)] = (
+            REQUESTS.labels(method, route, str(status)),
+            LATENCY.labels(route),
+        )
+    counted[0].inc()
+    counted[1].observe(elapsed)
     if log_requests:
         ACCESS_LOG.info("%s %s %s %.1fms", method, route, status, elapsed * 1000, extra={"request_id": rid})
 

@@ -65,6 +65,15 @@ class Prepared:
         finally:
             cursor.close()
 
+    def run_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Run the statement once per row of values (``executemany``): for inserts."""
+        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
+        finally:
+            cursor.close()
+
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect, column_keys=self.column_keys))
         names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.binds)

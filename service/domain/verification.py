@@ -338,8 +338,5 @@ def record_decisions(
                 "created_at": now,
             }
         )
-    if len(records) == 1:
-        INSERT_VERIFICATION.rows(conn, records[0])
-    else:
-        conn.execute(INSERT_VERIFICATIONS, records)
+    INSERT_VERIFICATION.run_many(conn, records)
     return ids

@@ -1,0 +1,264 @@
+"""The verify hot path answers exactly as the Flask view does, records the same, and hands over the rest.
+
+Two apps on one database: ``hot`` with the hot path (and the API-key cache it needs), ``view`` without it.
+Every request goes to both; answers and the recorded verifications are compared field by field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from service import create_app, db
+from service.hot_path import HotPath, parse_batch, parse_request
+from service.models import Verification
+from tests.conftest import Tenant, force_expiry, make_tenant
+
+RECORDED = ("org_id", "api_key_id", "purpose", "consent_id", "subject_id", "device_id", "decision", "reason")
+
+
+@pytest.fixture()
+def hot_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    app_config.update(API_KEY_CACHE_SECONDS=300, RATE_LIMIT_PREFIX=f"cg-test-{uuid.uuid4().hex}")
+    return app_config
+
+
+@pytest.fixture()
+def view(hot_config: dict[str, Any], app: Flask) -> Iterator[FlaskClient]:
+    """The same service with the hot path switched off, on the same database."""
+    plain = create_app({**hot_config, "VERIFY_HOT_PATH": False})
+    assert not isinstance(plain.wsgi_app, HotPath)
+    yield plain.test_client()
+    plain.extensions["consent_gate.engine"].dispose()
+
+
+@pytest.fixture()
+def handed_over(app: Flask) -> list[str]:
+    """Paths the hot path handed to Flask instead of answering itself."""
+    hot = app.wsgi_app
+    assert isinstance(hot, HotPath)
+    seen: list[str] = []
+    downstream = hot.downstream
+
+    def spy(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ["PATH_INFO"])
+        return downstream(environ, start_response)
+
+    hot.downstream = spy
+    return seen
+
+
+@pytest.fixture()
+def world(hot_config: dict[str, Any], app: Flask, client: FlaskClient) -> dict[str, Any]:
+    """One organization with people in every state a verification can meet."""
+    tenant = make_tenant(app, client)
+    tenant.purpose()
+    tenant.purpose("payment", category="payment")
+    active, revoked, expired, erased = (tenant.subject() for _ in range(4))
+    tokens = {}
+    consents = {}
+    for name, person in (("active", active), ("revoked", revoked), ("expired", expired), ("erased", erased)):
+        consents[name] = tenant.consent(person["id"]).json
+        tokens[name] = consents[name]["token"]
+    tenant.post(f"/v1/consents/{consents['revoked']['id']}/revoke", scope="consents")
+    force_expiry(app, consents["expired"]["id"])
+    assert tenant.delete(f"/v1/subjects/{erased['id']}").status_code in (200, 204)
+    gate = tenant.post("/v1/devices", {"name": "Gate 3", "location_type": "school"}).json["id"]
+    return {
+        "tenant": tenant,
+        "tokens": tokens,
+        "subjects": {"active": active["id"], "erased": erased["id"]},
+        "gate": gate,
+    }
+
+
+def _post(client: FlaskClient, path: str, body: Any, key: str | None, **headers: str) -> Any:
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers.setdefault("Content-Type", "application/json")
+    return client.post(path, data=data, headers=headers)
+
+
+def _without_ids(answer: Any) -> Any:
+    if isinstance(answer, dict):
+        return {k: _without_ids(v) for k, v in answer.items() if k != "verification_id"}
+    if isinstance(answer, list):
+        return [_without_ids(item) for item in answer]
+    return answer
+
+
+def _records(app: Flask, answer: dict[str, Any]) -> list[tuple[Any, ...]]:
+    ids = [r["verification_id"] for r in answer.get("results", [answer])]
+    with app.app_context():
+        rows = {v.id: v for v in db.session().scalars(select(Verification).where(Verification.id.in_(ids)))}
+    return [tuple(getattr(rows[i], column) for column in RECORDED) for i in ids]
+
+
+def _well_formed(world: dict[str, Any]) -> list[tuple[str, Any]]:
+    tokens, subjects, gate = world["tokens"], world["subjects"], world["gate"]
+    singles: list[dict[str, Any]] = [
+        {"purpose": "door_access", "token": tokens["active"]},
+        {"purpose": "door_access", "token": tokens["active"], "device_id": gate},
+        {"purpose": "door_access", "token": tokens["active"], "device_id": "no-such-device"},
+        {"purpose": "door_access", "token": tokens["revoked"]},
+        {"purpose": "door_access", "token": tokens["expired"]},
+        {"purpose": "door_access", "token": tokens["erased"]},
+        {"purpose": "payment", "token": tokens["active"]},
+        {"purpose": "door_access", "token": "not-a-token"},
+        {"purpose": "door_access", "subject_id": subjects["active"]},
+        {"purpose": "door_access", "subject_id": subjects["erased"]},
+        {"purpose": "payment", "subject_id": subjects["active"]},
+        {"purpose": "no_such_purpose", "subject_id": subjects["active"]},
+        {"purpose": "door_access", "subject_id": str(uuid.uuid4())},
+    ]
+    return [("/v1/verifications", body) for body in singles] + [("/v1/verifications/batch", {"items": singles})]
+
+
+def test_hot_path_answers_and_records_exactly_as_the_view(
+    world: dict[str, Any], app: Flask, client: FlaskClient, view: FlaskClient, handed_over: list[str]
+) -> None:
+    key = world["tenant"].keys["verify"]
+    # The first request of a key is the view's: it fills the key cache the hot path reads.
+    assert _post(client, "/v1/verifications", {"purpose": "door_access", "token": "x"}, key).status_code == 200
+    assert handed_over == ["/v1/verifications"]
+    handed_over.clear()
+    reasons = set()
+    for path, body in _well_formed(world):
+        hot, plain = _post(client, path, body, key), _post(view, path, body, key)
+        assert (
+            (hot.status_code, hot.content_type) == (plain.status_code, plain.content_type) == (200, "application/json")
+        )
+        assert _without_ids(hot.json) == _without_ids(plain.json), body
+        assert _records(app, hot.json) == _records(app, plain.json)
+        assert hot.data.endswith(b"\n") and plain.data.endswith(b"\n")
+        assert hot.headers["X-RateLimit-Limit"] == plain.headers["X-RateLimit-Limit"]
+        assert hot.headers["X-Request-ID"] and plain.headers["X-Request-ID"]
+        reasons.update(r["reason"] for r in hot.json.get("results", [hot.json]))
+    assert handed_over == [], "every well-formed request from a cached key is answered by the hot path"
+    assert reasons == {
+        "consent_active",
+        "device_unknown",
+        "revoked",
+        "expired",
+        "subject_erased",
+        "purpose_mismatch",
+        "invalid_token",
+        "unknown_purpose",
+        "no_consent",
+    }
+    # A caller's request id is echoed, as the view echoes it.
+    body = {"purpose": "door_access", "token": world["tokens"]["active"]}
+    echoed = _post(client, "/v1/verifications", body, key, **{"X-Request-ID": "recognition-42"})
+    assert echoed.headers["X-Request-ID"] == "recognition-42"
+
+
+def test_everything_unusual_is_handed_to_the_view(
+    world: dict[str, Any], client: FlaskClient, view: FlaskClient, handed_over: list[str]
+) -> None:
+    tenant: Tenant = world["tenant"]
+    key, token = tenant.keys["verify"], world["tokens"]["active"]
+    _post(client, "/v1/verifications", {"purpose": "door_access", "token": "x"}, key)  # fills the key cache
+    handed_over.clear()
+    item = {"purpose": "door_access", "token": token}
+    unusual: list[tuple[str, Any, str | None, dict[str, str]]] = [
+        ("/v1/verifications", {"purpose": "door_access"}, key, {}),
+        ("/v1/verifications", {"token": token}, key, {}),
+        ("/v1/verifications", {**item, "subject_id": str(uuid.uuid4())}, key, {}),
+        ("/v1/verifications", {**item, "face": "base64..."}, key, {}),
+        ("/v1/verifications", {**item, "device_id": None}, key, {}),
+        ("/v1/verifications", {**item, "device_id": 7}, key, {}),
+        ("/v1/verifications", {**item, "purpose": "p" * 65}, key, {}),
+        ("/v1/verifications", {**item, "purpose": ""}, key, {}),
+        ("/v1/verifications", {**item, "purpose": "door\x00access"}, key, {}),
+        ("/v1/verifications", b'{"purpose": "door_access", "token": "\\ud800"}', key, {}),
+        ("/v1/verifications", b'{"purpose": "door_access", "token": ', key, {}),
+        ("/v1/verifications", b"\xff\xfe", key, {}),
+        ("/v1/verifications", [item], key, {}),
+        ("/v1/verifications", item, key, {"Content-Type": "text/plain"}),
+        ("/v1/verifications", item, None, {}),
+        ("/v1/verifications", item, "not-a-key", {}),
+        ("/v1/verifications", item, tenant.keys["consents"], {}),
+        ("/v1/verifications/batch", {"items": []}, key, {}),
+        ("/v1/verifications/batch", {"items": [item] * 1001}, key, {}),
+        ("/v1/verifications/batch", {"items": [item, {"purpose": "door_access"}]}, key, {}),
+        ("/v1/verifications/batch", {"items": [item], "more": 1}, key, {}),
+        ("/v1/verifications/batch", {"items": item}, key, {}),
+    ]
+    for path, body, caller, headers in unusual:
+        hot, plain = _post(client, path, body, caller, **headers), _post(view, path, body, caller, **headers)
+        assert hot.status_code == plain.status_code and hot.status_code >= 400, (body, hot.status_code)
+        assert hot.json == plain.json
+    assert len(handed_over) == len(unusual)
+
+
+def test_the_parsers_accept_only_what_the_schema_accepts() -> None:
+    assert parse_request(b'{"purpose": "door_access", "token": "t"}') is not None
+    assert parse_request(b'{"purpose": "door_access", "subject_id": "s", "device_id": "d"}') is not None
+    assert parse_request(b'{"purpose": "door_access", "token": "' + b"t" * 4097 + b'"}') is None
+    assert parse_request(b'{"purpose": "door_access", "subject_id": "' + b"s" * 37 + b'"}') is None
+    assert parse_request(b"[]") is None and parse_request(b"null") is None
+    batch = parse_batch(b'{"items": [{"purpose": "a", "token": "t"}, {"purpose": "b", "subject_id": "s"}]}')
+    assert batch is not None and [r.purpose for r in batch] == ["a", "b"]
+    assert parse_batch(b'{"items": [{"purpose": "a", "token": "t", "x": 1}]}') is None
+
+
+def test_hot_path_and_view_share_one_rate_limit(hot_config: dict[str, Any], app_config: dict[str, Any]) -> None:
+    hot_config["RATE_LIMIT_VERIFY"] = "3/minute"
+    app = create_app(hot_config)
+    try:
+        client = app.test_client()
+        tenant = make_tenant(app, client)
+        key = tenant.keys["verify"]
+        body = {"purpose": "door_access", "token": "x"}
+        statuses = [_post(client, "/v1/verifications", body, key).status_code for _ in range(3)]
+        limited = _post(client, "/v1/verifications/batch", {"items": [body]}, key)
+        assert statuses == [200, 200, 200] and limited.status_code == 429
+        assert limited.json["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+        assert limited.headers["X-RateLimit-Remaining"] == "0"
+        # Another key has its own allowance.
+        other = make_tenant(app, client, name="Other Corp")
+        assert _post(client, "/v1/verifications", body, other.keys["verify"]).status_code == 200
+    finally:
+        app.extensions["consent_gate.engine"].dispose()
+
+
+def test_hot_path_fails_closed(
+    world: dict[str, Any], client: FlaskClient, view: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = world["tenant"].keys["verify"]
+    body = {"purpose": "door_access", "token": world["tokens"]["active"]}
+    _post(client, "/v1/verifications", body, key)  # fills the key cache
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("service.api.verifications.decide_many", explode)
+    for path, sent in (("/v1/verifications", body), ("/v1/verifications/batch", {"items": [body]})):
+        hot, plain = _post(client, path, sent, key), _post(view, path, sent, key)
+        assert hot.status_code == plain.status_code == 503
+        assert hot.json == plain.json and hot.json["decision"] == "deny" and hot.json["reason"] == "unavailable"
+
+
+def test_hot_path_logs_neither_tokens_nor_keys(
+    world: dict[str, Any], client: FlaskClient, caplog: pytest.LogCaptureFixture, handed_over: list[str]
+) -> None:
+    key, token = world["tenant"].keys["verify"], world["tokens"]["active"]
+    body = {"purpose": "door_access", "token": token}
+    _post(client, "/v1/verifications", body, key)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        answered = _post(client, "/v1/verifications", body, key, **{"X-Request-ID": "trace-me-0001"})
+    assert answered.status_code == 200 and handed_over == ["/v1/verifications"]
+    access = [r for r in caplog.records if r.name == "service.requests"]
+    assert [r.getMessage().split()[:3] for r in access] == [["POST", "/v1/verifications", "200"]]
+    assert access[0].request_id == "trace-me-0001"  # type: ignore[attr-defined]
+    assert not any(token in r.getMessage() or key in r.getMessage() for r in caplog.records)
