@@ -17,7 +17,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -168,15 +168,48 @@ def make_engine(url: str, *, echo: bool = False, timeout_ms: int = 10000) -> Eng
         _configure_sqlite(engine, f"{database}.writelock" if database and database != ":memory:" else None, timeout_ms)
         return engine
     # hide_parameters: bound values (ids, references) never reach logs or error messages.
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         connect_args={"options": f"-c statement_timeout={int(timeout_ms)}", "connect_timeout": 5},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection before use if it has been idle a while (SQLAlchemy's "pessimistic" recipe).
+
+    ``pool_pre_ping`` would ping on every checkout: a round trip per verification. A connection that was
+    in use moments ago is taken as alive; if the server went away meanwhile, that one request fails (a
+    verification fails closed) and SQLAlchemy discards the pool's connections, so the next one reconnects.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            if not dbapi_connection.autocommit:
+                dbapi_connection.rollback()
+        except Exception as exc:
+            raise DisconnectionError("stale pooled connection") from exc
 
 
 def init_app(app: Flask) -> None:

@@ -70,7 +70,10 @@ class Prepared:
         compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
+            if len(rows) == 1:  # psycopg's executemany sets up a pipeline: dearer for a single row
+                cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+            else:
+                cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
         finally:
             cursor.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 
-from service.models import Consent, Device, Purpose, Subject, Verification, new_id, utcnow
+from service.models import Consent, Device, Purpose, Subject, Verification, new_sequential_id, utcnow
 from service.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
 from service.prepared import Prepared
 from service.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
@@ -321,7 +321,7 @@ def record_decisions(
 ) -> list[str]:
     """Record every decision (one multi-row insert); return the verification ids. The caller commits."""
     now = utcnow()
-    ids = [new_id() for _ in requests]
+    ids = [new_sequential_id() for _ in requests]
     records = []
     for verification_id, request, decision in zip(ids, requests, decisions, strict=True):
         records.append(

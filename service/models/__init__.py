@@ -8,7 +8,7 @@ from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.status_lists import STATUS_LIST_SIZE, StatusList
 from service.models.subjects import LIVE_STATUSES, Consent, Subject
-from service.models.types import new_id, utcnow
+from service.models.types import new_id, new_sequential_id, utcnow
 from service.models.verifications import Verification
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "Verification",
     "assessment_purposes",
     "new_id",
+    "new_sequential_id",
     "utcnow",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def new_sequential_id() -> str:
+    """A UUIDv7 (RFC 9562): milliseconds since the epoch, then 74 random bits.
+
+    For append-only records written on the hot path (verifications): new rows land at the right edge of
+    the primary-key index instead of at a random page, which halves the cost of SQLite's insert and keeps
+    PostgreSQL's index compact. The id reveals its creation time, which the record carries anyway.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 def utcnow() -> datetime:

@@ -8,7 +8,7 @@ from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, new_sequential_id, utcnow
 
 
 class Verification(Base):
@@ -17,7 +17,7 @@ class Verification(Base):
     __tablename__ = "verifications"
     __table_args__ = (Index("ix_verifications_org_created", "org_id", "created_at"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_sequential_id)
     org_id: Mapped[str] = mapped_column(String(36))
     api_key_id: Mapped[str] = mapped_column(String(36))
     purpose: Mapped[str] = mapped_column(String(64))
