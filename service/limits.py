@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -74,14 +75,14 @@ class LocalWindows:
 
     MAX_CALLERS = 100_000
 
-    def __init__(self, item: RateLimitItem):
-        self.amount, self.period = item.amount, item.get_expiry()
+    def __init__(self, item: RateLimitItem, clock: Callable[[], float] = time.time):
+        self.amount, self.period, self.clock = item.amount, item.get_expiry(), clock
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
     def count(self, identity: str) -> tuple[bool, int, float]:
         """Count one request: whether it is allowed, how many remain, when the window resets."""
-        window = int(time.time() // self.period)
+        window = int(self.clock() // self.period)
         with self._lock:
             seen, used = self._counts.get(identity, (window, 0))
             used = used + 1 if seen == window else 1

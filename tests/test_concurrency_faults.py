@@ -31,6 +31,11 @@ def _threads(target: Any, count: int) -> None:
 
 
 def test_no_allow_after_a_revoke_has_committed(tenant: Tenant, app: Flask) -> None:
+    no_allow_after_revoke(tenant, app)
+
+
+def no_allow_after_revoke(tenant: Tenant, app: Flask) -> None:
+    """Verifiers in three threads; once the revoke has answered, every verification started later denies."""
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
     order = iter(range(1_000_000))
@@ -128,8 +133,13 @@ def short_timeouts(app_config: dict[str, Any]) -> None:
 def test_locked_or_stuck_database_makes_verify_deny_then_recover(
     short_timeouts: None, tenant: Tenant, app: Flask
 ) -> None:
+    locked_database_denies_then_recovers(tenant, app)
+
+
+def locked_database_denies_then_recovers(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
+    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
     url = app.config["DATABASE_URL"]
     if url.startswith("sqlite"):
         holder: Any = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from limits import parse
 from sqlalchemy import select
 
 from service import create_app, db
 from service.hot_path import HotPath, parse_batch, parse_request
+from service.limits import KeyLimit, LocalWindows
 from service.models import Verification
 from tests.conftest import Tenant, force_expiry, make_tenant
+from tests.test_concurrency_faults import locked_database_denies_then_recovers, no_allow_after_revoke
 
 RECORDED = ("org_id", "api_key_id", "purpose", "consent_id", "subject_id", "device_id", "decision", "reason")
 
@@ -262,3 +267,83 @@ def test_hot_path_logs_neither_tokens_nor_keys(
     assert [r.getMessage().split()[:3] for r in access] == [["POST", "/v1/verifications", "200"]]
     assert access[0].request_id == "trace-me-0001"  # type: ignore[attr-defined]
     assert not any(token in r.getMessage() or key in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture()
+def hot_tenant(hot_config: dict[str, Any], app: Flask, client: FlaskClient, handed_over: list[str]) -> Tenant:
+    return make_tenant(app, client)
+
+
+def test_no_allow_after_a_revoke_has_committed_on_the_hot_path(
+    hot_tenant: Tenant, app: Flask, handed_over: list[str]
+) -> None:
+    no_allow_after_revoke(hot_tenant, app)
+    # Each test client thread's first verification filled the cache; the rest were the hot path's.
+    assert handed_over.count("/v1/verifications") <= 3
+
+
+@pytest.fixture()
+def short_timeouts(hot_config: dict[str, Any]) -> None:
+    hot_config["DB_TIMEOUT_MS"] = 300
+
+
+def test_locked_database_makes_the_hot_path_deny_then_recover(
+    short_timeouts: None, hot_tenant: Tenant, app: Flask, handed_over: list[str]
+) -> None:
+    locked_database_denies_then_recovers(hot_tenant, app)
+    assert handed_over.count("/v1/verifications") == 1  # only the first, which filled the key cache
+
+
+@pytest.fixture()
+def redis_url() -> str:
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        with redis.Redis.from_url(url) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    return url
+
+
+def test_the_verify_limit_is_shared_between_instances_through_redis(redis_url: str, hot_config: dict[str, Any]) -> None:
+    prefix = f"cg-test-{uuid.uuid4().hex}"
+    hot_config.update(REDIS_URL=redis_url, RATE_LIMIT_VERIFY="3/minute", RATE_LIMIT_PREFIX=prefix)
+    first, second = create_app(hot_config), create_app(hot_config)
+    try:
+        tenant = make_tenant(first, first.test_client())
+        body = {"purpose": "door_access", "token": "x"}
+        key = tenant.keys["verify"]
+        statuses = [_post(first.test_client(), "/v1/verifications", body, key).status_code for _ in range(2)]
+        statuses += [_post(second.test_client(), "/v1/verifications", body, key).status_code for _ in range(2)]
+        assert statuses == [200, 200, 200, 429]
+        with redis.Redis.from_url(redis_url) as client:
+            stored = list(client.scan_iter(f"*{prefix}*"))
+        assert stored and all(key.encode() not in name for name in stored)
+    finally:
+        with redis.Redis.from_url(redis_url) as client:
+            for name in client.scan_iter(f"*{prefix}*"):
+                client.delete(name)
+        for instance in (first, second):
+            instance.extensions["consent_gate.engine"].dispose()
+
+
+def test_the_verify_limit_counts_in_process_while_its_store_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    limit = KeyLimit("2/minute", storage_uri="redis://127.0.0.1:1/0", prefix="p", scope="verifications")
+    answers = [limit.hit("key:abc") for _ in range(3)]
+    assert [a.allowed for a in answers] == [True, True, False]
+    assert dict(answers[-1].headers)["X-RateLimit-Remaining"] == "0" and "Retry-After" in dict(answers[-1].headers)
+    assert "rate-limit storage unreachable" in caplog.text
+    assert KeyLimit("1/minute", storage_uri=None, prefix="p", scope="s", enabled=False).hit("k").allowed
+
+
+def test_local_windows_start_over_with_each_window() -> None:
+    now = [1_000_000.0]
+    windows = LocalWindows(parse("2/minute"), clock=lambda: now[0])
+    assert [windows.count("a")[0] for _ in range(3)] == [True, True, False]
+    assert windows.count("b")[:2] == (True, 1), "each caller has its own allowance"
+    allowed, remaining, reset = windows.count("a")
+    assert not allowed and remaining == 0 and reset == (1_000_000 // 60 + 1) * 60
+    now[0] = reset
+    assert windows.count("a")[:2] == (True, 1)

@@ -1,0 +1,148 @@
+"""What the verify path's storage shortcuts must not change: rows, ids, checkpoints, stale connections."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from service import db
+from service.db import make_engine, start_wal_checkpoints
+from service.domain.verification import (
+    STATE_BY_CONSENT,
+    STATE_BY_CONSENTS,
+    STATE_BY_SUBJECT,
+    STATE_OF_CONSENT,
+    STATE_OF_SUBJECT,
+)
+from service.models import Verification, new_sequential_id
+from service.prepared import Prepared
+from tests.conftest import PG_ADMIN_DSN, Tenant, force_expiry
+
+
+def test_prepared_statements_return_what_sqlalchemy_returns(tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    person = tenant.subject()
+    consent = tenant.consent(person["id"]).json
+    force_expiry(app, consent["id"])  # a timestamp in the row, which needs the type's processing
+    with app.app_context(), db.engine().connect() as conn:
+        by_consent = {"consent_id": consent["id"], "org_id": tenant.org_id}
+        by_subject = {"subject_id": person["id"], "org_id": tenant.org_id, "purpose": "door_access"}
+        for prepared, statement, values in (
+            (STATE_OF_CONSENT, STATE_BY_CONSENT, by_consent),
+            (STATE_OF_SUBJECT, STATE_BY_SUBJECT, by_subject),
+        ):
+            fast = prepared.rows(conn, values)
+            assert fast == [tuple(row) for row in conn.execute(statement, values)]
+            assert len(fast) == 1 and fast[0][0] == consent["id"]
+        expires_at = fast[0][3]
+        assert isinstance(expires_at, datetime) and expires_at.tzinfo is not None
+        assert STATE_OF_CONSENT.rows(conn, {**by_consent, "org_id": str(uuid.uuid4())}) == []
+        with pytest.raises(ValueError, match="expanding"):
+            Prepared(STATE_BY_CONSENTS).rows(conn, {"consent_ids": [consent["id"]], "org_id": tenant.org_id})
+
+
+def test_verification_ids_are_time_ordered_uuid7(tenant: Tenant, app: Flask) -> None:
+    first = tenant.verify("door_access", token="x").json["verification_id"]
+    time.sleep(0.002)  # the next millisecond
+    second = tenant.verify("door_access", subject_id=str(uuid.uuid4())).json["verification_id"]
+    assert first < second
+    assert {uuid.UUID(first).version, uuid.UUID(second).version} == {7}
+    assert uuid.UUID(first).variant == uuid.RFC_4122
+    with app.app_context():
+        assert set(db.session().scalars(select(Verification.id))) == {first, second}
+    ids = [new_sequential_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+
+
+def test_served_sqlite_checkpoints_its_log_in_the_background(tmp_path: Any) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/cg.sqlite3")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+            conn.exec_driver_sql("INSERT INTO t SELECT hex(randomblob(100)) FROM (SELECT 1)")
+        database = tmp_path / "cg.sqlite3"
+        before = database.stat().st_size
+        with engine.begin() as conn:  # far below the automatic threshold: only a checkpoint moves it
+            for _ in range(50):
+                conn.exec_driver_sql("INSERT INTO t VALUES (hex(randomblob(500)))")
+        assert database.stat().st_size == before, "the rows wait in the log"
+        thread = start_wal_checkpoints(engine, interval=0.01)
+        assert thread is not None and thread.daemon
+        deadline = time.monotonic() + 30
+        while database.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert database.stat().st_size > before, "the checkpointer copied the log into the database"
+    finally:
+        engine.dispose()
+    assert start_wal_checkpoints(make_engine("sqlite://")) is None
+
+
+#: PostgreSQL only: SQLite's connections are files in this process and do not go stale.
+postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture()
+def pg_url(database_url: str) -> str:
+    return database_url
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@postgresql_only
+def test_a_connection_idle_for_a_while_is_pinged_and_replaced(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            killed = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        _terminate(pg_url, int(killed))
+        monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)  # "idle a while" is now
+        with engine.connect() as conn:
+            fresh = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        assert fresh != killed
+    finally:
+        engine.dispose()
+
+
+@postgresql_only
+def test_a_connection_used_moments_ago_fails_once_then_the_pool_recovers(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            killed = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        _terminate(pg_url, int(killed))
+        with pytest.raises(DBAPIError), engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != killed
+    finally:
+        engine.dispose()
+
+
+@postgresql_only
+def test_a_killed_connection_makes_one_verification_deny_then_verifying_recovers(
+    pg_url: str, tenant: Tenant, app: Flask
+) -> None:
+    tenant.purpose()
+    consent = tenant.consent(tenant.subject()["id"]).json
+    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+    with app.app_context(), db.engine().connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalars()
+        for pid in list(pids):
+            _terminate(pg_url, int(pid))
+    answers = [tenant.verify("door_access", token=consent["token"]) for _ in range(3)]
+    assert all(a.json["decision"] in {"allow", "deny"} for a in answers)
+    assert all(a.json["reason"] in {"consent_active", "unavailable"} for a in answers)
+    assert answers[-1].json["decision"] == "allow", "the pool reconnects"
