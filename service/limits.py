@@ -3,31 +3,22 @@
 Counters live in Redis when ``REDIS_URL`` is set, shared by every instance; otherwise in each process.
 If Redis becomes unreachable, limits fall back to per-process memory rather than failing requests.
 
-flask-limiter guards every blueprint but one: the verification endpoints use :class:`KeyLimit`, the same
-fixed window checked without a request context, so that the verify hot path (``service.hot_path``) and
-the Flask views count against one allowance per key.
+flask-limiter guards every blueprint but one: the verification endpoints use ``service.key_limits.KeyLimit``,
+the same fixed window checked without a request context, so that the verify hot path (``service.hot_path``)
+and the Flask views count against one allowance per key.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import cast
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
-from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 
 from service.errors import DomainError, NotFound
-
-log = logging.getLogger(__name__)
+from service.key_limits import KeyLimit
 
 API_BLUEPRINTS = (
     "purposes",
@@ -58,86 +49,6 @@ def caller_identity(authorization: str, address: str | None) -> str:
 
 def _api_key_or_address() -> str:
     return caller_identity(request.headers.get("Authorization", ""), request.remote_addr)
-
-
-@dataclass(frozen=True)
-class Allowance:
-    allowed: bool
-    headers: list[tuple[str, str]]
-
-
-class LocalWindows:
-    """Fixed windows counted in this process with a dict and a lock.
-
-    (limits' ``MemoryStorage`` starts a timer thread to expire its keys, which costs more than the
-    verification it would guard.) Windows are aligned to multiples of their length since the epoch.
-    """
-
-    MAX_CALLERS = 100_000
-
-    def __init__(self, item: RateLimitItem, clock: Callable[[], float] = time.time):
-        self.amount, self.period, self.clock = item.amount, item.get_expiry(), clock
-        self._counts: dict[str, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def count(self, identity: str) -> tuple[bool, int, float]:
-        """Count one request: whether it is allowed, how many remain, when the window resets."""
-        window = int(self.clock() // self.period)
-        with self._lock:
-            seen, used = self._counts.get(identity, (window, 0))
-            used = used + 1 if seen == window else 1
-            if len(self._counts) >= self.MAX_CALLERS:
-                self._counts.clear()
-            self._counts[identity] = (window, used)
-        return used <= self.amount, max(0, self.amount - used), float((window + 1) * self.period)
-
-
-class SharedWindows:
-    """Fixed windows counted in Redis (limits' strategy and storage), shared by every instance."""
-
-    def __init__(self, item: RateLimitItem, storage_uri: str, prefix: str, scope: str):
-        self.item, self.identifiers = item, (prefix, scope)
-        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
-
-    def count(self, identity: str) -> tuple[bool, int, float]:
-        prefix, scope = self.identifiers
-        allowed = self._limiter.hit(self.item, prefix, identity, scope)
-        stats = self._limiter.get_window_stats(self.item, prefix, identity, scope)
-        return allowed, stats.remaining, stats.reset_time
-
-
-class KeyLimit:
-    """A fixed-window limit per caller that needs no request context: the verification endpoints' own.
-
-    Counted in Redis when ``REDIS_URL`` is set (in this process while Redis is unreachable), else here.
-    """
-
-    def __init__(self, spec: str, *, storage_uri: str | None, prefix: str, scope: str, enabled: bool = True):
-        self.item: RateLimitItem = parse(spec)
-        self.enabled = enabled
-        self._shared = SharedWindows(self.item, storage_uri, prefix, scope) if storage_uri else None
-        self._local = LocalWindows(self.item)
-
-    @property
-    def message(self) -> str:
-        return f"too many requests: at most {self.item} per API key"
-
-    def hit(self, identity: str) -> Allowance:
-        if not self.enabled:
-            return Allowance(True, [])
-        try:
-            allowed, remaining, reset = (self._shared or self._local).count(identity)
-        except Exception:  # the shared store is down: count in this process instead
-            log.warning("rate-limit storage unreachable; counting in this process")
-            allowed, remaining, reset = self._local.count(identity)
-        headers = [
-            ("X-RateLimit-Limit", str(self.item.amount)),
-            ("X-RateLimit-Remaining", str(remaining)),
-            ("X-RateLimit-Reset", str(int(reset))),
-        ]
-        if not allowed:
-            headers.append(("Retry-After", str(max(1, int(reset - time.time())))))
-        return Allowance(allowed, headers)
 
 
 class RateLimited(DomainError):

@@ -1,0 +1,112 @@
+"""Fixed-window rate limits per caller that need no request context (the verification endpoints').
+
+Counted in Redis (limits' strategy and storage) when ``REDIS_URL`` is set, shared by every instance; in
+this process otherwise, or while Redis is unreachable. The verify hot path and the Flask views call the
+same :class:`KeyLimit`, so both count against one allowance per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    allowed: bool
+    headers: list[tuple[str, str]]
+
+
+class LocalWindows:
+    """Fixed windows counted in this process with a dict and a lock.
+
+    (limits' ``MemoryStorage`` starts a timer thread to expire its keys, which costs more than the
+    verification it would guard.) Windows are aligned to multiples of their length since the epoch.
+    """
+
+    MAX_CALLERS = 100_000
+
+    def __init__(self, item: RateLimitItem, clock: Callable[[], float] = time.time):
+        self.amount, self.period, self.clock = item.amount, item.get_expiry(), clock
+        self._counts: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def count(self, identity: str) -> tuple[bool, int, float]:
+        """Count one request: whether it is allowed, how many remain, when the window resets."""
+        window = int(self.clock() // self.period)
+        with self._lock:
+            seen, used = self._counts.get(identity, (window, 0))
+            used = used + 1 if seen == window else 1
+            if len(self._counts) >= self.MAX_CALLERS:
+                self._counts.clear()
+            self._counts[identity] = (window, used)
+        return used <= self.amount, max(0, self.amount - used), float((window + 1) * self.period)
+
+
+class SharedWindows:
+    """Fixed windows counted in Redis (limits' strategy and storage), shared by every instance."""
+
+    def __init__(self, item: RateLimitItem, storage_uri: str, prefix: str, scope: str):
+        self.item, self.identifiers = item, (prefix, scope)
+        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
+
+    def count(self, identity: str) -> tuple[bool, int, float]:
+        prefix, scope = self.identifiers
+        allowed = self._limiter.hit(self.item, prefix, identity, scope)
+        stats = self._limiter.get_window_stats(self.item, prefix, identity, scope)
+        return allowed, stats.remaining, stats.reset_time
+
+
+class KeyLimit:
+    """A fixed-window limit per caller that needs no request context: the verification endpoints' own.
+
+    Counted in Redis when ``REDIS_URL`` is set (in this process while Redis is unreachable), else here.
+    """
+
+    #: After the shared store fails, count in this process for this long before trying it again.
+    RETRY_SHARED_SECONDS = 5.0
+
+    def __init__(self, spec: str, *, storage_uri: str | None, prefix: str, scope: str, enabled: bool = True):
+        self.item: RateLimitItem = parse(spec)
+        self.enabled = enabled
+        self._shared = SharedWindows(self.item, storage_uri, prefix, scope) if storage_uri else None
+        self._local = LocalWindows(self.item)
+        self._shared_down_until = 0.0
+
+    def _count(self, identity: str) -> tuple[bool, int, float]:
+        if self._shared is None or time.monotonic() < self._shared_down_until:
+            return self._local.count(identity)
+        try:
+            return self._shared.count(identity)
+        except Exception:  # the shared store is down: count in this process for a while
+            log.warning(
+                "rate-limit storage unreachable; counting in this process for %.0f s", self.RETRY_SHARED_SECONDS
+            )
+            self._shared_down_until = time.monotonic() + self.RETRY_SHARED_SECONDS
+            return self._local.count(identity)
+
+    @property
+    def message(self) -> str:
+        return f"too many requests: at most {self.item} per API key"
+
+    def hit(self, identity: str) -> Allowance:
+        if not self.enabled:
+            return Allowance(True, [])
+        allowed, remaining, reset = self._count(identity)
+        headers = [
+            ("X-RateLimit-Limit", str(self.item.amount)),
+            ("X-RateLimit-Remaining", str(remaining)),
+            ("X-RateLimit-Reset", str(int(reset))),
+        ]
+        if not allowed:
+            headers.append(("Retry-After", str(max(1, int(reset - time.time())))))
+        return Allowance(allowed, headers)
