@@ -7,11 +7,13 @@ back when the request ends.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -210,6 +212,68 @@ def _ping_when_idle(engine: Engine) -> None:
                 dbapi_connection.rollback()
         except Exception as exc:
             raise DisconnectionError("stale pooled connection") from exc
+
+
+class HeldConnections:
+    """One connection per thread, kept between uses instead of checked out of the pool for each.
+
+    For the verify path, where a checkout and its return cost more than SQLite's own work. A connection
+    unused for ``PING_AFTER_IDLE_SECONDS`` goes back to the pool, so the next checkout tests it again; one
+    that saw any failure is discarded; all are closed when ``engine`` is disposed.
+    """
+
+    def __init__(self, engine: Engine, *, options: dict[str, Any] | None = None):
+        self.engine, self.options = engine, options or {}
+        self._local = threading.local()
+        self._held: set[Any] = set()
+        self._lock = threading.Lock()
+        event.listen(engine, "engine_disposed", self._close_all)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        held = getattr(self._local, "held", None)
+        if held is not None and (time.monotonic() - held[1] > PING_AFTER_IDLE_SECONDS or held[0].invalidated):
+            self._release(held[0], close=False)
+            held = None
+        conn = held[0] if held is not None else self._checkout()
+        self._local.held = None
+        try:
+            yield conn
+            if conn.in_transaction():  # nothing carries over to the next use, not even an empty transaction
+                conn.rollback()
+        except BaseException:
+            self._release(conn, close=True)
+            raise
+        self._local.held = (conn, time.monotonic())
+
+    def _checkout(self) -> Any:
+        conn = self.engine.connect()
+        if self.options:
+            conn.execution_options(**self.options)
+        with self._lock:
+            self._held.add(conn)
+        return conn
+
+    def _release(self, conn: Any, *, close: bool) -> None:
+        with self._lock:
+            self._held.discard(conn)
+        if close and not conn.invalidated:
+            conn.invalidate()  # whatever failed, this connection's state is unknown: never reuse it
+        _close(conn)
+
+    def _close_all(self, _engine: Engine) -> None:
+        with self._lock:
+            held, self._held = list(self._held), set()
+        for conn in held:
+            conn.invalidate()
+            _close(conn)
+
+
+def _close(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        if conn.in_transaction():
+            conn.rollback()
+    conn.close()
 
 
 def init_app(app: Flask) -> None:

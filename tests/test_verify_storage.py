@@ -146,3 +146,27 @@ def test_a_killed_connection_makes_one_verification_deny_then_verifying_recovers
     assert all(a.json["decision"] in {"allow", "deny"} for a in answers)
     assert all(a.json["reason"] in {"consent_active", "unavailable"} for a in answers)
     assert answers[-1].json["decision"] == "allow", "the pool reconnects"
+
+
+def test_held_connections_are_reused_released_when_idle_discarded_on_failure_and_closed_on_dispose(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(database_url)
+    held = db.HeldConnections(engine)
+    with held.connection() as first:
+        first.exec_driver_sql("SELECT 1")
+    with held.connection() as again:
+        assert again is first, "kept between uses"
+    with pytest.raises(RuntimeError), held.connection() as failing:
+        raise RuntimeError("boom")
+    assert failing.closed, "never reused after a failure"
+    with held.connection() as fresh:
+        assert fresh is not first
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", -1.0)  # every connection has now been idle too long
+    with held.connection() as after_idle:
+        assert after_idle is not fresh and fresh.closed, "handed back to the pool, to be tested on checkout"
+    monkeypatch.undo()
+    with held.connection() as kept:
+        pass
+    engine.dispose()
+    assert kept.closed

@@ -45,6 +45,9 @@ def _decision_counter(reason: Reason) -> Any:
     return DECISIONS.labels("allow" if reason is Reason.CONSENT_ACTIVE else "deny", reason.value)
 
 
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 class Verifier:
     """Decides and records verifications on a connection of its own: for the views and the hot path.
 
@@ -62,7 +65,8 @@ class Verifier:
         self.issuer = app.config["ISSUER"]
         self.token_cache = VerifiedTokenCache()
         self.split_read = self.engine.dialect.name == "sqlite"
-        self.autocommit = None if self.split_read else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.connections = db.HeldConnections(self.engine)
+        self.autocommit = None if self.split_read else db.HeldConnections(self.engine, options=AUTOCOMMIT)
 
     def answer(
         self, caller: Caller, requests: list[VerificationRequest], request_id: str | None = None
@@ -70,7 +74,7 @@ class Verifier:
         """Every request's decision and verification id, committed; ``None`` if anything failed."""
         try:
             if self.autocommit is not None and len(requests) == 1:
-                with self.autocommit.connect() as conn:
+                with self.autocommit.connection() as conn:
                     decisions = self._decide(conn, caller, requests)
                     ids = self._record(conn, caller, requests, decisions)
             else:
@@ -85,7 +89,7 @@ class Verifier:
         return list(zip(decisions, ids, strict=True))
 
     def _in_transactions(self, caller: Caller, requests: list[VerificationRequest]) -> tuple[list[Decision], list[str]]:
-        with self.engine.connect() as conn:
+        with self.connections.connection() as conn:
             if self.split_read:
                 conn.execution_options(**{db.DEFERRED_OPTION: True})
                 with conn.begin():
