@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SEEDED = int(os.environ.get("BENCH_SUBJECTS", "2000"))
 GROWTH = (10_000, int(os.environ.get("BENCH_GROWTH_TOTAL", "1000000")))
 PG_ADMIN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -119,6 +121,11 @@ def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> di
     return {"rps": rps, "p50": p50, "p99": p99}
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds."""
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+
 def write_script(folder: Path, name: str, bodies: list[str], key: str) -> Path:
     body_file = folder / f"{name}.jsonl"
     body_file.write_text("\n".join(bodies) + "\n")
@@ -210,13 +217,15 @@ def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> N
             warm(wrk, f"{public}/v1/verifications", single_script)
             warm(wrk, f"http://127.0.0.1:{bare_port}/v1/verifications", single_script)
             for connections in (32, 1):
-                print(f"[{kind}] wrk {connections} connections ...", flush=True)
-                results[f"{kind}-verify-{connections}"] = run_wrk(
-                    wrk, f"{public}/v1/verifications", single_script, connections
-                )
-                results[f"{kind}-bare-{connections}"] = run_wrk(
-                    wrk, f"http://127.0.0.1:{bare_port}/v1/verifications", single_script, connections
-                )
+                print(f"[{kind}] wrk {connections} connections, {ROUNDS} rounds ...", flush=True)
+                verify, bare_runs = [], []
+                for _ in range(ROUNDS):  # interleaved, so that both see the machine's same moods
+                    verify.append(run_wrk(wrk, f"{public}/v1/verifications", single_script, connections))
+                    bare_runs.append(
+                        run_wrk(wrk, f"http://127.0.0.1:{bare_port}/v1/verifications", single_script, connections)
+                    )
+                results[f"{kind}-verify-{connections}"] = median_run(verify)
+                results[f"{kind}-bare-{connections}"] = median_run(bare_runs)
             print(f"[{kind}] batch of 100 ...", flush=True)
             batch_result = run_wrk(wrk, f"{public}/v1/verifications/batch", batch_script, 32)
             results[f"{kind}-batch"] = {**batch_result, "decisions": batch_result["rps"] * 100}

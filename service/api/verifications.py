@@ -51,12 +51,16 @@ AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 class Verifier:
     """Decides and records verifications on a connection of its own: for the views and the hot path.
 
+    Each worker thread keeps one connection between verifications (``db.HeldConnections``), so there is
+    at most one per thread on top of the pool's.
+
     On SQLite: decide in a read transaction, then record in a short write transaction. The lookups run
     in a deferred transaction that never waits for writers, and the write lock is held only for an insert.
 
     On PostgreSQL a single verification runs in autocommit: its lookup is one statement (a consistent
     snapshot of its own) and its record one ``INSERT``, atomic and durable when it returns, so no
-    ``BEGIN``/``COMMIT`` round trips are needed. A batch is one transaction: all records or none.
+    ``BEGIN``/``COMMIT`` round trips are needed. A batch is one transaction, on a pooled connection: all
+    records or none.
     """
 
     def __init__(self, app: Flask):
@@ -64,21 +68,24 @@ class Verifier:
         self.keyring = app.extensions["consent_gate.keyring"]
         self.issuer = app.config["ISSUER"]
         self.token_cache = VerifiedTokenCache()
-        self.split_read = self.engine.dialect.name == "sqlite"
-        self.connections = db.HeldConnections(self.engine)
-        self.autocommit = None if self.split_read else db.HeldConnections(self.engine, options=AUTOCOMMIT)
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.held = db.HeldConnections(self.engine, options=None if self.sqlite else AUTOCOMMIT)
 
     def answer(
         self, caller: Caller, requests: list[VerificationRequest], request_id: str | None = None
     ) -> list[tuple[Decision, str]] | None:
         """Every request's decision and verification id, committed; ``None`` if anything failed."""
         try:
-            if self.autocommit is not None and len(requests) == 1:
-                with self.autocommit.connection() as conn:
+            if self.sqlite:
+                decisions, ids = self._read_then_write(caller, requests)
+            elif len(requests) == 1:
+                with self.held.connection() as conn:
                     decisions = self._decide(conn, caller, requests)
                     ids = self._record(conn, caller, requests, decisions)
             else:
-                decisions, ids = self._in_transactions(caller, requests)
+                with self.engine.connect() as conn, conn.begin():
+                    decisions = self._decide(conn, caller, requests)
+                    ids = self._record(conn, caller, requests, decisions)
         except Exception:
             # Fail closed: whatever went wrong, the answer is deny.
             log.exception("verification failed; answering deny", extra={"request_id": request_id})
@@ -88,19 +95,14 @@ class Verifier:
             _decision_counter(decision.reason).inc()
         return list(zip(decisions, ids, strict=True))
 
-    def _in_transactions(self, caller: Caller, requests: list[VerificationRequest]) -> tuple[list[Decision], list[str]]:
-        with self.connections.connection() as conn:
-            if self.split_read:
-                conn.execution_options(**{db.DEFERRED_OPTION: True})
-                with conn.begin():
-                    decisions = self._decide(conn, caller, requests)
-                conn.execution_options(**{db.DEFERRED_OPTION: False})
-                with conn.begin():
-                    ids = self._record(conn, caller, requests, decisions)
-            else:
-                with conn.begin():
-                    decisions = self._decide(conn, caller, requests)
-                    ids = self._record(conn, caller, requests, decisions)
+    def _read_then_write(self, caller: Caller, requests: list[VerificationRequest]) -> tuple[list[Decision], list[str]]:
+        with self.held.connection() as conn:
+            conn.execution_options(**{db.DEFERRED_OPTION: True})
+            with conn.begin():
+                decisions = self._decide(conn, caller, requests)
+            conn.execution_options(**{db.DEFERRED_OPTION: False})
+            with conn.begin():
+                ids = self._record(conn, caller, requests, decisions)
         return decisions, ids
 
     def _decide(self, conn: Connection, caller: Caller, requests: list[VerificationRequest]) -> list[Decision]:
