@@ -79,8 +79,13 @@ def parse_batch(body: bytes) -> list[VerificationRequest] | None:
         return None
     if not 0 < len(data["items"]) <= BATCH_MAX:
         return None
-    items = [_item(entry) for entry in data["items"]]
-    return None if any(entry is None for entry in items) else items  # type: ignore[return-value]
+    items = []
+    for entry in data["items"]:
+        item = _item(entry)
+        if item is None:
+            return None
+        items.append(item)
+    return items
 
 
 class HotPath:
@@ -99,8 +104,8 @@ class HotPath:
             self.verifier = verifier()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO")
-        route = self.routes.get(path) if environ.get("REQUEST_METHOD") == "POST" else None  # type: ignore[arg-type]
+        path: str = environ.get("PATH_INFO", "")
+        route = self.routes.get(path) if environ.get("REQUEST_METHOD") == "POST" else None
         if route is None:
             return self.downstream(environ, start_response)
         started = time.perf_counter()
@@ -108,7 +113,7 @@ class HotPath:
         body = self._body(environ, max_length)
         if body is None:
             return self.downstream(environ, start_response)
-        answered = self._answer(environ, path, parse(body), started)  # type: ignore[arg-type]
+        answered = self._answer(environ, path, parse(body), started)
         if answered is None:
             environ["wsgi.input"] = io.BytesIO(body)  # Flask reads the body we took
             return self.downstream(environ, start_response)

@@ -170,3 +170,28 @@ def test_held_connections_are_reused_released_when_idle_discarded_on_failure_and
         pass
     engine.dispose()
     assert kept.closed
+
+
+def test_sqlite_writers_queue_is_released_only_after_commit(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Released before ``COMMIT`` ran, the next writer would meet SQLite still locked and sleep-poll."""
+    events: list[str] = []
+    driver_sql = db._driver_sql
+    flock = db.fcntl.flock
+
+    def logged_sql(conn: Any, sql: str) -> None:
+        events.append(sql)
+        driver_sql(conn, sql)
+
+    def logged_flock(fd: int, operation: int) -> None:
+        events.append("unlock" if operation == db.fcntl.LOCK_UN else "lock")
+        flock(fd, operation)
+
+    monkeypatch.setattr(db, "_driver_sql", logged_sql)
+    monkeypatch.setattr(db.fcntl, "flock", logged_flock)
+    engine = make_engine(f"sqlite:///{tmp_path}/queue.sqlite3")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        assert events == ["lock", "BEGIN IMMEDIATE", "COMMIT", "unlock"]
+    finally:
+        engine.dispose()
