@@ -136,7 +136,7 @@ def write_script(folder: Path, name: str, bodies: list[str], key: str) -> Path:
 
 def make_app(url: str, instance: Path, public_url: str) -> Any:
     from service import create_app
-    from service.migrate import upgrade
+    from service.db.migrate import upgrade
 
     app = create_app(
         {

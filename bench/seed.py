@@ -14,7 +14,7 @@ from service.domain.consents import consent_token, grant_consent
 from service.domain.organizations import create_api_key, create_organization
 from service.domain.purposes import create_purpose, record_assessment
 from service.domain.subjects import register_subject
-from service.signing import issuer, key_set
+from service.keys.signing import issuer, key_set
 
 PURPOSE = {
     "code": "door_access",

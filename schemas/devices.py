@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from schemas.common import StrictSchema
-from service.places import LOCATION_TYPES
+from service.domain.places import LOCATION_TYPES
 
 
 class DeviceCreateSchema(StrictSchema):

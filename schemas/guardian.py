@@ -6,17 +6,24 @@ import marshmallow as ma
 from marshmallow import validate
 
 from schemas.common import LOCALES, StrictSchema
+from service.domain.statuses import ConsentStatus, Delivery, GuardianRequestStatus, Relationship
 
-RELATIONSHIPS = ("parent", "legal_guardian", "other")
-DELIVERIES = ("sms", "qr")
-REQUEST_STATUSES = ("pending", "approved", "partially_approved", "declined", "expired", "locked")
+RELATIONSHIPS = [relationship.value for relationship in Relationship]
+DELIVERIES = [delivery.value for delivery in Delivery]
 
 
 class GuardianSchema(StrictSchema):
     phone = ma.fields.String(
         required=True, validate=validate.Length(min=4, max=20), metadata={"description": "E.164, e.g. +8613812345678"}
     )
-    relationship = ma.fields.String(required=True, validate=validate.OneOf(RELATIONSHIPS))
+    relationship = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(RELATIONSHIPS),
+        metadata={
+            "description": "Who decides for the child (PIPL Art. 31): `parent` or `legal_guardian`. The page "
+            "asks them to confirm it before approving."
+        },
+    )
 
 
 class GuardianRequestCreateSchema(StrictSchema):
@@ -31,17 +38,26 @@ class GuardianRequestCreateSchema(StrictSchema):
         required=True,
         validate=validate.OneOf(DELIVERIES),
         metadata={
-            "description": "`sms`: the link goes to the guardian's phone. `qr`: the app shows the QR code; "
-            "the guardian proves the phone with an SMS code before deciding."
+            "description": "`sms`: the link goes to the guardian's phone, and only there (no answer carries it). "
+            "`qr`: the app shows the QR code; the guardian proves the phone with an SMS code before deciding."
         },
     )
     locale = ma.fields.String(load_default="zh-CN", validate=validate.OneOf(LOCALES))
+    child_display_name = ma.fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=32),
+        metadata={
+            "description": "How the pages name the child, as the app chooses (e.g. `张*明`), so that a parent of "
+            "two children knows which one is meant. Shown on the guardian's pages only, never in an SMS or an "
+            "API answer; stored encrypted and erased with the subject."
+        },
+    )
 
 
 class GuardianConsentSchema(StrictSchema):
     id = ma.fields.String()
     purpose = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": [status.value for status in ConsentStatus]})
 
 
 class GuardianOnRecordSchema(StrictSchema):
@@ -52,7 +68,7 @@ class GuardianOnRecordSchema(StrictSchema):
 class GuardianRequestSchema(StrictSchema):
     id = ma.fields.String()
     subject_id = ma.fields.String()
-    status = ma.fields.String(metadata={"enum": list(REQUEST_STATUSES)})
+    status = ma.fields.String(metadata={"enum": [status.value for status in GuardianRequestStatus]})
     delivery = ma.fields.String()
     delivery_status = ma.fields.String(metadata={"enum": ["pending", "sent", "failed", "not_required"]})
     delivery_error = ma.fields.String(
@@ -65,9 +81,14 @@ class GuardianRequestSchema(StrictSchema):
     locale = ma.fields.String()
     guardian = ma.fields.Nested(GuardianOnRecordSchema)
     consents = ma.fields.List(ma.fields.Nested(GuardianConsentSchema))
-    approve_url = ma.fields.String(allow_none=True, metadata={"description": "While pending"})
-    qr_png_url = ma.fields.String(allow_none=True)
-    qr_svg_url = ma.fields.String(allow_none=True)
+    approve_url = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "`delivery: qr` only, while pending. Absent for `delivery: sms`: its link is in the SMS only"
+        },
+    )
+    qr_png_url = ma.fields.String(allow_none=True, metadata={"description": "`delivery: qr` only, while pending"})
+    qr_svg_url = ma.fields.String(allow_none=True, metadata={"description": "`delivery: qr` only, while pending"})
     expires_at = ma.fields.DateTime()
     decided_at = ma.fields.DateTime(allow_none=True)
     poll_interval = ma.fields.Integer(metadata={"description": "Seconds between polls of this resource"})

@@ -36,8 +36,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
-    from service import api, cli, db, guardian, hot_path, limits, observability, protection, signing, sms
+    from service import api, cli, db, guardian, hot_path, limits, observability, sms
     from service.config import finalize, from_environment
+    from service.keys import data_key, signing
 
     settings = from_environment()
     settings.update(config or {})
@@ -50,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     db.init_app(app)
     signing.init_app(app)
-    protection.init_app(app)
+    data_key.init_app(app)
     sms.init_app(app)
     api.init_app(app)
     guardian.init_app(app)

@@ -29,7 +29,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply the Alembic migrations."""
-    from service.migrate import upgrade
+    from service.db.migrate import upgrade
 
     upgrade(db.engine(), revision)
     click.echo(f"database at {revision}")
@@ -89,7 +89,7 @@ def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
 @with_appcontext
 def keys_rotate_signing() -> None:
     """Start signing new tokens with a new key; tokens signed before keep verifying until they expire."""
-    from service.signing import keyring, rotate_key_file
+    from service.keys.signing import keyring, rotate_key_file
 
     keys = rotate_key_file(current_app.config["SIGNING_KEY_FILE"])
     keyring().reload()
@@ -106,7 +106,7 @@ def audit_group() -> None:
 def audit_verify() -> None:
     """Check every organization's hash chain and signed checkpoints; exit 1 at the first break."""
     from service.domain.audit_records import verify_records
-    from service.signing import key_set
+    from service.keys.signing import key_set
 
     breaks = verify_records(db.session(), key_set())
     if breaks:
@@ -121,7 +121,7 @@ def audit_verify() -> None:
 def audit_checkpoint() -> None:
     """Sign the head of every organization's chain with the token key and store it."""
     from service.domain.audit_records import create_checkpoints
-    from service.signing import key_set
+    from service.keys.signing import key_set
 
     session = db.session()
     made = create_checkpoints(session, key_set())
@@ -147,7 +147,7 @@ def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
 @with_appcontext
 def sweep() -> None:
     """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron."""
-    from service.domain.consent_states import expire_overdue
+    from service.domain.consent_lifecycle import expire_overdue
     from service.domain.guardian import expire_overdue_requests
 
     session = db.session()

@@ -36,6 +36,10 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
     "GUARDIAN_POLL_INTERVAL": 5,
+    #: Guardian SMS go only to mobile numbers of these regions (ISO 3166 codes, comma-separated).
+    "SMS_ALLOWED_REGIONS": "CN",
+    #: SMS one organization may send in 24 hours, every kind together.
+    "SMS_DAILY_LIMIT": 500,
     "STATUS_LIST_TTL": 60,
     "API_KEY_CACHE_SECONDS": 5,
     "VERIFY_HOT_PATH": True,
@@ -118,6 +122,14 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         settings["ISSUER"] = settings["PUBLIC_URL"].rstrip("/")
     if settings["SMS_PROVIDER"] not in {"console", "twilio"}:
         raise ConfigError(f"{PREFIX}SMS_PROVIDER must be console or twilio, got {settings['SMS_PROVIDER']!r}")
+    regions = settings["SMS_ALLOWED_REGIONS"]
+    if isinstance(regions, str):
+        regions = [region.strip().upper() for region in regions.split(",") if region.strip()]
+    if not regions or not all(len(region) == 2 and region.isalpha() for region in regions):
+        raise ConfigError(f"{PREFIX}SMS_ALLOWED_REGIONS must list two-letter region codes, e.g. CN")
+    settings["SMS_ALLOWED_REGIONS"] = tuple(regions)
+    if settings["SMS_DAILY_LIMIT"] < 1:
+        raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
         raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
     return settings

@@ -69,6 +69,15 @@ ERROR_CODES = (
     "prohibited_location",
     "signage_required",
     "json_too_deep",
+    "state_changed",
+    "sms_budget_exhausted",
+    "phone_erased",
+    "select_one",
+    "attestation_required",
+    "code_missing",
+    "code_expired",
+    "code_wrong",
+    "code_locked",
 )
 
 

@@ -7,7 +7,7 @@ per-request machinery (request context, hooks, webargs, response marshalling), w
 decision itself.
 
 It answers only what it recognises as a well-formed request from a key it already knows (one the API-key
-cache holds; see ``service.auth.KeyCache``). Anything else (malformed or unusual JSON, unknown fields, an
+cache holds; see ``service.keys.api_keys.KeyCache``). Anything else (malformed or unusual JSON, unknown fields, an
 unknown, uncached or unscoped key, a body over the limit or of another type, a rate limit reached) goes
 to the Flask view untouched, which answers it, or its documented error, itself. The first request of a
 key in a worker therefore takes the Flask path and fills the cache. ``tests/test_hot_path.py`` sends the
@@ -30,8 +30,8 @@ from marshmallow import validate
 from schemas.common import unstorable
 from schemas.verifications import VerificationBatchRequestSchema, VerificationRequestSchema
 from service.api.verifications import UNAVAILABLE, decision_view, verifier
-from service.auth import bearer_secret, key_cache
 from service.domain.verification import VerificationRequest
+from service.keys.api_keys import bearer_secret, key_cache
 from service.limits import caller_identity, verify_limit
 from service.observability import observe_request, request_id
 

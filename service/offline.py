@@ -27,8 +27,8 @@ from typing import Any
 
 import jwt
 
-from service.status_bits import bit_at, decode_bits
-from service.tokens import ALGORITHM, ExpiredToken, InvalidToken, UnknownKey, decode_consent_token
+from service.keys.status_bits import bit_at, decode_bits
+from service.keys.tokens import ALGORITHM, ExpiredToken, InvalidToken, UnknownKey, decode_consent_token
 
 STATUS_LIST_TYPE = "statuslist+jwt"
 

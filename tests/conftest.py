@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from service import create_app
 from service.db import Base, make_engine
-from service.migrate import upgrade
+from service.db.migrate import upgrade
 
 CHROMIUM = "/usr/bin/chromium"
 PG_ADMIN_DSN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

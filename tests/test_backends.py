@@ -218,7 +218,7 @@ def own_signing_key(app_config: dict[str, Any], tmp_path: Any) -> None:
 
 
 def test_rotation_is_picked_up_by_running_instances(own_signing_key: None, app: Flask, monkeypatch: Any) -> None:
-    from service import signing
+    from service.keys import signing
 
     ring = app.extensions["consent_gate.keyring"]
     before = ring.current().kid

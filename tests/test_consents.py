@@ -97,7 +97,7 @@ def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: T
     assert first.status_code == second.status_code == 200
     assert first.json["status"] == second.json["status"] == "revoked"
     assert first.json["ended_at"] == second.json["ended_at"]
-    assert first.json["end_reason"] == "parent asked"
+    assert (first.json["end_reason"], first.json["end_note"]) == ("withdrawn", "parent asked")
     denied = tenant.verify("door_access", token=consent["token"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "revoked")
     with app.app_context():
@@ -108,7 +108,8 @@ def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: T
             select(AuditEvent).where(AuditEvent.object_id == consent["id"], AuditEvent.action == "consent.revoked")
         ).all()
         assert len(revocations) == 1
-        assert revocations[0].data["reason"] == "parent asked"
+        # The person's words stay on the consent (and go with erasure), never in the hash-chained trail.
+        assert revocations[0].data["reason"] == "withdrawn" and "parent asked" not in repr(revocations[0].data)
 
 
 def test_r3_withdrawal_keeps_the_history(tenant: Tenant) -> None:

@@ -14,9 +14,9 @@ import redis
 from flask import Flask
 
 from service import create_app
-from service.crypto import DataKeyError, generate_data_key
+from service.keys.crypto import DataKeyError, generate_data_key
+from service.keys.signing import UnsafeSigningKey
 from service.limits import json_depth
-from service.signing import UnsafeSigningKey
 from tests.conftest import Tenant, make_tenant
 from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
 
@@ -97,7 +97,7 @@ def test_production_refuses_unsafe_signing_keys(tmp_path: Any, problem: str) -> 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from service.tokens import ensure_key_file
+    from service.keys.tokens import ensure_key_file
 
     key_file = tmp_path / "key.pem"
     if problem == "generated":
@@ -122,7 +122,7 @@ def test_production_refuses_unsafe_signing_keys(tmp_path: Any, problem: str) -> 
 
 
 def test_production_needs_a_real_data_key(tmp_path: Any) -> None:
-    from service.tokens import generate_private_key_pem
+    from service.keys.tokens import generate_private_key_pem
 
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(generate_private_key_pem())

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from service import create_app, db
 from service.hot_path import HotPath, parse_batch, parse_request
-from service.key_limits import KeyLimit, LocalWindows
+from service.limits.keys import KeyLimit, LocalWindows
 from service.models import Verification
 from tests.conftest import Tenant, force_expiry, make_tenant
 from tests.test_concurrency_faults import locked_database_denies_then_recovers, no_allow_after_revoke

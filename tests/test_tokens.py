@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import create_app
-from service.tokens import (
+from service.keys.tokens import (
     ExpiredToken,
     InvalidToken,
     KeySet,

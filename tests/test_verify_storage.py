@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service import db
 from service.db import make_engine, start_wal_checkpoints
+from service.db.prepared import Prepared
 from service.domain.verification import (
     STATE_BY_CONSENT,
     STATE_BY_CONSENTS,
@@ -23,7 +24,6 @@ from service.domain.verification import (
     STATE_OF_SUBJECT,
 )
 from service.models import Verification, new_sequential_id
-from service.prepared import Prepared
 from tests.conftest import PG_ADMIN_DSN, Tenant, force_expiry
 
 

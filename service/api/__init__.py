@@ -11,8 +11,8 @@ import flask_smorest
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from service.auth import authenticate
 from service.errors import DomainError, ErrorSchema, error_body, http_error_body
+from service.keys.api_keys import authenticate
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from flask.views import MethodView
 from schemas.purposes import AssessmentCreateSchema, AssessmentSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import purposes
+from service.keys.api_keys import current_caller
 from service.models import Assessment
 
 blp = Blueprint("assessments", __name__, url_prefix="/v1/assessments", description="Impact assessments (R10)")

@@ -12,9 +12,9 @@ from schemas.common import PageQuerySchema
 from schemas.reports import AuditExportQuerySchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain.audit import list_events
 from service.domain.audit_records import export_events
+from service.keys.api_keys import current_caller
 
 blp = Blueprint("audit", __name__, url_prefix="/v1/audit", description="Audit trail (R15)")
 

@@ -10,8 +10,8 @@ from schemas.common import PageQuerySchema
 from schemas.events import ConsentEventPageSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain.consent_events import consent_events
+from service.keys.api_keys import current_caller
 
 blp = Blueprint("consent-events", __name__, url_prefix="/v1/consent-events", description="Consent change feed")
 

@@ -8,16 +8,16 @@ from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from schemas.subjects import ConsentCreateSchema, ConsentReceiptSchema, ConsentSchema, RevokeSchema
+from schemas.consents import ConsentCreateSchema, ConsentReceiptSchema, ConsentSchema, RevokeSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import consents
-from service.domain.consent_states import effective_status, persist_expiry
+from service.domain.consent_lifecycle import effective_status, persist_expiry
 from service.domain.receipts import build_receipt, sign_receipt
 from service.errors import Unprocessable
+from service.keys.api_keys import current_caller
+from service.keys.signing import issuer, key_set
 from service.models import Consent, utcnow
-from service.signing import issuer, key_set
 
 blp = Blueprint("consents", __name__, url_prefix="/v1/consents", description="Separate consent (R2, R3)")
 
@@ -44,6 +44,7 @@ def consent_view(consent: Consent) -> dict[str, Any]:
         "expires_at": consent.expires_at,
         "ended_at": consent.ended_at,
         "end_reason": consent.end_reason,
+        "end_note": consent.end_note,
         "token": consents.consent_token(
             consent, keys=key_set(), issuer=issuer(), public_url=current_app.config["PUBLIC_URL"]
         ),
@@ -151,13 +152,15 @@ class ConsentRevocation(MethodView):
     def post(self, fields: dict[str, Any], consent_id: str) -> dict[str, Any]:
         """Withdraw a consent, effective at once everywhere
 
-        Idempotent: withdrawing a revoked consent answers 200 and changes nothing. Earlier lawful processing
-        stays on record (R3).
+        Idempotent: withdrawing a revoked consent answers 200 and changes nothing. A revoke that answered
+        200 is never undone: a guardian approval, erasure or expiry racing it loses. Earlier lawful
+        processing stays on record (R3). `end_reason` becomes `withdrawn`; the optional `reason` text is
+        kept as `end_note`, outside the audit trail, and erased with the subject.
         """
         caller = current_caller()
         session = db.session()
         consent = consents.revoke_consent(
-            session, org_id=caller.org_id, actor=caller.actor, consent_id=consent_id, reason=fields.get("reason")
+            session, org_id=caller.org_id, actor=caller.actor, consent_id=consent_id, note=fields.get("reason")
         )
         session.commit()
         return consent_view(consent)

@@ -9,8 +9,8 @@ from flask.views import MethodView
 from schemas.devices import DeviceCreateSchema, DeviceSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import devices
+from service.keys.api_keys import current_caller
 from service.models import Device
 
 blp = Blueprint("devices", __name__, url_prefix="/v1/devices", description="Recognition devices (R7)")

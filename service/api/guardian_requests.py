@@ -11,13 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from schemas.guardian import GuardianRequestCreateSchema, GuardianRequestSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import guardian as flow
-from service.domain.consent_states import effective_status
-from service.errors import Conflict
-from service.guardian import messaging
+from service.domain.consent_lifecycle import effective_status
+from service.domain.guardian import Messenger
+from service.domain.statuses import Delivery, GuardianRequestStatus
+from service.errors import Conflict, NotFound
+from service.keys.api_keys import current_caller
+from service.keys.data_key import protector
 from service.models import GuardianRequest, utcnow
-from service.protection import protector
 from service.qr import qr_png, qr_svg
 
 blp = Blueprint(
@@ -26,16 +27,17 @@ blp = Blueprint(
 
 
 def approve_url(request: GuardianRequest) -> str | None:
-    if request.status != "pending" or request.link_ciphertext is None:
+    """The decision link, for ``delivery: qr`` while pending; never for ``sms`` (the link lives in the SMS)."""
+    if request.delivery != Delivery.QR or request.status != GuardianRequestStatus.PENDING:
+        return None
+    if request.link_ciphertext is None:
         return None
     return flow.link_url(current_app.config["PUBLIC_URL"], protector().decrypt(request.link_ciphertext))
 
 
 def request_view(request: GuardianRequest) -> dict[str, Any]:
     now = utcnow()
-    pending = request.status == "pending"
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
-    return {
+    view: dict[str, Any] = {
         "id": request.id,
         "subject_id": request.subject_id,
         "status": request.status,
@@ -47,18 +49,22 @@ def request_view(request: GuardianRequest) -> dict[str, Any]:
         "consents": [
             {"id": c.id, "purpose": c.purpose.code, "status": effective_status(c, now)} for c in request.consents
         ],
-        "approve_url": approve_url(request),
-        "qr_png_url": base + url_for("guardian-requests.GuardianRequestQrPng", request_id=request.id)
-        if pending
-        else None,
-        "qr_svg_url": base + url_for("guardian-requests.GuardianRequestQrSvg", request_id=request.id)
-        if pending
-        else None,
         "expires_at": request.expires_at,
         "decided_at": request.decided_at,
         "poll_interval": current_app.config["GUARDIAN_POLL_INTERVAL"],
         "created_at": request.created_at,
     }
+    if request.delivery == Delivery.QR:
+        pending = request.status == GuardianRequestStatus.PENDING
+        base = current_app.config["PUBLIC_URL"].rstrip("/")
+        view["approve_url"] = approve_url(request)
+        view["qr_png_url"] = (
+            base + url_for("guardian-requests.GuardianRequestQrPng", request_id=request.id) if pending else None
+        )
+        view["qr_svg_url"] = (
+            base + url_for("guardian-requests.GuardianRequestQrSvg", request_id=request.id) if pending else None
+        )
+    return view
 
 
 def _current(request_id: str) -> GuardianRequest:
@@ -77,37 +83,47 @@ class GuardianRequests(MethodView):
     @blp.response(202, GuardianRequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Ask a parent or guardian to decide for a child, purpose by purpose
 
         Creates one `pending_guardian` consent per purpose. With `delivery: sms` the link is sent to the
-        guardian's phone at once (a provider failure leaves `delivery_status: failed`; use `resend`); with
-        `delivery: qr` show `qr_png_url` to the guardian, who proves the phone with an SMS code before
-        deciding. Poll this resource every `poll_interval` seconds to learn the outcome. A subject who is
-        not a minor answers 409 `not_a_minor`.
+        guardian's phone at once, and only there: no answer carries it, so only the guardian can decide (a
+        provider failure leaves `delivery_status: failed`; use `resend`). With `delivery: qr` show
+        `qr_png_url` to the guardian, who proves the phone with an SMS code before any decision. Poll this
+        resource every `poll_interval` seconds to learn the outcome.
+
+        `guardian.phone` must be a mobile number of `SMS_ALLOWED_REGIONS` (422 `invalid_phone`);
+        `guardian.relationship` is `parent` or `legal_guardian`. Every SMS counts against the allowance
+        of that phone in your organization (one of a kind a minute, five an hour: 429 `rate_limited`) and
+        your organization's daily budget (429 `sms_budget_exhausted`); a 429 creates nothing. A subject who
+        is not a minor answers 409 `not_a_minor`.
         """
         caller = current_caller()
         session = db.session()
+        messenger = Messenger.of(current_app)
         try:
-            request, _token = flow.create_guardian_request(
+            request, reservation = flow.create_guardian_request(
                 session,
                 org_id=caller.org_id,
                 actor=caller.actor,
-                protector=protector(),
+                messenger=messenger,
                 subject_id=fields["subject_id"],
                 purposes=fields["purposes"],
                 phone=fields["guardian"]["phone"],
+                allowed_regions=current_app.config["SMS_ALLOWED_REGIONS"],
                 relationship=fields["guardian"]["relationship"],
                 delivery=fields["delivery"],
                 locale=fields["locale"],
                 hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+                child_display_name=fields.get("child_display_name"),
             )
             session.commit()
         except IntegrityError:
             session.rollback()
             raise Conflict("a live consent to one of these purposes exists", code="consent_exists") from None
-        if request.delivery == "sms":
-            messaging.send_link(session, request)
+        if reservation is not None:
+            messenger.deliver(session, request, reservation, messenger.link_text(session, request))
             session.commit()
         return request_view(request)
 
@@ -132,23 +148,29 @@ class GuardianRequestResend(MethodView):
     def post(self, request_id: str) -> dict[str, Any]:
         """Send the link SMS again
 
-        At most once a minute and five times an hour per phone (429 `rate_limited` with `Retry-After`).
+        `delivery: sms` only. Counts against the same allowance as every SMS (429 `rate_limited` or
+        `sms_budget_exhausted`, with `Retry-After`); a failed attempt does not hold back the next resend.
         The outcome shows in `delivery_status` and `delivery_error`.
         """
         session = db.session()
         request = _current(request_id)
-        if request.status != "pending":
+        if request.status != GuardianRequestStatus.PENDING:
             raise Conflict(f"the request is {request.status}", code="request_not_pending")
-        assert request.phone_hash is not None
-        flow.check_sms_allowance(session, phone_hash=request.phone_hash, kind="link")
+        if request.delivery != Delivery.SMS:
+            raise Conflict("a qr request has no link SMS: show its QR code", code="request_not_pending")
+        messenger = Messenger.of(current_app)
+        reservation = messenger.reserve(session, request, "link")
         session.commit()
-        messaging.send_link(session, request)
+        messenger.deliver(session, request, reservation, messenger.link_text(session, request))
         session.commit()
         return request_view(request)
 
 
 def _qr(request_id: str, render: Any, mimetype: str) -> Response:
     request = _current(request_id)
+    if request.delivery != Delivery.QR:
+        # The decision link of an SMS request reaches the guardian's phone only: there is no QR code of it.
+        raise NotFound("a delivery: sms request has no QR code")
     url = approve_url(request)
     if url is None:
         raise Conflict(f"the request is {request.status}: there is nothing to scan", code="request_not_pending")
@@ -164,7 +186,7 @@ class GuardianRequestQrPng(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def get(self, request_id: str) -> Response:
-        """The QR code of the approval link, as PNG"""
+        """The QR code of the approval link, as PNG (`delivery: qr` only; 404 otherwise)"""
         return _qr(request_id, qr_png, "image/png")
 
 
@@ -175,5 +197,5 @@ class GuardianRequestQrSvg(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def get(self, request_id: str) -> Response:
-        """The QR code of the approval link, as SVG"""
+        """The QR code of the approval link, as SVG (`delivery: qr` only; 404 otherwise)"""
         return _qr(request_id, qr_svg, "image/svg+xml")

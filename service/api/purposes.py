@@ -10,8 +10,8 @@ from flask.views import MethodView
 from schemas.purposes import NoticeCreateSchema, NoticeSchema, PurposeCreateSchema, PurposeSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import purposes
+from service.keys.api_keys import current_caller
 from service.models import Notice, Purpose
 
 blp = Blueprint("purposes", __name__, url_prefix="/v1/purposes", description="The purpose catalog (R1, R5, R6, R11)")

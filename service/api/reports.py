@@ -10,10 +10,10 @@ from flask.views import MethodView
 from schemas.reports import ComplianceReportSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.charts import horizontal_bars, stacked_columns
 from service.domain.filing import parse_dates
 from service.domain.reports import CONSENT_KINDS, compliance_report
+from service.keys.api_keys import current_caller
 
 blp = Blueprint(
     "reports",

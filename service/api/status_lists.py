@@ -8,7 +8,7 @@ from flask.views import MethodView
 from service import db
 from service.api import Blueprint
 from service.domain.status_lists import status_list_token
-from service.signing import key_set
+from service.keys.signing import key_set
 
 blp = Blueprint("status-lists", __name__, url_prefix="/v1/status-lists", description="Token status lists")
 

@@ -10,8 +10,8 @@ from flask.views import MethodView
 from schemas.subjects import SubjectCreateSchema, SubjectSchema
 from service import db
 from service.api import Blueprint
-from service.auth import current_caller
 from service.domain import subjects
+from service.keys.api_keys import current_caller
 from service.models import Subject, utcnow
 
 blp = Blueprint("subjects", __name__, url_prefix="/v1/subjects", description="People (R4, R13)")

@@ -20,12 +20,12 @@ from schemas.verifications import (
 )
 from service import db
 from service.api import Blueprint
-from service.auth import Caller, authenticate
 from service.domain.verification import Decision, Reason, VerificationRequest, decide_many, record_decisions
 from service.errors import DomainError
+from service.keys.api_keys import Caller, authenticate
+from service.keys.tokens import VerifiedTokenCache
 from service.limits import check_key_limit, verify_limit
 from service.observability import DECISIONS
-from service.tokens import VerifiedTokenCache
 
 log = logging.getLogger(__name__)
 

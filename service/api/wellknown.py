@@ -7,7 +7,7 @@ from typing import Any
 from flask.views import MethodView
 
 from service.api import Blueprint
-from service.signing import key_set
+from service.keys.signing import key_set
 
 blp = Blueprint("jwks", __name__, url_prefix="/.well-known", description="Public signing keys")
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,9 @@ def event_hash(event: AuditEvent) -> str:
     return hashlib.sha256((event.prev_hash + body).encode()).hexdigest()
 
 
+PENDING = "consent_gate.audit_pending"
+
+
 def record_event(
     session: Session,
     *,
@@ -46,29 +50,62 @@ def record_event(
     object_type: str,
     object_id: str,
     data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the organization's chain. Callers never pass personal data in ``data``."""
-    head = session.scalars(select(AuditHead).where(AuditHead.org_id == org_id).with_for_update()).first()
-    if head is None:
-        head = AuditHead(org_id=org_id, seq=0, hash=GENESIS)
-        session.add(head)
-    payload = json.loads(canonical_json(data or {}))
-    event = AuditEvent(
-        org_id=org_id,
-        seq=head.seq + 1,
-        occurred_at=utcnow(),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        data=payload,
-        prev_hash=head.hash,
+) -> None:
+    """Add one event to the organization's chain when the transaction commits, in the order recorded.
+
+    Callers never pass personal data in ``data``. The chain's head is locked only at commit
+    (:func:`append_pending`), after every other lock the transaction takes: that keeps the lock order the
+    same everywhere (see ``service.domain.consent_lifecycle``), and holds the per-organization head for
+    the append alone.
+    """
+    pending: list[dict[str, Any]] = session.info.setdefault(PENDING, [])
+    pending.append(
+        {
+            "org_id": org_id,
+            "occurred_at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "data": json.loads(canonical_json(data or {})),
+        }
     )
-    event.hash = event_hash(event)
-    head.seq, head.hash = event.seq, event.hash
-    session.add(event)
+
+
+def append_pending(session: Session) -> None:
+    """Append the events recorded in this transaction to their chains (called before every commit)."""
+    pending: list[dict[str, Any]] = session.info.pop(PENDING, [])
+    if not pending:
+        return
+    session.flush()  # every other change (and its row locks) first; the chain's head is the last lock taken
+    heads: dict[str, AuditHead] = {}
+    for org_id in sorted({item["org_id"] for item in pending}):
+        head = session.scalars(select(AuditHead).where(AuditHead.org_id == org_id).with_for_update()).first()
+        if head is None:
+            head = AuditHead(org_id=org_id, seq=0, hash=GENESIS)
+            session.add(head)
+        heads[org_id] = head
+    for item in pending:
+        head = heads[item["org_id"]]
+        event = AuditEvent(seq=head.seq + 1, prev_hash=head.hash, **item)
+        event.hash = event_hash(event)
+        head.seq, head.hash = event.seq, event.hash
+        session.add(event)
     session.flush()
-    return event
+
+
+def discard_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    append_pending(session)
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _discard_after_rollback(session: Session) -> None:
+    discard_pending(session)
 
 
 def list_events(session: Session, *, org_id: str, after: int, limit: int) -> list[AuditEvent]:

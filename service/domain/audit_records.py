@@ -14,8 +14,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from service.domain.audit import ChainBreak, verify_chain
+from service.keys.tokens import ALGORITHM, KeySet
 from service.models import AuditCheckpoint, AuditEvent, AuditHead, Organization, utcnow
-from service.tokens import ALGORITHM, KeySet
 
 EXPORT_FIELDS = (
     "org_id",

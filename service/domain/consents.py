@@ -9,14 +9,24 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain.audit import canonical_json, record_event
-from service.domain.consent_states import ENDABLE_STATUSES, effective_status, end_consent, expiry_reason
+from service.domain.audit import canonical_json
+from service.domain.consent_lifecycle import (
+    ENDABLE_CONSENT,
+    LIVE_CONSENT,
+    ConsentStatus,
+    activate,
+    effective_status,
+    end_consent,
+    lock_subject,
+    persist_expiry,
+    take_notice,
+)
 from service.domain.purposes import assessment_is_current, get_purpose
-from service.domain.status_lists import assign_index, status_uri
+from service.domain.status_lists import status_uri
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import LIVE_STATUSES, Consent, Subject, utcnow
-from service.tokens import KeySet, encode_consent_token
+from service.keys.tokens import KeySet, encode_consent_token
+from service.models import Consent, utcnow
 
 
 def request_fingerprint(body: dict[str, Any]) -> str:
@@ -51,7 +61,9 @@ def grant_consent(
 ) -> Consent:
     """Record an adult's separate consent to one purpose, bound to the notice version they were shown."""
     now = utcnow()
-    subject: Subject = get_subject(session, org_id=org_id, subject_id=subject_id)
+    get_subject(session, org_id=org_id, subject_id=subject_id)  # 404 before any lock
+    subject = lock_subject(session, subject_id)
+    assert subject is not None
     if subject.erased_at is not None:
         raise Conflict("this subject was erased", code="subject_erased")
     purpose = get_purpose(session, org_id=org_id, code=purpose_code)
@@ -61,95 +73,83 @@ def grant_consent(
             "through POST /v1/guardian-requests",
             code="guardian_required",
         )
+    notice = take_notice(session, purpose)  # also reads the purpose afresh, under the lock
     if not assessment_is_current(purpose, now.date()):
         raise Conflict(f"purpose {purpose.code!r} has no current impact assessment", code="assessment_required")
-    if notice_version != purpose.notice_version:
+    if notice_version != notice.version:
         raise Conflict(
-            f"notice version {notice_version} is not the current one ({purpose.notice_version})",
+            f"notice version {notice_version} is not the current one ({notice.version})",
             code="stale_notice",
-            details={"current_version": purpose.notice_version},
+            details={"current_version": notice.version},
         )
     live = session.scalars(
-        select(Consent).where(
-            Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_STATUSES)
-        )
+        select(Consent)
+        .where(Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_CONSENT))
+        .execution_options(populate_existing=True)
     ).first()
     if live is not None and idempotency_key is not None and live.idempotency_key == idempotency_key:
         # The same request, committed by a concurrent twin between our key lookup and now.
         if live.request_fingerprint != fingerprint:
             raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
         return live
-    if live is not None and effective_status(live, now) == "expired":
-        # Past its retention period but not swept yet: record the expiry now, then grant anew.
-        end_consent(session, live, status="expired", actor="system:sweep", reason=expiry_reason(live))
-    elif live is not None:
+    if live is not None and not persist_expiry(session, live):
         raise Conflict(
             "this person already has a live consent to this purpose",
             code="consent_exists",
             details={"consent_id": live.id},
         )
-    notice = purpose.current_notice
     consent = Consent(
         org_id=org_id,
         subject_id=subject.id,
         purpose_id=purpose.id,
-        status="active",
-        notice_version=notice.version,
-        notice_digest=notice.digest,
-        guardian_authorized=False,
+        purpose=purpose,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    activate(
+        session,
+        consent,
+        actor=actor,
+        notice=notice,
+        granted_at=now,
+        expires_at=now + timedelta(days=purpose.retention_days),
         evidence={
             **evidence,
             "recorded_at": now.isoformat(),
             "notice_digest": notice.digest,
             "transmits_face_data": purpose.transmits_face_data,
         },
-        granted_at=now,
-        expires_at=now + timedelta(days=purpose.retention_days),
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
-    )
-    session.add(consent)
-    session.flush()
-    assign_index(session, consent)
-    record_event(
-        session,
-        org_id=org_id,
-        actor=actor,
-        action="consent.granted",
-        object_type="consent",
-        object_id=consent.id,
-        data={
-            "subject_id": subject.id,
-            "purpose": purpose.code,
-            "notice_version": notice.version,
-            "notice_digest": notice.digest,
-            "method": evidence.get("method"),
-            "channel": evidence.get("channel"),
-            "guardian": False,
-        },
     )
     return consent
 
 
-def revoke_consent(session: Session, *, org_id: str, actor: str, consent_id: str, reason: str | None) -> Consent:
-    """Withdraw consent, effective at once; revoking again changes nothing (idempotent)."""
-    consent = session.scalars(
-        select(Consent).where(Consent.id == consent_id, Consent.org_id == org_id).with_for_update(of=Consent)
-    ).first()
-    if consent is None:
-        raise NotFound(f"consent {consent_id} does not exist")
-    if consent.status == "revoked":
+def revoke_consent(
+    session: Session, *, org_id: str, actor: str, consent_id: str, note: str | None = None
+) -> Consent:
+    """Withdraw consent, effective at once; revoking again changes nothing (idempotent).
+
+    ``note`` is the person's or operator's own words: kept on the consent, out of the audit trail.
+    """
+    consent = get_consent(session, org_id=org_id, consent_id=consent_id)
+    lock_subject(session, consent.subject_id)
+    session.refresh(consent)
+    if consent.status == ConsentStatus.REVOKED:
         return consent
     status = effective_status(consent, utcnow())
-    if status not in ENDABLE_STATUSES:
+    if status not in ENDABLE_CONSENT:
         raise Conflict(f"a {status} consent cannot be withdrawn", code="consent_ended")
-    end_consent(session, consent, status="revoked", actor=actor, reason=reason)
+    ended = end_consent(session, consent, status=ConsentStatus.REVOKED, actor=actor, reason="withdrawn", note=note)
+    if not ended and consent.status != ConsentStatus.REVOKED:
+        # An expiry sweep (which takes no subject lock) ended it a moment before.
+        raise Conflict(f"a {consent.status} consent cannot be withdrawn", code="consent_ended")
     return consent
 
 
 def consent_token(consent: Consent, *, keys: KeySet, issuer: str, public_url: str) -> str | None:
     """The consent's token while it is active; re-signed on demand, never stored."""
-    if effective_status(consent, utcnow()) != "active" or consent.granted_at is None or consent.expires_at is None:
+    if consent.granted_at is None or consent.expires_at is None:
+        return None
+    if effective_status(consent, utcnow()) != ConsentStatus.ACTIVE:
         return None
     return encode_consent_token(
         keys,

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
+from service.domain.places import PROHIBITED_LOCATION_TYPES
 from service.errors import NotFound, Unprocessable
 from service.models import Device, utcnow
-from service.places import PROHIBITED_LOCATION_TYPES
 
 
 def register_device(session: Session, *, org_id: str, actor: str, fields: dict[str, Any]) -> Device:

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from service.domain.audit import canonical_json, record_event
+from service.domain.statuses import ConsentStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
 
@@ -144,8 +145,20 @@ def create_purpose(
 def publish_notice(
     session: Session, *, org_id: str, actor: str, code: str, texts: dict[str, str], material: bool
 ) -> Notice:
-    """Add a notice version. A material change moves every active consent to ``reconsent_required`` (R5)."""
-    purpose = get_purpose(session, org_id=org_id, code=code)
+    """Add a notice version. A material change moves every active consent to ``reconsent_required`` (R5).
+
+    The purpose row is locked first (``FOR NO KEY UPDATE``): grants hold it ``FOR SHARE`` while they bind a
+    consent to the current notice (``consent_lifecycle.take_notice``), so a grant racing this change
+    either commits first and is moved here, or waits and then sees the new version.
+    """
+    found = get_purpose(session, org_id=org_id, code=code)
+    purpose = session.scalars(
+        select(Purpose)
+        .where(Purpose.id == found.id)
+        .with_for_update(key_share=True)
+        .options(selectinload(Purpose.notices))
+        .execution_options(populate_existing=True)
+    ).one()
     org = session.get(Organization, org_id)
     assert org is not None
     version = purpose.notice_version + 1
@@ -172,15 +185,12 @@ def publish_notice(
     if material:
         mark_assessments_outdated(session, purpose, reason=f"material notice change (version {version})", actor=actor)
         affected = session.execute(
-            select(Consent.id, Consent.subject_id).where(Consent.purpose_id == purpose.id, Consent.status == "active")
+            update(Consent)
+            .where(Consent.purpose_id == purpose.id, Consent.status == ConsentStatus.ACTIVE)
+            .values(status=ConsentStatus.RECONSENT_REQUIRED.value, updated_at=utcnow())
+            .returning(Consent.id, Consent.subject_id)
+            .execution_options(synchronize_session=False)
         ).all()
-        if affected:
-            session.execute(
-                update(Consent)
-                .where(Consent.id.in_([consent_id for consent_id, _ in affected]))
-                .values(status="reconsent_required", updated_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
         for consent_id, subject_id in affected:
             record_event(
                 session,

@@ -10,10 +10,10 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain.consent_states import effective_status
+from service.domain.consent_lifecycle import effective_status
 from service.domain.purposes import purpose_terms
+from service.keys.tokens import ALGORITHM, KeySet
 from service.models import AuditEvent, Consent, GuardianRequest, Organization, utcnow
-from service.tokens import ALGORITHM, KeySet
 
 RECEIPT_TYPE = "consent-receipt+jws"
 RECEIPT_NAMESPACE = uuid.UUID("6f1d7a3e-6c2b-4f55-9d1e-3b0a7f4c2e10")

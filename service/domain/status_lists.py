@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import NotFound
+from service.keys.status_bits import encode_bits
+from service.keys.tokens import ALGORITHM, KeySet
 from service.models import STATUS_LIST_SIZE, Consent, StatusList, utcnow
-from service.status_bits import encode_bits
-from service.tokens import ALGORITHM, KeySet
 
 STATUS_LIST_TYPE = "statuslist+jwt"
 LIST_LIFETIME = timedelta(days=1)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
-from service.domain.consent_states import ENDABLE_STATUSES, end_consent
+from service.domain.consent_lifecycle import ENDABLE_CONSENT, ConsentStatus, end_consent, lock_subject
+from service.domain.statuses import GuardianRequestStatus
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import Consent, GuardianRequest, Subject, utcnow
+from service.models import Consent, GuardianLink, GuardianRequest, SmsMessage, Subject, utcnow
 
 
 def add_years(day: date, years: int) -> date:
@@ -73,12 +74,23 @@ def register_subject(
 
 
 def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> None:
-    """Erasure closes pending guardian requests and removes the guardians' numbers and links (R13)."""
-    requests = session.scalars(select(GuardianRequest).where(GuardianRequest.subject_id == subject.id)).all()
+    """Erasure closes pending guardian requests and removes what reaches the guardian (R13).
+
+    Numbers, their lookup hashes (also on the SMS records), the child's display name, the link tokens
+    and the links themselves: nothing left opens a page or finds the phone.
+    """
+    now = utcnow()
+    requests = session.scalars(
+        select(GuardianRequest).where(GuardianRequest.subject_id == subject.id).order_by(GuardianRequest.id)
+    ).all()
     for request in requests:
-        if request.status == "pending":
-            request.status = "expired"
-            request.decided_at = utcnow()
+        closed = session.execute(
+            update(GuardianRequest)
+            .where(GuardianRequest.id == request.id, GuardianRequest.status == GuardianRequestStatus.PENDING)
+            .values(status=GuardianRequestStatus.EXPIRED.value, decided_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if closed:
             record_event(
                 session,
                 org_id=request.org_id,
@@ -88,24 +100,37 @@ def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> 
                 object_id=request.id,
                 data={"reason": "subject_erased"},
             )
+        session.refresh(request)
         request.phone_ciphertext = None
         request.phone_hash = None
         request.phone_masked = "+** ****"
         request.link_ciphertext = None
+        request.child_name_ciphertext = None
         request.otp_hash = None
+    ids = [request.id for request in requests]
+    if ids:
+        session.execute(delete(GuardianLink).where(GuardianLink.request_id.in_(ids)))
+        session.execute(update(SmsMessage).where(SmsMessage.request_id.in_(ids)).values(phone_hash=None))
 
 
 def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str) -> Subject:
-    """Erase the person's personal data and end their consents; audit records stay pseudonymous (R13)."""
-    subject = get_subject(session, org_id=org_id, subject_id=subject_id)
+    """Erase the person's personal data and end their consents; audit records stay pseudonymous (R13).
+
+    Locks in the lifecycle's order: the subject, its guardian requests, then its consents.
+    """
+    get_subject(session, org_id=org_id, subject_id=subject_id)
+    subject = lock_subject(session, subject_id)
+    assert subject is not None
     if subject.erased_at is not None:
         return subject
-    consents = session.scalars(
-        select(Consent).where(Consent.subject_id == subject.id, Consent.status.in_(ENDABLE_STATUSES))
-    )
-    for consent in consents:
-        end_consent(session, consent, status="revoked", actor=actor, reason="subject_erased")
     _close_guardian_requests(session, subject, actor)
+    consents = session.scalars(
+        select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.id)
+    ).all()
+    for consent in consents:
+        if consent.status in ENDABLE_CONSENT:
+            end_consent(session, consent, status=ConsentStatus.REVOKED, actor=actor, reason="subject_erased")
+        consent.end_note = None
     subject.external_ref = None
     subject.birth_date = None
     subject.guardian_required_until = None

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 
+from service.db.prepared import Prepared
+from service.domain.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
+from service.keys.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
 from service.models import Consent, Device, Purpose, Subject, Verification, new_sequential_id, utcnow
-from service.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
-from service.prepared import Prepared
-from service.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
 
 
 class Reason(enum.StrEnum):
@@ -129,7 +129,7 @@ RECORD_COLUMNS = (
     "reason",
     "created_at",
 )
-# The single-item forms, run on the DBAPI cursor (see service.prepared): one verification is the hot path.
+# The single-item forms, run on the DBAPI cursor (see service.db.prepared): one verification is the hot path.
 STATE_OF_CONSENT = Prepared(STATE_BY_CONSENT)
 STATE_OF_SUBJECT = Prepared(STATE_BY_SUBJECT)
 INSERT_VERIFICATION = Prepared(INSERT_VERIFICATIONS, column_keys=RECORD_COLUMNS)

@@ -1,4 +1,7 @@
-"""The guardian pages' and messages' texts, in Simplified Chinese (default) and English."""
+"""The guardian pages' texts, in Simplified Chinese (default) and English.
+
+The SMS texts live with the messages themselves, in ``service.domain.guardian.messaging``.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +45,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_limited": "发送过于频繁，请 {seconds} 秒后再试。",
         "sms_failed": "短信发送失败，请稍后再试。",
         "select_one": "请至少勾选一项用途，或选择“全部不同意”。",
+        "child": "孩子",
+        "attest_guardian": "我确认我是该孩子的父母或其他法定监护人，有权代其作出决定。",
+        "attestation_required": "请先确认您是孩子的父母或其他法定监护人。",
+        "notice_changed": "告知内容已更新，请阅读更新后的内容后再作决定。",
+        "sms_budget": "今日短信发送已达上限，请稍后再试或联系发起方。",
+        "changed_title": "请求状态已变化",
+        "state_changed": "在您提交时，此授权已被更改（例如已被撤回）。您的决定未被记录。如有疑问，请联系 {org}。",
         "receipt_title": "您的决定已记录",
         "receipt_approved": "已同意",
         "receipt_declined": "未同意",
@@ -66,9 +76,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden_title": "请求无法验证",
         "forbidden": "页面已过期或请求来源无效，请刷新页面后重试。",
         "language": "English",
-        "sms_link": "【{org}】请为您的孩子确认人脸识别授权：{url} 链接有效期至 {when}。",
-        "sms_code": "【{org}】您的验证码为 {code}，10 分钟内有效。请勿告诉他人。",
-        "sms_withdrawal": "【{org}】您已完成孩子的人脸识别授权。如需撤回，可随时访问：{url}",
     },
     "en": {
         "title": "Consent for processing your child's face",
@@ -105,6 +112,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_limited": "Too many messages. Please try again in {seconds} seconds.",
         "sms_failed": "The SMS could not be sent. Please try again later.",
         "select_one": "Tick at least one purpose, or choose “Decline all”.",
+        "child": "Child",
+        "attest_guardian": "I confirm that I am this child's parent or other legal guardian and may decide for them.",
+        "attestation_required": "Please confirm that you are the child's parent or legal guardian.",
+        "notice_changed": "The notice was updated. Please read the new text before deciding.",
+        "sms_budget": "No more messages can be sent today. Please try later or contact the organization.",
+        "changed_title": "This request changed",
+        "state_changed": "While you were deciding, this consent was changed (for example withdrawn). Your decision "
+        "was not recorded. Please contact {org} if in doubt.",
         "receipt_title": "Your decision is recorded",
         "receipt_approved": "Agreed",
         "receipt_declined": "Not agreed",
@@ -129,9 +144,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "forbidden_title": "The request could not be verified",
         "forbidden": "The page expired or the request came from elsewhere. Please reload the page and try again.",
         "language": "中文",
-        "sms_link": "{org}: please review the face recognition consent for your child: {url} (valid until {when})",
-        "sms_code": "{org}: your code is {code}, valid for 10 minutes. Do not share it.",
-        "sms_withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
     },
 }
 

@@ -6,17 +6,19 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import db
-from service.crypto import constant_time_equal
 from service.domain import guardian as flow
-from service.domain.consent_states import effective_status
+from service.domain.consent_lifecycle import StateChanged, effective_status
+from service.domain.guardian import Messenger, local_time
+from service.domain.statuses import Delivery
 from service.errors import NotFound
-from service.guardian import messaging
 from service.guardian.i18n import pick_locale, translate
+from service.keys.crypto import constant_time_equal, token_hash
+from service.keys.data_key import protector
 from service.models import Consent, GuardianLink, GuardianRequest, Organization, Purpose, utcnow
-from service.protection import protector
 
 bp = Blueprint("guardian", __name__, template_folder="templates")
 
@@ -74,8 +76,6 @@ def _protect(response: Response) -> Response:
 
 def _open(session: Session, token: str) -> tuple[GuardianLink | None, Response | None]:
     """Resolve the link, or answer the page that says why it cannot be used."""
-    from service.crypto import token_hash
-
     page = Page(token_hash(token), "zh-CN")
     try:
         link = flow.resolve_link(session, token)
@@ -89,10 +89,6 @@ def _open(session: Session, token: str) -> tuple[GuardianLink | None, Response |
 
 
 def _org_of_token(session: Session, token: str) -> str:
-    from sqlalchemy import select
-
-    from service.crypto import token_hash
-
     link = session.scalars(select(GuardianLink).where(GuardianLink.token_hash == token_hash(token))).first()
     org = session.get(Organization, link.request.org_id) if link else None
     return org.name if org else ""
@@ -103,6 +99,7 @@ def _purpose_view(purpose: Purpose, locale: str) -> dict[str, Any]:
     notice_locale = locale if locale in texts else next(iter(texts))
     return {
         "code": purpose.code,
+        "notice_version": purpose.notice_version,
         "name": purpose.name,
         "description": purpose.description,
         "necessity": purpose.necessity,
@@ -132,9 +129,10 @@ def _decision_page(
         status,
         org=org,
         purposes=purposes,
-        needs_code=req.delivery == "qr",
+        needs_code=req.delivery == Delivery.QR,
         phone_tail=req.phone_masked[-4:],
-        expires=messaging.local_time(req.expires_at, page.locale),
+        child_name=flow.child_display_name(req, protector()),
+        expires=local_time(req.expires_at, page.locale),
         flash=flash,
         flash_kind=flash_kind,
         ticked=ticked or [],
@@ -157,7 +155,8 @@ def _withdrawal_page(session: Session, link: GuardianLink, page: Page, *, flash:
                 "withdrawable": status in flow.WITHDRAWABLE,
             }
         )
-    return page.render("withdraw.html", org=org, consents=consents, flash=flash)
+    child_name = flow.child_display_name(req, protector())
+    return page.render("withdraw.html", org=org, consents=consents, flash=flash, child_name=child_name)
 
 
 @bp.get("/g/<token>")
@@ -187,7 +186,7 @@ def act(token: str) -> Response:
         return _withdraw(session, link, page)
     action = request.form.get("action")
     ticked = [code for code in request.form.getlist("purpose") if code]
-    if action == "send_code" and link.request.delivery == "qr":
+    if action == "send_code" and link.request.delivery == Delivery.QR:
         return _send_code(session, link, page, ticked)
     if action in {"approve", "decline"}:
         return _decide(session, link, page, approve=action == "approve", ticked=ticked)
@@ -196,59 +195,101 @@ def act(token: str) -> Response:
 
 def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[str]) -> Response:
     req: GuardianRequest = link.request
+    messenger = Messenger.of(current_app)
     try:
-        code = flow.issue_code(session, req, protector())
+        reservation = messenger.reserve(session, req, "code")
     except flow.RateLimited as limited:
+        session.rollback()
+        key = "sms_budget" if limited.code == "sms_budget_exhausted" else "rate_limited"
         return _decision_page(
             session,
             link,
             page,
-            flash=page.t("rate_limited", seconds=limited.retry_after),
+            flash=page.t(key, seconds=limited.retry_after),
             flash_kind="error",
             ticked=ticked,
             status=429,
         )
+    code = flow.issue_code(session, req, protector())
     session.commit()
-    outcome = messaging.send_code(session, req, code)
+    outcome = messenger.deliver(session, req, reservation, messenger.code_text(session, req, code))
     session.commit()
     if not outcome.sent:
         return _decision_page(session, link, page, flash=page.t("sms_failed"), flash_kind="error", ticked=ticked)
     return _decision_page(session, link, page, flash=page.t("code_sent"), ticked=ticked)
 
 
+def _shown_versions() -> dict[str, int]:
+    """The notice version of each purpose as the page showed it (``notice_version_<code>`` fields)."""
+    shown = {}
+    for name, value in request.form.items():
+        if name.startswith("notice_version_") and value.isdigit() and len(value) < 10:
+            shown[name.removeprefix("notice_version_")] = int(value)
+    return shown
+
+
 def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, ticked: list[str]) -> Response:
     req: GuardianRequest = link.request
     org = session.get(Organization, req.org_id)
-    if approve and not ticked:
-        return _decision_page(session, link, page, flash=page.t("select_one"), flash_kind="error", status=400)
-    if req.delivery == "qr":
-        result = flow.check_code(session, req, request.form.get("otp", ""), protector())
-        if result is not flow.CodeCheck.OK:
-            session.commit()  # failures and locks are recorded even though the decision is refused
-            if result is flow.CodeCheck.LOCKED:
-                return page.message("gone_title", page.t("locked", org=org.name if org else ""), 410)
-            message = {
-                flow.CodeCheck.WRONG: page.t("code_wrong", left=flow.OTP_MAX_FAILURES - req.otp_failures),
-                flow.CodeCheck.EXPIRED: page.t("code_expired"),
-                flow.CodeCheck.MISSING: page.t("code_missing"),
-            }[result]
-            return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=400)
+    org_name = org.name if org else ""
     try:
-        decision = flow.decide(session, link, approve=approve, ticked=ticked)
+        decision = flow.decide(
+            session,
+            link,
+            approve=approve,
+            ticked=ticked,
+            attested=request.form.get("attest_guardian") == "yes",
+            code=request.form.get("otp"),
+            protector=protector(),
+            shown_versions=_shown_versions(),
+        )
+    except flow.CodeRejected as rejected:
+        session.commit()  # the try is counted (and a lock recorded) even though nothing is decided
+        if rejected.check is flow.CodeCheck.LOCKED:
+            return page.message("gone_title", page.t("locked", org=org_name), 410)
+        message = {
+            flow.CodeCheck.WRONG: page.t("code_wrong", left=rejected.tries_left),
+            flow.CodeCheck.EXPIRED: page.t("code_expired"),
+            flow.CodeCheck.MISSING: page.t("code_missing"),
+        }[rejected.check]
+        return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=403)
+    except flow.DecisionRefused as refused:
+        session.rollback()
+        flash = page.t(refused.code)
+        return _decision_page(session, link, page, flash=flash, flash_kind="error", ticked=ticked, status=422)
+    except flow.NoticeChanged:
+        session.rollback()
+        return _decision_page(session, link, page, flash=page.t("notice_changed"), flash_kind="error", status=409)
     except flow.LinkGone as gone:
         session.rollback()
-        return page.message("gone_title", page.t(gone.code, org=org.name if org else ""), 410)
+        return page.message("gone_title", page.t(gone.code, org=org_name), 410)
+    except StateChanged:
+        session.rollback()
+        return page.message("changed_title", page.t("state_changed", org=org_name), 409)
     session.commit()
     withdrawal_sent = False
     if decision.withdrawal_token:
-        withdrawal_sent = messaging.send_withdrawal_link(session, req, decision.withdrawal_token).sent
-        session.commit()
+        withdrawal_sent = _send_withdrawal_link(session, req, decision.withdrawal_token)
     outcome = [
         {"code": c.purpose.code, "name": c.purpose.name, "status": c.status}
         for c in session.get(GuardianRequest, req.id).consents  # type: ignore[union-attr]
     ]
-    decided_at = messaging.local_time(req.decided_at or utcnow(), page.locale)
+    decided_at = local_time(req.decided_at or utcnow(), page.locale)
     return page.render("receipt.html", org=org, outcome=outcome, decided_at=decided_at, withdrawal_sent=withdrawal_sent)
+
+
+def _send_withdrawal_link(session: Session, req: GuardianRequest, token: str) -> bool:
+    """Text the withdrawal link after the decision committed; the decision stands whatever happens here."""
+    messenger = Messenger.of(current_app)
+    try:
+        reservation = messenger.reserve(session, req, "withdrawal")
+    except flow.RateLimited:
+        session.rollback()
+        return False
+    session.commit()
+    sent = messenger.deliver(session, req, reservation, messenger.withdrawal_text(session, req, token)).sent
+    session.commit()
+    return sent
 
 
 def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:
@@ -256,6 +297,7 @@ def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:
     try:
         consent: Consent = flow.withdraw(session, link, consent_id)
     except NotFound:
+        session.rollback()
         return _withdrawal_page(session, link, page)
     session.commit()
     return _withdrawal_page(session, link, page, flash=page.t("withdrawn", name=consent.purpose.name))

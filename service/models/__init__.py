@@ -2,17 +2,17 @@
 
 from service.models.audit import AuditEvent, AuditHead
 from service.models.checkpoints import AuditCheckpoint
+from service.models.consents import Consent
 from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.status_lists import STATUS_LIST_SIZE, StatusList
-from service.models.subjects import LIVE_STATUSES, Consent, Subject
+from service.models.subjects import Subject
 from service.models.types import new_id, new_sequential_id, utcnow
 from service.models.verifications import Verification
 
 __all__ = [
-    "LIVE_STATUSES",
     "STATUS_LIST_SIZE",
     "ApiKey",
     "Assessment",

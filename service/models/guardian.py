@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
-from service.models.subjects import Consent
+from service.models.consents import Consent
 from service.models.types import UTCDateTime, new_id, utcnow
 
 
@@ -18,7 +18,7 @@ class GuardianRequest(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
-    #: pending, approved, partially_approved, declined, expired, locked
+    #: A :class:`~service.domain.statuses.GuardianRequestStatus`; leaves ``pending`` once (compare-and-set).
     status: Mapped[str] = mapped_column(String(24), default="pending")
     delivery: Mapped[str] = mapped_column(String(8))
     locale: Mapped[str] = mapped_column(String(8))
@@ -27,7 +27,10 @@ class GuardianRequest(Base):
     phone_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     phone_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     phone_masked: Mapped[str] = mapped_column(String(32))
-    #: The decision link's token, encrypted, so the app can show it again as a QR code while pending.
+    #: The name the app chose to show the guardian which child is meant (e.g. 张*明), encrypted; erased.
+    child_name_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: The decision link's token, encrypted: for ``qr`` the app shows it as a QR code while pending; for
+    #: ``sms`` only the SMS (and its resend) carries it, and no API answer ever does.
     link_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: pending, sent, failed, not_required
@@ -70,15 +73,19 @@ class SmsMessage(Base):
     """One SMS sent or attempted; no number and no text, only the keyed hash of the number."""
 
     __tablename__ = "sms_messages"
-    __table_args__ = (Index("ix_sms_messages_phone_kind_created", "phone_hash", "kind", "created_at"),)
+    __table_args__ = (
+        Index("ix_sms_messages_phone_kind_created", "phone_hash", "kind", "created_at"),
+        Index("ix_sms_messages_org_created", "org_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("guardian_requests.id"), index=True)
-    phone_hash: Mapped[str] = mapped_column(String(64))
+    #: Cleared when the subject is erased.
+    phone_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: link, code or withdrawal
     kind: Mapped[str] = mapped_column(String(16))
-    #: sent or failed
+    #: sending (the allowance is taken, the provider not yet answered), sent or failed
     status: Mapped[str] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,16 +1,28 @@
-"""The guardian flow for children under the guardian age (R4): requests, links, codes, decisions, withdrawal.
+"""The guardian flow for children under the guardian age (R4): requests, links, codes, decisions, withdrawal,
+and the SMS that carry them (``messaging``: each send reserved in the allowance, delivered after commit).
 
-The HTTP layer commits; SMS are sent by the caller *after* the commit that made them necessary, so no
+The HTTP layer commits; SMS are delivered by the caller *after* the commit that reserved them, so no
 transaction (and no SQLite write lock) is held while a provider is slow, and a failed send never loses
 the request: it stays ``pending`` with ``delivery_status: failed`` until resent.
 """
 
 from service.domain.guardian.codes import OTP_MAX_FAILURES, CodeCheck, check_code, issue_code
 from service.domain.guardian.common import link_url
-from service.domain.guardian.decisions import WITHDRAWABLE, Decision, consents_of_child, decide, withdraw
+from service.domain.guardian.decisions import (
+    WITHDRAWABLE,
+    CodeRejected,
+    Decision,
+    DecisionRefused,
+    NoticeChanged,
+    consents_of_child,
+    decide,
+    withdraw,
+)
 from service.domain.guardian.links import LinkGone, resolve_link
-from service.domain.guardian.messages import RateLimited, SmsOutcome, check_sms_allowance, record_sms
+from service.domain.guardian.messages import RateLimited, SmsOutcome, check_sms_allowance
+from service.domain.guardian.messaging import Messenger, local_time
 from service.domain.guardian.requests import (
+    child_display_name,
     create_guardian_request,
     expire_if_due,
     expire_overdue_requests,
@@ -21,12 +33,17 @@ __all__ = [
     "OTP_MAX_FAILURES",
     "WITHDRAWABLE",
     "CodeCheck",
+    "CodeRejected",
     "Decision",
+    "DecisionRefused",
     "LinkGone",
+    "Messenger",
+    "NoticeChanged",
     "RateLimited",
     "SmsOutcome",
     "check_code",
     "check_sms_allowance",
+    "child_display_name",
     "consents_of_child",
     "create_guardian_request",
     "decide",
@@ -35,7 +52,7 @@ __all__ = [
     "get_request",
     "issue_code",
     "link_url",
-    "record_sms",
+    "local_time",
     "resolve_link",
     "withdraw",
 ]

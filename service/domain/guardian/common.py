@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from service.crypto import token_hash
 from service.domain.audit import record_event
+from service.domain.statuses import GuardianRequestStatus
+from service.keys.crypto import token_hash
 from service.models import GuardianLink, GuardianRequest
-from service.phones import audit_mask
+from service.sms.phones import audit_mask
 
 
 def link_url(public_url: str, token: str) -> str:
@@ -38,12 +39,12 @@ def audit_step(session: Session, request: GuardianRequest, actor: str, action: s
     )
 
 
-def claim_request(session: Session, request: GuardianRequest, status: str, now: datetime) -> bool:
-    """Move the request out of ``pending`` exactly once, even when two decisions race."""
+def claim_request(session: Session, request: GuardianRequest, status: GuardianRequestStatus, now: datetime) -> bool:
+    """Move the request out of ``pending`` exactly once (compare-and-set), even when two decisions race."""
     result = session.execute(
         update(GuardianRequest)
-        .where(GuardianRequest.id == request.id, GuardianRequest.status == "pending")
-        .values(status=status, decided_at=now, updated_at=now)
+        .where(GuardianRequest.id == request.id, GuardianRequest.status == GuardianRequestStatus.PENDING)
+        .values(status=status.value, decided_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.refresh(request)

@@ -1,113 +1,229 @@
-"""The guardian's decision, purpose by purpose, and later withdrawal."""
+"""The guardian's decision, purpose by purpose, and later withdrawal (R4, R3).
+
+**Only the guardian decides.** A decision needs proof that the person deciding holds the phone on record:
+with ``delivery: sms`` the link itself, which exists only in the SMS sent to that phone; with
+``delivery: qr`` (the organization shows the link, so it proves nothing) a one-time code sent to that phone
+and verified for this request in this very decision. :func:`decide` refuses anything else, whatever path
+calls it, and the consent's evidence says which proof was given. Approving also needs the decider to
+confirm that they are the child's parent or legal guardian.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.domain.audit import record_event
-from service.domain.consent_states import effective_status, end_consent
+from service.domain.consent_lifecycle import (
+    ENDABLE_CONSENT,
+    ConsentStatus,
+    StateChanged,
+    activate,
+    effective_status,
+    end_consent,
+    lock_subject,
+    take_notice,
+)
+from service.domain.guardian.codes import OTP_MAX_FAILURES, CodeCheck, check_code
 from service.domain.guardian.common import audit_step, claim_request, new_link
 from service.domain.guardian.links import LinkGone
 from service.domain.purposes import assessment_is_current
-from service.domain.status_lists import assign_index
-from service.domain.subjects import get_subject, guardian_age_moment
-from service.errors import NotFound
-from service.models import Consent, GuardianLink, GuardianRequest, utcnow
+from service.domain.statuses import Delivery, GuardianRequestStatus
+from service.domain.subjects import guardian_age_moment
+from service.errors import Conflict, DomainError, NotFound
+from service.keys.crypto import DataProtector
+from service.models import Consent, GuardianLink, GuardianRequest, Notice, utcnow
 
-WITHDRAWABLE = ("active", "pending_guardian", "reconsent_required")
+WITHDRAWABLE = ENDABLE_CONSENT
+
+
+class DecisionRefused(DomainError):
+    """The form is incomplete: nothing ticked to approve, or the guardian did not confirm who they are."""
+
+    status = 422
+    code = "decision_incomplete"
+
+
+class CodeRejected(DomainError):
+    """No proof of the phone: the one-time code is missing, expired or wrong, or the request locked."""
+
+    status = 403
+    code = "code_required"
+
+    def __init__(self, check: CodeCheck, tries_left: int):
+        super().__init__(f"the one-time code was not accepted: {check.value}", code=f"code_{check.value}")
+        self.check = check
+        self.tries_left = tries_left
+
+
+class NoticeChanged(Conflict):
+    """A notice changed after the page showed it: the guardian must read the new one before deciding."""
+
+    code = "stale_notice"
 
 
 @dataclass(frozen=True)
 class Decision:
-    status: str
+    status: GuardianRequestStatus
     approved: list[str]
     declined: list[str]
     withdrawal_token: str | None
+    possession: str = field(default="sms_link")
 
 
-def decide(session: Session, link: GuardianLink, *, approve: bool, ticked: list[str]) -> Decision:
-    """Record the guardian's decision, purpose by purpose; only one decision per request ever counts."""
-    request = link.request
+def _lock_request(session: Session, request: GuardianRequest) -> GuardianRequest:
+    return session.scalars(
+        select(GuardianRequest)
+        .where(GuardianRequest.id == request.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def decide(
+    session: Session,
+    link: GuardianLink,
+    *,
+    approve: bool,
+    ticked: list[str],
+    attested: bool,
+    code: str | None,
+    protector: DataProtector,
+    shown_versions: dict[str, int] | None = None,
+) -> Decision:
+    """Record the guardian's decision, purpose by purpose; only one decision per request ever counts.
+
+    Raises :class:`DecisionRefused` (nothing ticked, no attestation), :class:`CodeRejected` (``qr`` without
+    a verified code; the caller commits, so that the try is counted), :class:`NoticeChanged`,
+    :class:`LinkGone` (decided, expired or locked meanwhile) or :class:`StateChanged` (a consent moved
+    meanwhile, e.g. revoked by the organization): all but ``CodeRejected`` change nothing.
+    """
     now = utcnow()
-    pending = [c for c in request.consents if c.status == "pending_guardian"]
-    chosen = set(ticked) if approve else set()
+    subject = lock_subject(session, link.request.subject_id)
+    request = _lock_request(session, link.request)
+    if request.status != GuardianRequestStatus.PENDING or subject is None or subject.erased_at is not None:
+        raise LinkGone("a decision was already made with this link", code="link_used")
+    if request.expires_at <= now:
+        raise LinkGone("this link has expired", code="link_expired")
+    pending = list(
+        session.scalars(
+            select(Consent)
+            .where(Consent.guardian_request_id == request.id, Consent.status == ConsentStatus.PENDING_GUARDIAN)
+            .order_by(Consent.purpose_id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    chosen = {code for code in ticked if code} if approve else set()
+    if approve and not chosen & {c.purpose.code for c in pending}:
+        raise DecisionRefused("tick at least one purpose to approve, or decline", code="select_one")
+    if approve and not attested:
+        raise DecisionRefused(
+            "confirm that you are the child's parent or legal guardian", code="attestation_required"
+        )
+    possession = _prove_possession(session, request, code, protector)
+    notices: dict[str, Notice] = {}
+    for consent in pending:
+        if consent.purpose.code in chosen:
+            notices[consent.purpose.code] = take_notice(session, consent.purpose)
+    for purpose_code, notice in notices.items():
+        shown = (shown_versions or {}).get(purpose_code)
+        if shown is not None and shown != notice.version:
+            raise NoticeChanged(
+                "the notice changed after it was shown: read the new one before deciding",
+                details={"purpose": purpose_code, "current_version": notice.version},
+            )
     grantable = {c.purpose.code for c in pending if assessment_is_current(c.purpose, now.date())}
-    approved = sorted(c.purpose.code for c in pending if c.purpose.code in chosen and c.purpose.code in grantable)
+    approved = sorted(code for code in notices if code in grantable)
     declined = sorted(c.purpose.code for c in pending if c.purpose.code not in approved)
-    status = "approved" if approved and not declined else "partially_approved" if approved else "declined"
+    status = (
+        GuardianRequestStatus.APPROVED
+        if approved and not declined
+        else GuardianRequestStatus.PARTIALLY_APPROVED
+        if approved
+        else GuardianRequestStatus.DECLINED
+    )
     if not claim_request(session, request, status, now):
         raise LinkGone("a decision was already made with this link", code="link_used")
     link.used_at = now
-    subject = (
-        request.consents[0].subject
-        if request.consents
-        else get_subject(session, org_id=request.org_id, subject_id=request.subject_id)
-    )
-    age_end = guardian_age_moment(subject.guardian_required_until) if subject.guardian_required_until else None
-    verification = "sms_code" if request.delivery == "qr" else "sms_link"
     actor = f"guardian:{request.id}"
+    age_end = guardian_age_moment(subject.guardian_required_until) if subject.guardian_required_until else None
     for consent in pending:
-        if consent.purpose.code in approved:
-            notice = consent.purpose.current_notice
-            end = now + timedelta(days=consent.purpose.retention_days)
-            consent.status = "active"
-            consent.guardian_authorized = True
-            consent.granted_at = now
-            # Guardian consent ends when the child reaches the guardian age (see README, "Turning 14").
-            consent.expires_at = min(end, age_end) if age_end else end
-            consent.notice_version, consent.notice_digest = notice.version, notice.digest
-            assign_index(session, consent)
-            consent.evidence = {
-                "method": "checkbox",
-                "channel": "sms_link" if request.delivery == "sms" else "qr_code",
-                "locale": request.locale,
-                "relationship": request.guardian_relationship,
-                "guardian_verification": verification,
-                "recorded_at": now.isoformat(),
-                "notice_digest": notice.digest,
-                "transmits_face_data": consent.purpose.transmits_face_data,
-            }
-            session.flush()
-            record_event(
+        purpose = consent.purpose
+        if purpose.code in approved:
+            end = now + timedelta(days=purpose.retention_days)
+            notice = notices[purpose.code]
+            activate(
                 session,
-                org_id=request.org_id,
+                consent,
                 actor=actor,
-                action="consent.granted",
-                object_type="consent",
-                object_id=consent.id,
-                data={
-                    "subject_id": consent.subject_id,
-                    "purpose": consent.purpose.code,
-                    "guardian": True,
-                    "guardian_request_id": request.id,
-                    "notice_digest": notice.digest,
-                    "verification": verification,
-                },
+                notice=notice,
+                granted_at=now,
+                # Guardian consent ends when the child reaches the guardian age (see README, "Turning 14").
+                expires_at=min(end, age_end) if age_end else end,
+                evidence=_evidence(request, possession, notice, purpose.transmits_face_data, now.isoformat()),
             )
-        else:
-            reason = "guardian_declined" if consent.purpose.code in chosen or not approve else "not_selected"
-            if consent.purpose.code in chosen and consent.purpose.code not in grantable:
-                reason = "assessment_required"
-            end_consent(session, consent, status="declined", actor=actor, reason=reason)
+            continue
+        reason = "guardian_declined" if purpose.code in chosen or not approve else "not_selected"
+        if purpose.code in chosen and purpose.code not in grantable:
+            reason = "assessment_required"
+        if not end_consent(
+            session,
+            consent,
+            status=ConsentStatus.DECLINED,
+            actor=actor,
+            reason=reason,
+            expected=[ConsentStatus.PENDING_GUARDIAN],
+        ):
+            raise StateChanged(f"consent {consent.id} is {consent.status} now", details={"consent_id": consent.id})
     audit_step(
         session,
         request,
         actor,
-        f"guardian_request.{status}",
+        f"guardian_request.{status.value}",
         approved=approved,
         declined=declined,
-        verification=verification,
+        possession=possession,
+        attested=bool(approve and attested),
     )
     withdrawal_token = None
     if approved:
         last_end = max(c.expires_at for c in pending if c.expires_at is not None)
         withdrawal_token = new_link(session, request, kind="withdrawal", expires_at=last_end)
     session.flush()
-    return Decision(status=status, approved=approved, declined=declined, withdrawal_token=withdrawal_token)
+    return Decision(
+        status=status, approved=approved, declined=declined, withdrawal_token=withdrawal_token, possession=possession
+    )
+
+
+def _prove_possession(session: Session, request: GuardianRequest, code: str | None, protector: DataProtector) -> str:
+    """How the decider proved they hold the phone on record; raise :class:`CodeRejected` when they did not."""
+    if request.delivery != Delivery.QR:
+        return "sms_link"  # the link exists only in the SMS sent to that phone
+    result = check_code(session, request, code or "", protector)
+    if result is not CodeCheck.OK or request.otp_verified_at is None:
+        raise CodeRejected(result, max(0, OTP_MAX_FAILURES - request.otp_failures))
+    return "sms_code"
+
+
+def _evidence(
+    request: GuardianRequest, possession: str, notice: Notice, transmits: bool, recorded_at: str
+) -> dict[str, object]:
+    return {
+        "method": "checkbox",
+        "channel": "sms_link" if request.delivery == Delivery.SMS else "qr_code",
+        "locale": request.locale,
+        "relationship": request.guardian_relationship,
+        "guardian_attested": True,
+        # How the decider proved they hold the guardian's phone: the SMS link, or a code sent to it.
+        "possession": possession,
+        "guardian_verification": possession,
+        "code_verified_at": request.otp_verified_at.isoformat() if request.otp_verified_at else None,
+        "recorded_at": recorded_at,
+        "notice_digest": notice.digest,
+        "transmits_face_data": transmits,
+    }
 
 
 def consents_of_child(session: Session, request: GuardianRequest) -> list[Consent]:
@@ -127,14 +243,31 @@ def withdraw(session: Session, link: GuardianLink, consent_id: str) -> Consent:
     consent = session.get(Consent, consent_id)
     if consent is None or consent.org_id != request.org_id or consent.subject_id != request.subject_id:
         raise NotFound("no such consent")
-    if consent.status in WITHDRAWABLE and effective_status(consent, utcnow()) != "expired":
-        end_consent(session, consent, status="revoked", actor=f"guardian:{request.id}", reason="guardian_withdrawal")
-        audit_step(
-            session,
-            request,
-            f"guardian:{request.id}",
-            "guardian.withdrew",
-            consent_id=consent.id,
-            purpose=consent.purpose.code,
+    lock_subject(session, consent.subject_id)
+    session.refresh(consent)
+    if consent.status in WITHDRAWABLE and effective_status(consent, utcnow()) != ConsentStatus.EXPIRED:
+        ended = end_consent(
+            session, consent, status=ConsentStatus.REVOKED, actor=f"guardian:{request.id}", reason="guardian_withdrawal"
         )
+        if ended:
+            audit_step(
+                session,
+                request,
+                f"guardian:{request.id}",
+                "guardian.withdrew",
+                consent_id=consent.id,
+                purpose=consent.purpose.code,
+            )
     return consent
+
+
+__all__ = [
+    "WITHDRAWABLE",
+    "CodeRejected",
+    "Decision",
+    "DecisionRefused",
+    "NoticeChanged",
+    "consents_of_child",
+    "decide",
+    "withdraw",
+]

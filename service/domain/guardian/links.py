@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.crypto import token_hash
 from service.domain.guardian.requests import expire_if_due
 from service.errors import DomainError, NotFound
+from service.keys.crypto import token_hash
 from service.models import GuardianLink, utcnow
 
 

@@ -1,7 +1,21 @@
-"""SMS of the guardian flow: the per-phone allowance and the record of each attempt."""
+"""Every SMS of the guardian flow is counted before it is sent: per phone, per organization, per day.
+
+A send first *reserves* its place: in the transaction that makes it necessary, under the organization's
+row lock, the allowance is checked and an ``sms_messages`` row is written with status ``sending``. Only
+after that commits is the provider called, and the row settled as ``sent`` or ``failed``. Concurrent
+requests thus queue on the lock and each sees the others' reservations: a limit cannot be raced.
+
+The allowance, counted for one organization only (another's traffic never shows in a 429):
+
+- one message of a kind (link, code, withdrawal) a minute to one phone; a failed attempt does not count,
+  so a resend after a provider failure is not made to wait;
+- five messages an hour to one phone, every kind and attempt together;
+- ``SMS_DAILY_LIMIT`` messages in 24 hours for the whole organization (``sms_budget_exhausted``).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,39 +24,89 @@ from sqlalchemy.orm import Session
 
 from service.domain.guardian.common import audit_step
 from service.errors import DomainError
-from service.models import GuardianRequest, SmsMessage, utcnow
+from service.models import GuardianRequest, Organization, SmsMessage, utcnow
 
 SMS_MIN_INTERVAL = timedelta(minutes=1)
 SMS_HOURLY_LIMIT = 5
+DAY = timedelta(hours=24)
+
+SENDING, SENT, FAILED = "sending", "sent", "failed"
 
 
 class RateLimited(DomainError):
+    """One limit for every kind of limit: 429, with the seconds to wait in ``Retry-After``."""
+
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
+    def __init__(self, message: str, retry_after: int, *, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
 
 
-def check_sms_allowance(session: Session, *, phone_hash: str, kind: str, now: datetime | None = None) -> None:
-    """At most one SMS of a kind a minute and five an hour to one phone; raise :class:`RateLimited`."""
+def _aware(moment: datetime, like: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=like.tzinfo)
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return math.ceil((moment - now).total_seconds())
+
+
+def check_sms_allowance(
+    session: Session, *, org_id: str, phone_hash: str, kind: str, daily_limit: int, now: datetime | None = None
+) -> None:
+    """Raise :class:`RateLimited` if one more message of ``kind`` to this phone would break a limit."""
     moment = now or utcnow()
-    recent = session.execute(
-        select(func.count(), func.max(SmsMessage.created_at)).where(
-            SmsMessage.phone_hash == phone_hash,
+    mine = (SmsMessage.org_id == org_id, SmsMessage.phone_hash == phone_hash)
+    latest = session.scalar(
+        select(func.max(SmsMessage.created_at)).where(
+            *mine,
             SmsMessage.kind == kind,
-            SmsMessage.created_at > moment - timedelta(hours=1),
+            SmsMessage.status.in_((SENDING, SENT)),
+            SmsMessage.created_at > moment - SMS_MIN_INTERVAL,
+        )
+    )
+    if latest is not None:
+        wait = _seconds_until(_aware(latest, moment) + SMS_MIN_INTERVAL, moment)
+        raise RateLimited("wait a minute before sending another message of this kind to this phone", wait)
+    hourly, oldest = session.execute(
+        select(func.count(), func.min(SmsMessage.created_at)).where(
+            *mine, SmsMessage.created_at > moment - timedelta(hours=1)
         )
     ).one()
-    count, latest = recent
-    if latest is not None and latest.tzinfo is None:
-        latest = latest.replace(tzinfo=moment.tzinfo)
-    if latest is not None and moment - latest < SMS_MIN_INTERVAL:
-        wait = int((SMS_MIN_INTERVAL - (moment - latest)).total_seconds()) + 1
-        raise RateLimited("wait a minute before sending another message to this phone", wait)
-    if count >= SMS_HOURLY_LIMIT:
-        raise RateLimited("too many messages to this phone in the last hour", 3600)
+    if hourly >= SMS_HOURLY_LIMIT:
+        wait = _seconds_until(_aware(oldest, moment) + timedelta(hours=1), moment)
+        raise RateLimited("too many messages to this phone in the last hour", wait)
+    daily, first = session.execute(
+        select(func.count(), func.min(SmsMessage.created_at)).where(
+            SmsMessage.org_id == org_id, SmsMessage.created_at > moment - DAY
+        )
+    ).one()
+    if daily >= daily_limit:
+        wait = _seconds_until(_aware(first, moment) + DAY, moment)
+        raise RateLimited(
+            "this organization's SMS budget for 24 hours is used up", wait, code="sms_budget_exhausted"
+        )
+
+
+def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_limit: int) -> SmsMessage:
+    """Take one message of ``kind`` from the allowance, or raise :class:`RateLimited`; send after commit."""
+    if request.phone_hash is None:
+        raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
+    # The organization's row lock queues every reservation of this organization (lock order: after the
+    # subject, before the guardian request; see service.domain.consent_lifecycle).
+    session.execute(
+        select(Organization.id).where(Organization.id == request.org_id).with_for_update(key_share=True)
+    )
+    check_sms_allowance(
+        session, org_id=request.org_id, phone_hash=request.phone_hash, kind=kind, daily_limit=daily_limit
+    )
+    message = SmsMessage(
+        org_id=request.org_id, request_id=request.id, phone_hash=request.phone_hash, kind=kind, status=SENDING
+    )
+    session.add(message)
+    session.flush()
+    return message
 
 
 @dataclass(frozen=True)
@@ -55,25 +119,16 @@ class SmsOutcome:
         return self.error_code is None
 
 
-def record_sms(session: Session, request: GuardianRequest, *, kind: str, outcome: SmsOutcome) -> None:
-    """Record one send attempt: the SMS row, the request's delivery status for links, and the audit event."""
-    assert request.phone_hash is not None
-    session.add(
-        SmsMessage(
-            org_id=request.org_id,
-            request_id=request.id,
-            phone_hash=request.phone_hash,
-            kind=kind,
-            status="sent" if outcome.sent else "failed",
-            provider_message_id=outcome.provider_message_id,
-            error_code=outcome.error_code,
-        )
-    )
-    if kind == "link":
-        request.delivery_status = "sent" if outcome.sent else "failed"
+def settle_sms(session: Session, request: GuardianRequest, message: SmsMessage, outcome: SmsOutcome) -> None:
+    """Record how a reserved send went: the SMS row, the request's delivery status for links, the audit."""
+    message.status = SENT if outcome.sent else FAILED
+    message.provider_message_id = outcome.provider_message_id
+    message.error_code = outcome.error_code
+    if message.kind == "link":
+        request.delivery_status = SENT if outcome.sent else FAILED
         request.delivery_error = outcome.error_code
     action = "sms.sent" if outcome.sent else "sms.failed"
-    if kind == "code":
+    if message.kind == "code":
         action = "code.sent" if outcome.sent else "code.failed_to_send"
-    audit_step(session, request, "system:sms", action, kind=kind, error=outcome.error_code)
+    audit_step(session, request, "system:sms", action, kind=message.kind, error=outcome.error_code)
     session.flush()

@@ -7,17 +7,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.crypto import DataProtector
-from service.domain.consent_states import effective_status, end_consent, expiry_reason
+from service.domain.consent_lifecycle import (
+    LIVE_CONSENT,
+    ConsentStatus,
+    effective_status,
+    end_consent,
+    lock_subject,
+    persist_expiry,
+)
 from service.domain.guardian.common import audit_step, claim_request, new_link
+from service.domain.guardian.messaging import Messenger
 from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.statuses import Delivery, GuardianRequestStatus, Relationship
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import LIVE_STATUSES, Consent, GuardianRequest, Purpose, utcnow
-from service.phones import InvalidPhone, mask_phone, normalize_phone
-
-RELATIONSHIPS = ("parent", "legal_guardian", "other")
-DELIVERIES = ("sms", "qr")
+from service.keys.crypto import DataProtector
+from service.models import Consent, GuardianRequest, Purpose, SmsMessage, utcnow
+from service.sms.phones import InvalidPhone, mask_phone, normalize_mobile
 
 
 def create_guardian_request(
@@ -25,22 +31,35 @@ def create_guardian_request(
     *,
     org_id: str,
     actor: str,
-    protector: DataProtector,
+    messenger: Messenger,
     subject_id: str,
     purposes: list[str],
     phone: str,
+    allowed_regions: tuple[str, ...],
     relationship: str,
     delivery: str,
     locale: str,
     hours: int,
-) -> tuple[GuardianRequest, str]:
-    """Open a request with one ``pending_guardian`` consent per purpose; return it and its link token."""
+    child_display_name: str | None = None,
+) -> tuple[GuardianRequest, SmsMessage | None]:
+    """Open a request with one ``pending_guardian`` consent per purpose.
+
+    With ``delivery: sms`` the link SMS is reserved here (a 429 creates nothing); the caller delivers it
+    after the commit and returns it to the guardian only. Returns the request and that reservation.
+    """
     now = utcnow()
-    subject = get_subject(session, org_id=org_id, subject_id=subject_id)
+    get_subject(session, org_id=org_id, subject_id=subject_id)
+    subject = lock_subject(session, subject_id)
+    assert subject is not None
     if subject.erased_at is not None:
         raise Conflict("this subject was erased", code="subject_erased")
     if not is_minor(subject, now.date()):
         raise Conflict("this person is not under the guardian age: use POST /v1/consents", code="not_a_minor")
+    if relationship not in set(Relationship):
+        raise Unprocessable(
+            "only a parent or a legal guardian may decide for a child",
+            details={"json": {"guardian": {"relationship": ["must be parent or legal_guardian"]}}},
+        )
     codes = list(dict.fromkeys(purposes))
     found: list[Purpose] = []
     for code in codes:
@@ -54,42 +73,47 @@ def create_guardian_request(
             "purposes without a current impact assessment", code="assessment_required", details={"purposes": unassessed}
         )
     try:
-        e164 = normalize_phone(phone)
+        e164 = normalize_mobile(phone, allowed_regions)
     except InvalidPhone as exc:
         raise Unprocessable(
             str(exc), code="invalid_phone", details={"json": {"guardian": {"phone": [str(exc)]}}}
         ) from exc
     live = session.scalars(
-        select(Consent).where(
+        select(Consent)
+        .where(
             Consent.subject_id == subject.id,
             Consent.purpose_id.in_([p.id for p in found]),
-            Consent.status.in_(LIVE_STATUSES),
+            Consent.status.in_(LIVE_CONSENT),
         )
+        .execution_options(populate_existing=True)
     ).all()
     for consent in live:
-        if effective_status(consent, now) == "expired":
-            end_consent(session, consent, status="expired", actor="system:sweep", reason=expiry_reason(consent))
-        else:
+        if effective_status(consent, now) != ConsentStatus.EXPIRED:
             raise Conflict(
                 "a live consent to this purpose exists",
                 code="consent_exists",
                 details={"consent_id": consent.id, "purpose": consent.purpose.code},
             )
+    protector = messenger.protector
     request = GuardianRequest(
         org_id=org_id,
         subject_id=subject.id,
-        status="pending",
+        status=GuardianRequestStatus.PENDING.value,
         delivery=delivery,
         locale=locale,
         guardian_relationship=relationship,
         phone_ciphertext=protector.encrypt(e164),
         phone_hash=protector.lookup_hash(e164),
         phone_masked=mask_phone(e164),
+        child_name_ciphertext=protector.encrypt(child_display_name) if child_display_name else None,
         expires_at=now + timedelta(hours=hours),
-        delivery_status="pending" if delivery == "sms" else "not_required",
+        delivery_status="pending" if delivery == Delivery.SMS else "not_required",
     )
     session.add(request)
     session.flush()
+    reservation = messenger.reserve(session, request, "link") if delivery == Delivery.SMS else None
+    for consent in live:  # past their end, not swept yet: record the expiry now (after the org lock: lock order)
+        persist_expiry(session, consent)
     token = new_link(session, request, kind="decision", expires_at=request.expires_at)
     request.link_ciphertext = protector.encrypt(token)
     for purpose in found:
@@ -99,7 +123,7 @@ def create_guardian_request(
                 org_id=org_id,
                 subject_id=subject.id,
                 purpose_id=purpose.id,
-                status="pending_guardian",
+                status=ConsentStatus.PENDING_GUARDIAN.value,
                 notice_version=notice.version,
                 notice_digest=notice.digest,
                 guardian_request_id=request.id,
@@ -119,7 +143,12 @@ def create_guardian_request(
         relationship=relationship,
         expires_at=request.expires_at.isoformat(),
     )
-    return request, token
+    return request, reservation
+
+
+def child_display_name(request: GuardianRequest, protector: DataProtector) -> str | None:
+    """The name the app chose for the child, for the guardian's pages only (never an SMS, never the API)."""
+    return protector.decrypt(request.child_name_ciphertext) if request.child_name_ciphertext else None
 
 
 def get_request(session: Session, *, org_id: str, request_id: str) -> GuardianRequest:
@@ -130,24 +159,36 @@ def get_request(session: Session, *, org_id: str, request_id: str) -> GuardianRe
 
 
 def expire_if_due(session: Session, request: GuardianRequest, now: datetime | None = None) -> bool:
-    """Move a pending request past ``expires_at`` to ``expired``, with its consents; True if it did."""
+    """Move a pending request past ``expires_at`` to ``expired``, with its consents; True if it did.
+
+    The claim is a compare-and-set: a decision that got there first wins, and this changes nothing.
+    """
     moment = now or utcnow()
-    if request.status != "pending" or request.expires_at > moment:
+    if request.status != GuardianRequestStatus.PENDING or request.expires_at > moment:
         return False
-    if not claim_request(session, request, "expired", moment):
+    if not claim_request(session, request, GuardianRequestStatus.EXPIRED, moment):
         return False
     for consent in request.consents:
-        if consent.status == "pending_guardian":
-            end_consent(session, consent, status="expired", actor="system:sweep", reason="guardian_request_expired")
+        end_consent(
+            session,
+            consent,
+            status=ConsentStatus.EXPIRED,
+            actor="system:sweep",
+            reason="guardian_request_expired",
+            expected=[ConsentStatus.PENDING_GUARDIAN],
+        )
     audit_step(session, request, "system:sweep", "guardian_request.expired")
     return True
 
 
 def expire_overdue_requests(session: Session, *, limit: int = 500) -> int:
+    """End pending requests past their ``expires_at``; rows another transaction holds wait for the next sweep."""
     now = utcnow()
     overdue = session.scalars(
         select(GuardianRequest)
-        .where(GuardianRequest.status == "pending", GuardianRequest.expires_at <= now)
+        .where(GuardianRequest.status == GuardianRequestStatus.PENDING, GuardianRequest.expires_at <= now)
+        .order_by(GuardianRequest.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     return sum(expire_if_due(session, request, now) for request in overdue)

@@ -11,11 +11,12 @@ import os
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Flask, current_app
+from service.sms.phones import mask_phone
 
-from service.phones import mask_phone
+if TYPE_CHECKING:  # the domain imports this module; it needs no Flask
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,3 @@ def build_provider(config: dict[str, Any]) -> SmsProvider:
 def init_app(app: Flask) -> None:
     app.extensions["consent_gate.sms"] = build_provider(app.config)
 
-
-def provider() -> SmsProvider:
-    return current_app.extensions["consent_gate.sms"]

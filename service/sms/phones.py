@@ -9,6 +9,26 @@ class InvalidPhone(ValueError):
     pass
 
 
+#: Number types a text message can reach; premium-rate, toll-free, shared-cost and the rest are refused.
+MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+def normalize_mobile(raw: str, allowed_regions: tuple[str, ...]) -> str:
+    """A mobile number of an allowed region, in E.164; else :class:`InvalidPhone`.
+
+    Guardian SMS cost money and reach a person: a number abroad or of a premium-rate, toll-free or landline
+    type is refused before anything is sent to it.
+    """
+    e164 = normalize_phone(raw)
+    number = phonenumbers.parse(e164, None)
+    region = phonenumbers.region_code_for_number(number)
+    if region not in allowed_regions:
+        raise InvalidPhone(f"only numbers of {', '.join(allowed_regions)} are accepted")
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise InvalidPhone("not a mobile number: a text message cannot reach it")
+    return e164
+
+
 def normalize_phone(raw: str) -> str:
     """Return the number in E.164, or raise :class:`InvalidPhone`. Only E.164 input is accepted."""
     if not raw.startswith("+"):

@@ -14,7 +14,7 @@ import time
 
 from flask import Flask, current_app
 
-from service.tokens import (
+from service.keys.tokens import (
     DEVELOPMENT_MARKER,
     KeySet,
     ensure_key_file,

@@ -6,7 +6,7 @@ import os
 
 from flask import Flask, current_app
 
-from service.crypto import DataProtector, generate_data_key
+from service.keys.crypto import DataProtector, generate_data_key
 
 
 def _development_key(instance_path: str) -> str:

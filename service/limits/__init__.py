@@ -3,7 +3,7 @@
 Counters live in Redis when ``REDIS_URL`` is set, shared by every instance; otherwise in each process.
 If Redis becomes unreachable, limits fall back to per-process memory rather than failing requests.
 
-flask-limiter guards every blueprint but one: the verification endpoints use ``service.key_limits.KeyLimit``,
+flask-limiter guards every blueprint but one: the verification endpoints use ``service.limits.keys.KeyLimit``,
 the same fixed window checked without a request context, so that the verify hot path (``service.hot_path``)
 and the Flask views count against one allowance per key.
 """
@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 
 from service.errors import DomainError, NotFound
-from service.key_limits import KeyLimit
+from service.limits.keys import KeyLimit
 
 API_BLUEPRINTS = (
     "purposes",

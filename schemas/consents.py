@@ -1,0 +1,71 @@
+"""Consents: an adult's separate consent, its withdrawal, its receipt."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+from schemas.common import LOCALES, StrictSchema, text
+from service.domain.statuses import ConsentStatus
+
+EVIDENCE_METHODS = ("checkbox", "button", "signature", "voice", "other")
+EVIDENCE_CHANNELS = ("mobile_app", "web", "kiosk", "paper", "sms_link", "qr_code", "other")
+
+
+class EvidenceSchema(StrictSchema):
+    method = ma.fields.String(required=True, validate=validate.OneOf(EVIDENCE_METHODS))
+    channel = ma.fields.String(required=True, validate=validate.OneOf(EVIDENCE_CHANNELS))
+    locale = ma.fields.String(required=True, validate=validate.OneOf(LOCALES))
+
+
+class ConsentCreateSchema(StrictSchema):
+    subject_id = ma.fields.String(required=True, validate=validate.Length(min=1, max=36))
+    purpose = ma.fields.String(required=True, validate=validate.Length(min=1, max=64))
+    notice_version = ma.fields.Integer(
+        required=True, validate=validate.Range(min=1), metadata={"description": "The notice version shown"}
+    )
+    evidence = ma.fields.Nested(EvidenceSchema, required=True)
+
+
+class ConsentSchema(StrictSchema):
+    id = ma.fields.String()
+    subject_id = ma.fields.String()
+    purpose = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": [status.value for status in ConsentStatus]})
+    notice_version = ma.fields.Integer()
+    notice_digest = ma.fields.String()
+    guardian_authorized = ma.fields.Boolean()
+    evidence = ma.fields.Dict()
+    granted_at = ma.fields.DateTime(allow_none=True)
+    expires_at = ma.fields.DateTime(allow_none=True)
+    ended_at = ma.fields.DateTime(allow_none=True)
+    end_reason = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Why it ended, as a code: `withdrawn`, `subject_erased`, `guardian_withdrawal`, "
+            "`guardian_declined`, `not_selected`, `guardian_request_expired`, `guardian_age_reached`, "
+            "`retention_period_ended` ..."
+        },
+    )
+    end_note = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The words given with a withdrawal (`reason` of the revoke); erased with the subject"},
+    )
+    token = ma.fields.String(allow_none=True, metadata={"description": "The consent token, while active"})
+    created_at = ma.fields.DateTime()
+
+
+class RevokeSchema(StrictSchema):
+    reason = text(
+        500,
+        required=False,
+        metadata={
+            "description": "Why, as the person or operator said it. Kept on the consent as `end_note`, out of "
+            "the audit trail, and erased with the subject"
+        },
+    )
+
+
+class ConsentReceiptSchema(StrictSchema):
+    receipt = ma.fields.Dict(metadata={"description": "The consent record, with ISO/IEC TS 27560 fields"})
+    jws = ma.fields.String(metadata={"description": "The receipt signed ES256 (compact JWS)"})

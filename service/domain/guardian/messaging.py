@@ -1,0 +1,108 @@
+"""The SMS of the guardian flow: the decision link, the one-time code, the withdrawal link.
+
+Each send is two steps around a commit: :meth:`Messenger.reserve` takes its place in the allowance inside
+the transaction that makes it necessary (``messages.reserve_sms``); after that commit, :meth:`Messenger.deliver`
+talks to the provider with no transaction open and records the outcome (the caller commits again). So no
+lock is held while a provider is slow, and a failed send never loses the request.
+
+The decision link of a ``delivery: sms`` request exists only in these messages: no API answer carries it.
+A message never names the child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.domain.guardian.common import link_url
+from service.domain.guardian.messages import SmsOutcome, reserve_sms, settle_sms
+from service.domain.subjects import CHINA_TIME
+from service.keys.crypto import DataProtector
+from service.models import GuardianRequest, Organization, SmsMessage
+from service.sms import SmsError, SmsProvider
+
+#: The messages' texts. They name the organization and what the link is for, never the child, and do not
+#: presume the answer.
+TEXTS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "link": "【{org}】请查看孩子人脸识别的监护人同意请求，并自行决定是否同意：{url} 链接有效期至 {when}。",
+        "code": "【{org}】您的验证码为 {code}，10 分钟内有效。请勿告诉他人。",
+        "withdrawal": "【{org}】您对孩子人脸识别的决定已记录。如需撤回同意，可随时访问：{url}",
+    },
+    "en": {
+        "link": "{org}: a consent request about your child's face recognition awaits your decision: {url} "
+        "(valid until {when})",
+        "code": "{org}: your code is {code}, valid for 10 minutes. Do not share it.",
+        "withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
+    },
+}
+
+
+def local_time(moment: datetime, locale: str) -> str:
+    shown = moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
+    return shown if locale == "zh-CN" else f"{shown} (China time)"
+
+
+def message_text(locale: str, kind: str, **values: Any) -> str:
+    return TEXTS.get(locale, TEXTS["zh-CN"])[kind].format(**values)
+
+
+@dataclass(frozen=True)
+class Messenger:
+    """What sending needs: the provider, the data key (numbers are stored encrypted), the links' base URL."""
+
+    provider: SmsProvider
+    protector: DataProtector
+    public_url: str
+    daily_limit: int
+
+    @classmethod
+    def of(cls, app: Any) -> Messenger:
+        """The messenger of a Flask app (read from its config and extensions; the domain imports no Flask)."""
+        return cls(
+            provider=app.extensions["consent_gate.sms"],
+            protector=app.extensions["consent_gate.protector"],
+            public_url=app.config["PUBLIC_URL"],
+            daily_limit=app.config["SMS_DAILY_LIMIT"],
+        )
+
+    def reserve(self, session: Session, request: GuardianRequest, kind: str) -> SmsMessage:
+        """Take the allowance for one message (or raise ``RateLimited``); deliver it after the commit."""
+        return reserve_sms(session, request, kind=kind, daily_limit=self.daily_limit)
+
+    def deliver(self, session: Session, request: GuardianRequest, message: SmsMessage, body: str) -> SmsOutcome:
+        """Send a reserved message now, with no transaction open, and record the outcome."""
+        if request.phone_ciphertext is None:
+            outcome = SmsOutcome(error_code="phone_erased")
+        else:
+            try:
+                sent_id = self.provider.send(self.protector.decrypt(request.phone_ciphertext), body)
+                outcome = SmsOutcome(provider_message_id=sent_id)
+            except SmsError as exc:
+                outcome = SmsOutcome(error_code=exc.code)
+        settle_sms(session, request, message, outcome)
+        from service.observability import SMS  # the metrics registry, imported late: it pulls prometheus
+
+        SMS.labels(message.kind, "sent" if outcome.sent else "failed").inc()
+        return outcome
+
+    def link_text(self, session: Session, request: GuardianRequest) -> str:
+        assert request.link_ciphertext is not None
+        url = link_url(self.public_url, self.protector.decrypt(request.link_ciphertext))
+        when = local_time(request.expires_at, request.locale)
+        return message_text(request.locale, "link", org=_org_name(session, request), url=url, when=when)
+
+    def code_text(self, session: Session, request: GuardianRequest, code: str) -> str:
+        return message_text(request.locale, "code", org=_org_name(session, request), code=code)
+
+    def withdrawal_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+        url = link_url(self.public_url, token)
+        return message_text(request.locale, "withdrawal", org=_org_name(session, request), url=url)
+
+
+def _org_name(session: Session, request: GuardianRequest) -> str:
+    org = session.get(Organization, request.org_id)
+    return org.name if org else ""
