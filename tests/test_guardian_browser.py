@@ -63,6 +63,7 @@ def test_sms_link_tick_one_of_two_and_approve(live: str, tenant: Tenant, outbox:
         SCREENSHOTS.mkdir(exist_ok=True)
         phone.screenshot(path=str(SCREENSHOTS / "guardian-page-zh.png"), full_page=True)
     phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     assert phone.locator("#receipt").is_visible()
     assert _statuses(tenant, created["id"]) == (
@@ -82,6 +83,7 @@ def test_qr_then_sms_code_then_approve(live: str, tenant: Tenant, outbox: Any, p
     # Ticks survive the round trip of sending the code.
     assert phone.locator('input[name="purpose"][value="door_access"]').is_checked()
     phone.fill('input[name="otp"]', code_from(outbox()[-1]))
+    phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     assert phone.locator("#receipt").is_visible()
     assert _statuses(tenant, created["id"]) == ("approved", {"door_access": "active", "canteen_payment": "active"})
@@ -96,10 +98,12 @@ def test_five_wrong_codes_lock(live: str, tenant: Tenant, outbox: Any, phone: An
     for _ in range(4):
         phone.check('input[name="purpose"][value="door_access"]')
         phone.fill('input[name="otp"]', wrong)
+        phone.check('input[name="attest_guardian"]')
         phone.click('button[name="action"][value="approve"]')
         assert "验证码不正确" in phone.locator("#flash").inner_text()
     phone.check('input[name="purpose"][value="door_access"]')
     phone.fill('input[name="otp"]', wrong)
+    phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     assert "锁定" in phone.locator("#message").inner_text()
     assert _statuses(tenant, created["id"])[0] == "locked"
@@ -119,13 +123,14 @@ def test_reused_and_expired_links(live: str, tenant: Tenant, outbox: Any, phone:
     link = url_from(outbox()[0])
     phone.goto(link)
     phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     reused = phone.goto(link)
     assert reused is not None and reused.status == 410
     assert "已用于作出决定" in phone.locator("#message").inner_text()
 
     child2 = tenant.subject(age_years=7)
-    second = tenant.guardian_request(child2["id"], ["door_access"]).json
+    second = tenant.guardian_request(child2["id"], ["door_access"], delivery="qr").json
     with app.app_context():
         session = db.session()
         row = session.get(GuardianRequest, second["id"])
@@ -144,6 +149,7 @@ def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any) -> 
     phone.goto(url_from(outbox()[0]))
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     phone.goto(url_from(outbox()[-1]))
     door = next(c["id"] for c in created["consents"] if c["purpose"] == "door_access")
@@ -156,7 +162,7 @@ def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any) -> 
 
 
 def test_english_rendering_by_accept_language_and_by_lang(live: str, tenant: Tenant, browser: Any) -> None:
-    _, created = _request(tenant)
+    _, created = _request(tenant, delivery="qr")
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
     page = context.new_page()
     page.goto(created["approve_url"])

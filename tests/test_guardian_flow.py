@@ -34,8 +34,8 @@ def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox
         ("canteen_payment", "pending_guardian"),
     ]
     assert created["guardian"] == {"phone_masked": "+86 138****5678", "relationship": "parent"}
-    assert created["approve_url"].startswith("http://consent-gate.test/g/")
-    assert created["qr_png_url"].endswith(f"/v1/guardian-requests/{created['id']}/qr.png")
+    # Only the guardian decides: the link of an SMS request is in the SMS, in no answer and no QR code.
+    assert not {"approve_url", "qr_png_url", "qr_svg_url"} & set(created)
     assert created["poll_interval"] == 5
     assert created["delivery_status"] == "sent"
     denied = tenant.verify("door_access", subject_id=child["id"]).json
@@ -43,7 +43,8 @@ def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox
     messages = outbox()
     assert len(messages) == 1 and messages[0]["to"] == PHONE
     body = messages[0]["body"]
-    assert "Sunrise School" in body and created["approve_url"] in body and "有效期至" in body
+    assert "Sunrise School" in body and "http://consent-gate.test/g/" in body and "有效期至" in body
+    assert "确认" not in body  # the message does not presume the answer
     assert child["external_ref"] not in body
 
 
@@ -97,7 +98,7 @@ def test_r4_sms_link_tick_one_of_two_then_approve(tenant: Tenant, outbox: Any, c
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'name="purpose" value="door_access"' in html and "checked" not in html
-    receipt = guardian.submit(action="approve", purpose="door_access")
+    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
     assert receipt.status_code == 200
     assert 'data-purpose="door_access" data-status="active"' in receipt.get_data(as_text=True)
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
@@ -106,7 +107,7 @@ def test_r4_sms_link_tick_one_of_two_then_approve(tenant: Tenant, outbox: Any, c
         "door_access": "active",
         "canteen_payment": "declined",
     }
-    assert polled["approve_url"] is None
+    assert "approve_url" not in polled
     allowed = tenant.verify("door_access", subject_id=child["id"]).json
     assert allowed["decision"] == "allow"
     consent = tenant.get(f"/v1/consents/{allowed['consent_id']}", scope="consents").json
@@ -125,7 +126,7 @@ def test_r4_sms_link_tick_one_of_two_then_approve(tenant: Tenant, outbox: Any, c
 
 def test_r4_decline_declines_every_purpose(tenant: Tenant, outbox: Any, client: Any) -> None:
     _, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(created["approve_url"]))
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
     response = guardian.submit(action="decline", purpose="door_access")
     assert response.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
@@ -134,17 +135,17 @@ def test_r4_decline_declines_every_purpose(tenant: Tenant, outbox: Any, client: 
     assert len(outbox()) == 1  # no withdrawal link: there is nothing to withdraw
 
 
-def test_approve_without_a_ticked_purpose_asks_again(tenant: Tenant, client: Any) -> None:
+def test_approve_without_a_ticked_purpose_asks_again(tenant: Tenant, client: Any, outbox: Any) -> None:
     _, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(created["approve_url"]))
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
     response = guardian.submit(action="approve")
     assert response.status_code == 400
     assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "pending"
 
 
-def test_forms_need_the_csrf_token(tenant: Tenant, client: Any) -> None:
+def test_forms_need_the_csrf_token(tenant: Tenant, client: Any, outbox: Any) -> None:
     _, created = start(tenant)
-    path = link_path(created["approve_url"])
+    path = link_path(url_from(outbox()[0]))
     client.get(path)
     forged = client.post(path, data={"action": "approve", "purpose": "door_access", "csrf_token": "0" * 64})
     assert forged.status_code == 403
@@ -154,7 +155,7 @@ def test_forms_need_the_csrf_token(tenant: Tenant, client: Any) -> None:
     assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "pending"
 
 
-def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask) -> None:
+def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, outbox: Any) -> None:
     assert client.get("/g/not-a-real-link-token-at-all-xxxxx").status_code == 404
     assert client.get("/g/short").status_code == 404
     child, created = start(tenant)
@@ -163,8 +164,10 @@ def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask) -> Non
         row = session.get(GuardianRequest, created["id"])
         assert row is not None
         row.expires_at = utcnow() - timedelta(seconds=1)
+        for message in session.scalars(select(SmsMessage)):  # and its SMS long enough ago for another
+            message.created_at = utcnow() - timedelta(minutes=2)
         session.commit()
-    response = client.get(link_path(created["approve_url"]))
+    response = client.get(link_path(url_from(outbox()[0])))
     assert response.status_code == 410
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "expired"
@@ -180,13 +183,13 @@ def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any
     assert created["delivery_status"] == "not_required" and outbox() == []
     guardian = GuardianBrowser(client, link_path(created["approve_url"]))
     assert 'name="otp"' in guardian.open().get_data(as_text=True)
-    missing = guardian.submit(action="approve", purpose="door_access", otp="")
+    missing = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp="")
     assert missing.status_code == 400
     sent = guardian.submit(action="send_code", purpose="door_access")
     assert sent.status_code == 200
     code = code_from(outbox()[-1])
     assert outbox()[-1]["to"] == PHONE
-    receipt = guardian.submit(action="approve", purpose=["door_access", "canteen_payment"], otp=code)
+    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], otp=code)
     assert receipt.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "approved"
@@ -203,9 +206,9 @@ def test_five_wrong_codes_lock_the_request(tenant: Tenant, outbox: Any, client: 
     code = code_from(outbox()[-1])
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for attempt in range(4):
-        response = guardian.submit(action="approve", purpose="door_access", otp=wrong)
+        response = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
         assert response.status_code == 400, attempt
-    locked = guardian.submit(action="approve", purpose="door_access", otp=wrong)
+    locked = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
     assert locked.status_code == 410
     # Even the right code no longer works.
     assert guardian.open().status_code == 410
@@ -273,15 +276,15 @@ def test_provider_failure_keeps_the_request(failing_outbox: None, tenant: Tenant
     assert created["delivery_status"] == "failed"
     assert created["delivery_error"] == "sms_provider_unavailable"
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
-    assert polled["delivery_status"] == "failed" and polled["approve_url"]
+    assert polled["delivery_status"] == "failed" and "approve_url" not in polled
     actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"]]
     assert "sms.failed" in actions
 
 
 def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: Any) -> None:
     child, created = start(tenant)
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(
-        action="approve", purpose=["door_access", "canteen_payment"]
+    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"]
     )
     withdrawal = GuardianBrowser(client, link_path(url_from(outbox()[-1])))
     page = withdrawal.open().get_data(as_text=True)
@@ -300,9 +303,9 @@ def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: An
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["reason"] == "revoked"
 
 
-def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, app: Flask) -> None:
+def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, app: Flask, outbox: Any) -> None:
     _, created = start(tenant)
-    path = link_path(created["approve_url"])
+    path = link_path(url_from(outbox()[0]))
     browsers = [app.test_client() for _ in range(2)]
     tokens = [GuardianBrowser(b, path).csrf() for b in browsers]
     results: list[int] = []
@@ -311,6 +314,7 @@ def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, a
     def decide(index: int) -> None:
         barrier.wait()
         form = {"csrf_token": tokens[index], "action": "approve" if index == 0 else "decline", "purpose": "door_access"}
+        form["attest_guardian"] = "yes"
         results.append(browsers[index].post(path, data=form).status_code)
 
     threads = [threading.Thread(target=decide, args=(i,)) for i in range(2)]
@@ -326,7 +330,7 @@ def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, a
     assert sum(a in {"guardian_request.partially_approved", "guardian_request.declined"} for a in events) == 1
 
 
-def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client: Any, runner: Any) -> None:
+def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client: Any, runner: Any, outbox: Any) -> None:
     """Decision: a guardian's consent ends when the child reaches GUARDIAN_AGE; the person then decides."""
     tenant.purpose("door_access", retention_days=3650)
     birth = add_years(date.today(), -14) + timedelta(days=10)
@@ -334,7 +338,7 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
         "/v1/subjects", {"external_ref": "almost-14", "birth_date": birth.isoformat()}, scope="consents"
     ).json
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(action="approve", purpose="door_access")
+    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(action="approve", attest_guardian="yes", purpose="door_access")
     consent = tenant.get(f"/v1/consents/{created['consents'][0]['id']}", scope="consents").json
     from datetime import datetime
 
@@ -357,7 +361,7 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
 
 def test_guardian_steps_are_audited_with_the_phone_masked(tenant: Tenant, outbox: Any, client: Any) -> None:
     _, created = start(tenant)
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(action="approve", purpose="door_access")
+    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(action="approve", attest_guardian="yes", purpose="door_access")
     events = [e for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == created["id"]]
     actions = [e["action"] for e in events]
     assert actions[:2] == ["guardian_request.created", "sms.sent"]

@@ -146,8 +146,9 @@ def test_no_secret_or_phone_in_the_logs_of_a_full_flow(
     browser = GuardianBrowser(client, link_path(created["approve_url"]))
     browser.submit(action="send_code", purpose="door_access")
     code = code_from(outbox()[-1])
-    browser.submit(action="approve", purpose="door_access", otp="000000" if code != "000000" else "111111")
-    browser.submit(action="approve", purpose="door_access", otp=code)
+    wrong = "000000" if code != "000000" else "111111"
+    browser.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
+    browser.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=code)
     withdrawal = url_from(outbox()[-1])
     GuardianBrowser(client, link_path(withdrawal)).open()
     tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents")

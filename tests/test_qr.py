@@ -56,7 +56,7 @@ def test_qr_is_refused_once_the_request_is_decided_or_erased(tenant: Tenant) -> 
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     tenant.delete(f"/v1/subjects/{child['id']}")
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
-    assert polled["status"] == "expired" and polled["approve_url"] is None
+    assert polled["status"] == "expired" and polled["approve_url"] is None and polled["qr_png_url"] is None
     assert {c["status"] for c in polled["consents"]} == {"revoked"}
     for kind in ("png", "svg"):
         refused = tenant.get(f"/v1/guardian-requests/{created['id']}/qr.{kind}", scope="consents")

@@ -252,11 +252,11 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
             flow.CodeCheck.EXPIRED: page.t("code_expired"),
             flow.CodeCheck.MISSING: page.t("code_missing"),
         }[rejected.check]
-        return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=403)
+        return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=400)
     except flow.DecisionRefused as refused:
         session.rollback()
         flash = page.t(refused.code)
-        return _decision_page(session, link, page, flash=flash, flash_kind="error", ticked=ticked, status=422)
+        return _decision_page(session, link, page, flash=flash, flash_kind="error", ticked=ticked, status=400)
     except flow.NoticeChanged:
         session.rollback()
         return _decision_page(session, link, page, flash=page.t("notice_changed"), flash_kind="error", status=409)
