@@ -113,7 +113,7 @@ def test_r13_erasure_leaves_no_trace_of_the_erased_values(tenant: Tenant, app: F
     child = tenant.post(
         "/v1/subjects", {"external_ref": "pupil-erase-7731", "birth_date": birth.isoformat()}, scope="consents"
     ).json
-    created = tenant.guardian_request(child["id"], ["door_access"], phone="+8613955501234").json
+    tenant.guardian_request(child["id"], ["door_access"], phone="+8613955501234")
     GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
         action="approve", attest_guardian="yes", purpose="door_access"
     )
@@ -171,7 +171,7 @@ def test_r12_filing_is_due_30_working_days_after_crossing(low_threshold: None, t
 
 def test_report_counts_devices_minors_and_decisions(tenant: Tenant, client: Any, outbox: Any) -> None:
     child = setup_child(tenant)
-    created = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"]).json
+    tenant.guardian_request(child["id"], ["door_access", "canteen_payment"])
     GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
         action="approve", attest_guardian="yes", purpose="door_access"
     )

@@ -189,7 +189,8 @@ def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any
     assert sent.status_code == 200
     code = code_from(outbox()[-1])
     assert outbox()[-1]["to"] == PHONE
-    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], otp=code)
+    both = ["door_access", "canteen_payment"]
+    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose=both, otp=code)
     assert receipt.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "approved"
@@ -338,7 +339,8 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
         "/v1/subjects", {"external_ref": "almost-14", "birth_date": birth.isoformat()}, scope="consents"
     ).json
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(action="approve", attest_guardian="yes", purpose="door_access")
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
+    guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
     consent = tenant.get(f"/v1/consents/{created['consents'][0]['id']}", scope="consents").json
     from datetime import datetime
 
@@ -361,7 +363,8 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
 
 def test_guardian_steps_are_audited_with_the_phone_masked(tenant: Tenant, outbox: Any, client: Any) -> None:
     _, created = start(tenant)
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(action="approve", attest_guardian="yes", purpose="door_access")
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
+    guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
     events = [e for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == created["id"]]
     actions = [e["action"] for e in events]
     assert actions[:2] == ["guardian_request.created", "sms.sent"]
