@@ -10,7 +10,8 @@ transactions wait for each other:
 
 1. the subject row (:func:`lock_subject`) — every change to one person's consents starts here;
 2. the organization row, for SMS allowances (``service.domain.guardian.messages``);
-3. the guardian request row (its compare-and-set claim, the one-time-code counter);
+3. the guardian request row (its compare-and-set claim, the one-time-code counter), then its links and
+   SMS records;
 4. purpose rows, by id: ``FOR SHARE`` to grant on the current notice (:func:`take_notice`), ``FOR UPDATE``
    to publish a notice (``service.domain.purposes.publish_notice``);
 5. consent rows (the compare-and-set itself);

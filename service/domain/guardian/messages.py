@@ -121,12 +121,13 @@ class SmsOutcome:
 
 def settle_sms(session: Session, request: GuardianRequest, message: SmsMessage, outcome: SmsOutcome) -> None:
     """Record how a reserved send went: the SMS row, the request's delivery status for links, the audit."""
+    if message.kind == "link":  # the request's row before the message's: the lock order of erasure too
+        request.delivery_status = SENT if outcome.sent else FAILED
+        request.delivery_error = outcome.error_code
+        session.flush()
     message.status = SENT if outcome.sent else FAILED
     message.provider_message_id = outcome.provider_message_id
     message.error_code = outcome.error_code
-    if message.kind == "link":
-        request.delivery_status = SENT if outcome.sent else FAILED
-        request.delivery_error = outcome.error_code
     action = "sms.sent" if outcome.sent else "sms.failed"
     if message.kind == "code":
         action = "code.sent" if outcome.sent else "code.failed_to_send"
