@@ -275,7 +275,15 @@ def test_r3_a_revoke_is_not_undone_by_a_later_approval(tenant: Tenant, client: A
     door = next(c["id"] for c in created["consents"] if c["purpose"] == "door_access")
     assert tenant.post(f"/v1/consents/{door}/revoke", scope="consents").status_code == 200
     guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"])
+    # The page the guardian had open still offered both: the approval changes nothing, and says so.
+    late = guardian.submit(action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"])
+    assert late.status_code == 409 and "text/html" in late.content_type
+    assert _status(tenant, created["id"]) == "pending"
+    assert tenant.get(f"/v1/consents/{door}", scope="consents").json["status"] == "revoked"
+    # Reloaded, the page offers what is left.
+    page = guardian.open().get_data(as_text=True)
+    assert 'value="door_access"' not in page and 'value="canteen_payment"' in page
+    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose="canteen_payment")
     assert receipt.status_code == 200
     assert tenant.get(f"/v1/consents/{door}", scope="consents").json["status"] == "revoked"
     assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "revoked"

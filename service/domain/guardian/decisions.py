@@ -116,7 +116,12 @@ def decide(
         )
     )
     chosen = {code for code in ticked if code} if approve else set()
-    if approve and not chosen & {c.purpose.code for c in pending}:
+    pending_codes = {c.purpose.code for c in pending}
+    asked = {c.purpose.code for c in request.consents}
+    if (chosen & asked) - pending_codes or not pending:
+        # A consent the page offered moved meanwhile (the organization revoked it, say): decide nothing.
+        raise StateChanged("a consent of this request changed while the guardian was deciding")
+    if approve and not chosen & pending_codes:
         raise DecisionRefused("tick at least one purpose to approve, or decline", code="select_one")
     if approve and not attested:
         raise DecisionRefused(
