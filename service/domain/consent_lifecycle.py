@@ -18,6 +18,10 @@ transactions wait for each other:
 6. the organization's status list (``service.domain.status_lists.allocate_index``);
 7. the organization's audit head, taken at commit (``service.domain.audit.append_pending``).
 
+Sweeps (``expire_overdue``, ``expire_if_due``) take no subject lock: they start at the request or the
+consent rows (``SKIP LOCKED``), a later part of the same order, and change only what is still in the state
+they expect.
+
 On SQLite every write transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``),
 which serializes them; the row locks matter on PostgreSQL.
 """

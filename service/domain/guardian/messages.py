@@ -91,13 +91,20 @@ def check_sms_allowance(
 
 def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_limit: int) -> SmsMessage:
     """Take one message of ``kind`` from the allowance, or raise :class:`RateLimited`; send after commit."""
-    if request.phone_hash is None:
-        raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
     # The organization's row lock queues every reservation of this organization (lock order: after the
     # subject, before the guardian request; see service.domain.consent_lifecycle).
     session.execute(
         select(Organization.id).where(Organization.id == request.org_id).with_for_update(key_share=True)
-    )
+    ).all()
+    # Then the request itself, read afresh: an erasure that committed meanwhile removed the phone.
+    session.scalars(
+        select(GuardianRequest)
+        .where(GuardianRequest.id == request.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
+    if request.phone_hash is None:
+        raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
     check_sms_allowance(
         session, org_id=request.org_id, phone_hash=request.phone_hash, kind=kind, daily_limit=daily_limit
     )

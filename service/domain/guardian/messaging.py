@@ -75,6 +75,7 @@ class Messenger:
 
     def deliver(self, session: Session, request: GuardianRequest, message: SmsMessage, body: str) -> SmsOutcome:
         """Send a reserved message now, with no transaction open, and record the outcome."""
+        session.refresh(request)  # the number as stored now: an erasure since the reservation removed it
         if request.phone_ciphertext is None:
             outcome = SmsOutcome(error_code="phone_erased")
         else:
