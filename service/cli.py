@@ -146,9 +146,13 @@ def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
 @click.command("sweep")
 @with_appcontext
 def sweep() -> None:
-    """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron."""
+    """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron.
+
+    It also clears the phone lookups that erased guardians' SMS records kept for the allowance's hour.
+    """
     from service.domain.consent_lifecycle import expire_overdue
     from service.domain.guardian import expire_overdue_requests
+    from service.domain.guardian.messages import forget_phone_lookups
 
     session = db.session()
     totals = {"consents": 0, "guardian requests": 0}
@@ -159,6 +163,8 @@ def sweep() -> None:
             totals[name] += ended
             if ended == 0:
                 break
+    forget_phone_lookups(session)
+    session.commit()
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
 
 

@@ -6,6 +6,7 @@ numbers that cost money, a reused or late link.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from service import db
 from service.domain import guardian as flow
 from service.domain.guardian.codes import OTP_MAX_FAILURES
 from service.keys.data_key import protector
-from service.models import AuditEvent, Consent, GuardianLink, GuardianRequest, SmsMessage, utcnow
+from service.models import AuditEvent, Consent, GuardianLink, GuardianRequest, SmsMessage, Subject, utcnow
 from tests.conftest import Tenant
 from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
 
@@ -243,7 +244,7 @@ def test_a_failed_sms_does_not_hold_back_the_resend(failing_outbox: Any, tenant:
 
 
 def test_r13_erasure_removes_links_phone_lookups_and_withdrawal_notes(
-    tenant: Tenant, client: Any, outbox: Any, app: Flask
+    tenant: Tenant, client: Any, outbox: Any, app: Flask, runner: Any
 ) -> None:
     child, created = _request(tenant)
     decision_link = url_from(outbox()[0])
@@ -260,6 +261,15 @@ def test_r13_erasure_removes_links_phone_lookups_and_withdrawal_notes(
     with app.app_context():
         session = db.session()
         assert session.scalars(select(GuardianLink).where(GuardianLink.request_id == created["id"])).all() == []
+        messages = session.scalars(select(SmsMessage)).all()
+        assert {m.provider_message_id for m in messages} == {None}
+        # The last hour's SMS records keep the phone's keyed hash for the allowance (erasing a child and
+        # asking again must not dodge it); the sweep clears it once that hour has passed.
+        for message in messages:
+            message.created_at = utcnow() - timedelta(minutes=61)
+        session.commit()
+        assert runner.invoke(args=["sweep"]).exit_code == 0
+        session.expire_all()
         assert {m.phone_hash for m in session.scalars(select(SmsMessage))} == {None}
         request = session.get(GuardianRequest, created["id"])
         assert request is not None and request.phone_hash is None and request.link_ciphertext is None
@@ -267,6 +277,8 @@ def test_r13_erasure_removes_links_phone_lookups_and_withdrawal_notes(
             assert consent.end_note is None
         trail = " ".join(repr(e.data) for e in session.scalars(select(AuditEvent)))
         assert "张先生" not in trail
+        # No lookup of the phone in the hash chain, which erasure cannot touch.
+        assert "guardian_ref" not in trail
     assert tenant.get(f"/v1/consents/{door}", scope="consents").json["end_note"] is None
 
 
@@ -340,3 +352,83 @@ def test_codes_and_links_share_the_allowance_of_the_phone(tenant: Tenant, client
         session.commit()
     limited = guardian.submit(action="send_code")
     assert limited.status_code == 429
+
+
+def test_r13_erasing_a_child_does_not_reset_the_phones_allowance(tenant: Tenant, outbox: Any) -> None:
+    _, created = _request(tenant)
+    assert tenant.delete(f"/v1/subjects/{created['subject_id']}").status_code == 204
+    again = tenant.guardian_request(tenant.subject(age_years=8)["id"], ["door_access"])
+    assert again.status_code == 429 and again.json["code"] == "rate_limited"
+    assert len(outbox()) == 1
+
+
+def test_r4_a_resend_replaces_the_link(tenant: Tenant, client: Any, outbox: Any, app: Flask) -> None:
+    """The SMS link is kept nowhere readable: a resend sends a new one and the old one stops working."""
+    _, created = _request(tenant)
+    with app.app_context():
+        session = db.session()
+        request = session.get(GuardianRequest, created["id"])
+        assert request is not None and request.link_ciphertext is None
+        for message in session.scalars(select(SmsMessage)):
+            message.created_at = utcnow() - timedelta(minutes=2)
+        session.commit()
+    first = url_from(outbox()[0])
+    assert tenant.post(f"/v1/guardian-requests/{created['id']}/resend", scope="consents").status_code == 200
+    second = url_from(outbox()[-1])
+    assert second != first
+    assert client.get(link_path(first)).status_code == 404
+    assert client.get(link_path(second)).status_code == 200
+
+
+def test_r4_no_guardian_decision_once_the_child_reached_the_guardian_age(
+    tenant: Tenant, client: Any, outbox: Any, app: Flask
+) -> None:
+    child, created = _request(tenant)
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
+    token = guardian.csrf()
+    with app.app_context():
+        session = db.session()
+        subject = session.get(Subject, child["id"])
+        assert subject is not None
+        subject.guardian_required_until = utcnow().date()  # the 14th birthday is today
+        session.commit()
+    form = {"csrf_token": token, "action": "approve", "attest_guardian": "yes", "purpose": "door_access"}
+    late = client.post(link_path(url_from(outbox()[0])), data=form)
+    assert late.status_code == 410
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert "active" not in {c["status"] for c in polled["consents"]}
+
+
+@pytest.fixture()
+def one_sms_a_day(app_config: dict[str, Any]) -> None:
+    app_config["SMS_DAILY_LIMIT"] = 1
+
+
+def test_the_withdrawal_link_is_shown_when_its_sms_cannot_be_sent(
+    one_sms_a_day: None, tenant: Tenant, client: Any, outbox: Any
+) -> None:
+    """The budget allows the request's SMS but not the withdrawal link's: the receipt shows the link."""
+    child, _ = _request(tenant)
+    receipt = GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+        action="approve", attest_guardian="yes", purpose="door_access"
+    )
+    assert receipt.status_code == 200 and len(outbox()) == 1
+    html = receipt.get_data(as_text=True)
+    assert 'id="withdrawal-link"' in html
+    shown = re.search(r'href="(http://consent-gate.test/g/[A-Za-z0-9_-]+)"', html)
+    assert shown is not None
+    withdrawal = GuardianBrowser(client, link_path(shown.group(1)))
+    assert 'name="withdraw"' in withdrawal.open().get_data(as_text=True)
+    assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
+
+
+def test_odd_form_values_on_the_guardian_pages_answer_4xx(tenant: Tenant, client: Any, outbox: Any) -> None:
+    child, _ = _request(tenant)
+    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
+    both = ["door_access", "canteen_payment"]
+    odd = guardian.submit(action="approve", attest_guardian="yes", purpose=both, notice_version_door_access="²")
+    assert odd.status_code == 200  # a version that is no number is ignored, not a crash
+    withdrawal = GuardianBrowser(client, link_path(url_from(outbox()[-1])))
+    for value in ("abc\x00def", "x" * 500, "", "ü" * 36):
+        assert withdrawal.submit(withdraw=value).status_code < 500, repr(value)
+    assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"

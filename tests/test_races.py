@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from service import db
 from service.domain import guardian as flow
+from service.domain.guardian.messages import forget_phone_lookups
 from service.domain.statuses import FINAL_CONSENT
 from service.models import (
     AuditEvent,
@@ -41,6 +42,7 @@ from service.models import (
     Purpose,
     SmsMessage,
     Subject,
+    utcnow,
 )
 from tests.conftest import Tenant, make_tenant
 from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
@@ -325,12 +327,22 @@ def test_race_approve_x_erase(app: Flask, outbox: Any) -> None:
             assert request.phone_ciphertext is None and request.phone_hash is None, "phone kept after erasure"
             links = session.scalars(select(GuardianLink.kind).where(GuardianLink.request_id == case.request_id)).all()
             assert links == [], f"guardian links left after erasure: {links}"
+            # No SMS is reserved for the erased phone once erasure committed; the records from before keep
+            # the phone's keyed hash for the allowance's hour only (the sweep clears it then).
+            late_rows = session.scalars(
+                select(SmsMessage.kind).where(
+                    SmsMessage.request_id == case.request_id, SmsMessage.created_at > subject.erased_at
+                )
+            ).all()
+            assert late_rows == [], f"SMS reserved after the erasure: {late_rows}"
+            forget_phone_lookups(session, now=utcnow() + timedelta(hours=1, minutes=1))
+            session.commit()
             kept = session.scalars(
                 select(SmsMessage.kind).where(
                     SmsMessage.request_id == case.request_id, SmsMessage.phone_hash.is_not(None)
                 )
             ).all()
-            assert kept == [], f"SMS records keep the erased phone's lookup hash: {kept}"
+            assert kept == [], f"SMS records keep the erased phone's lookup hash past the hour: {kept}"
         _denies(case.tenant, case.child_id)
         # Not asserted, counted: an SMS (the withdrawal link) sent to the phone after the erasure answered.
         late = [

@@ -41,6 +41,9 @@ def upgrade() -> None:
     with op.batch_alter_table("sms_messages", schema=None) as batch_op:
         batch_op.alter_column("phone_hash", existing_type=sa.String(length=64), nullable=True)
         batch_op.create_index("ix_sms_messages_org_created", ["org_id", "created_at"], unique=False)
+    requests = sa.table("guardian_requests", sa.column("delivery", sa.String), sa.column("link_ciphertext", sa.Text))
+    # An SMS request's link is no longer kept readable (a resend issues a new one).
+    op.execute(requests.update().where(requests.c.delivery == "sms").values(link_ciphertext=None))
     consents = sa.table(
         "consents",
         sa.column("status", sa.String),

@@ -103,7 +103,7 @@ class GuardianRequests(MethodView):
         session = db.session()
         messenger = Messenger.of(current_app)
         try:
-            request, reservation = flow.create_guardian_request(
+            request, reservation, token = flow.create_guardian_request(
                 session,
                 org_id=caller.org_id,
                 actor=caller.actor,
@@ -123,7 +123,7 @@ class GuardianRequests(MethodView):
             session.rollback()
             raise Conflict("a live consent to one of these purposes exists", code="consent_exists") from None
         if reservation is not None:
-            messenger.deliver(session, request, reservation, messenger.link_text(session, request))
+            messenger.deliver(session, request, reservation, messenger.link_text(session, request, token))
             session.commit()
         return request_view(request)
 
@@ -148,8 +148,10 @@ class GuardianRequestResend(MethodView):
     def post(self, request_id: str) -> dict[str, Any]:
         """Send the link SMS again
 
-        `delivery: sms` only. Counts against the same allowance as every SMS (429 `rate_limited` or
-        `sms_budget_exhausted`, with `Retry-After`); a failed attempt does not hold back the next resend.
+        `delivery: sms` only. The SMS carries a new link; the one sent before stops working (no copy of
+        a link is kept, so a new one is the only way to send it again). Counts against the same allowance
+        as every SMS (429 `rate_limited` or `sms_budget_exhausted`, with `Retry-After`); a failed attempt
+        does not hold back the next resend.
         The outcome shows in `delivery_status` and `delivery_error`.
         """
         session = db.session()
@@ -160,8 +162,9 @@ class GuardianRequestResend(MethodView):
             raise Conflict("a qr request has no link SMS: show its QR code", code="request_not_pending")
         messenger = Messenger.of(current_app)
         reservation = messenger.reserve(session, request, "link")
+        token = flow.renew_decision_link(session, request)  # the link in an earlier SMS stops working
         session.commit()
-        messenger.deliver(session, request, reservation, messenger.link_text(session, request))
+        messenger.deliver(session, request, reservation, messenger.link_text(session, request, token))
         session.commit()
         return request_view(request)
 

@@ -11,7 +11,7 @@ from service.domain.audit import record_event
 from service.domain.consent_lifecycle import ENDABLE_CONSENT, ConsentStatus, end_consent, lock_subject
 from service.domain.statuses import GuardianRequestStatus
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import Consent, GuardianLink, GuardianRequest, SmsMessage, Subject, utcnow
+from service.models import Consent, GuardianLink, GuardianRequest, Subject, utcnow
 
 
 def add_years(day: date, years: int) -> date:
@@ -76,8 +76,9 @@ def register_subject(
 def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> None:
     """Erasure closes pending guardian requests and removes what reaches the guardian (R13).
 
-    Numbers, their lookup hashes (also on the SMS records), the child's display name, the link tokens
-    and the links themselves: nothing left opens a page or finds the phone.
+    Numbers, their lookup hashes, the child's display name, the link tokens and the links themselves:
+    nothing left opens a page or finds the phone. The SMS records of the last hour keep the phone's
+    keyed hash until ``consent-gate sweep`` clears it, an hour later (see ``forget_phone_lookups``).
     """
     now = utcnow()
     requests = session.scalars(
@@ -109,8 +110,11 @@ def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> 
         request.otp_hash = None
     ids = [request.id for request in requests]
     if ids:
+        # Imported here: the guardian flow imports this module (a child's age, erasure's checks).
+        from service.domain.guardian.messages import forget_phone_lookups
+
         session.execute(delete(GuardianLink).where(GuardianLink.request_id.in_(ids)))
-        session.execute(update(SmsMessage).where(SmsMessage.request_id.in_(ids)).values(phone_hash=None))
+        forget_phone_lookups(session, request_ids=ids)
 
 
 def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str) -> Subject:

@@ -56,6 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_approved": "已同意",
         "receipt_declined": "未同意",
         "receipt_withdraw": "我们已向您的手机发送撤回链接，您可随时通过该链接撤回同意。",
+        "receipt_withdraw_link": "撤回链接的短信未能发送。请保存以下链接，您可随时通过它撤回同意：",
         "receipt_time": "记录时间：{when}",
         "withdraw_title": "撤回孩子的人脸信息授权",
         "withdraw_intro": "以下是 {org} 为您的孩子保存的授权。撤回立即生效。",
@@ -124,6 +125,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_approved": "Agreed",
         "receipt_declined": "Not agreed",
         "receipt_withdraw": "We sent a withdrawal link to your phone: use it at any time to withdraw.",
+        "receipt_withdraw_link": "The SMS with your withdrawal link could not be sent. Keep this link: use it at "
+        "any time to withdraw.",
         "receipt_time": "Recorded at {when}",
         "withdraw_title": "Withdraw consent for your child",
         "withdraw_intro": "These are the consents {org} holds for your child. Withdrawing takes effect at once.",

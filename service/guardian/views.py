@@ -223,7 +223,7 @@ def _shown_versions() -> dict[str, int]:
     """The notice version of each purpose as the page showed it (``notice_version_<code>`` fields)."""
     shown = {}
     for name, value in request.form.items():
-        if name.startswith("notice_version_") and value.isdigit() and len(value) < 10:
+        if name.startswith("notice_version_") and value.isascii() and value.isdigit() and len(value) < 10:
             shown[name.removeprefix("notice_version_")] = int(value)
     return shown
 
@@ -267,15 +267,26 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
         session.rollback()
         return page.message("changed_title", page.t("state_changed", org=org_name), 409)
     session.commit()
-    withdrawal_sent = False
+    withdrawal_sent, withdrawal_url = False, None
     if decision.withdrawal_token:
         withdrawal_sent = _send_withdrawal_link(session, req, decision.withdrawal_token)
+        if not withdrawal_sent:
+            # Not sent (the phone's allowance, a provider failure): the link is kept nowhere else, so the
+            # guardian gets it here, on the page only they are looking at.
+            withdrawal_url = flow.link_url(current_app.config["PUBLIC_URL"], decision.withdrawal_token)
     outcome = [
         {"code": c.purpose.code, "name": c.purpose.name, "status": c.status}
         for c in session.get(GuardianRequest, req.id).consents  # type: ignore[union-attr]
     ]
     decided_at = local_time(req.decided_at or utcnow(), page.locale)
-    return page.render("receipt.html", org=org, outcome=outcome, decided_at=decided_at, withdrawal_sent=withdrawal_sent)
+    return page.render(
+        "receipt.html",
+        org=org,
+        outcome=outcome,
+        decided_at=decided_at,
+        withdrawal_sent=withdrawal_sent,
+        withdrawal_url=withdrawal_url,
+    )
 
 
 def _send_withdrawal_link(session: Session, req: GuardianRequest, token: str) -> bool:

@@ -27,6 +27,7 @@ from service.domain.guardian.requests import (
     expire_if_due,
     expire_overdue_requests,
     get_request,
+    renew_decision_link,
 )
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "issue_code",
     "link_url",
     "local_time",
+    "renew_decision_link",
     "resolve_link",
     "withdraw",
 ]

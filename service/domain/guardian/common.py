@@ -26,8 +26,9 @@ def new_link(session: Session, request: GuardianRequest, *, kind: str, expires_a
 
 
 def audit_step(session: Session, request: GuardianRequest, actor: str, action: str, **data: object) -> None:
-    # The audit trail outlives erasure and cannot be edited, so it keeps no digit of the number: only the
-    # country code and a pseudonymous reference (a keyed hash, meaningless without DATA_KEY).
+    # The audit trail outlives erasure and cannot be edited, so it keeps no digit of the number and no
+    # lookup of it (even a keyed hash would link an erased child to a guardian still on record): only the
+    # country code. The request's id ties its events together.
     record_event(
         session,
         org_id=request.org_id,
@@ -35,7 +36,7 @@ def audit_step(session: Session, request: GuardianRequest, actor: str, action: s
         action=action,
         object_type="guardian_request",
         object_id=request.id,
-        data={"phone": audit_mask(request.phone_masked), "guardian_ref": (request.phone_hash or "")[:16], **data},
+        data={"phone": audit_mask(request.phone_masked), **data},
     )
 
 

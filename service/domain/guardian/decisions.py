@@ -31,7 +31,7 @@ from service.domain.guardian.common import audit_step, claim_request, new_link
 from service.domain.guardian.links import LinkGone
 from service.domain.purposes import assessment_is_current
 from service.domain.statuses import Delivery, GuardianRequestStatus
-from service.domain.subjects import guardian_age_moment
+from service.domain.subjects import guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound
 from service.keys.crypto import DataProtector
 from service.models import Consent, GuardianLink, GuardianRequest, Notice, utcnow
@@ -105,7 +105,8 @@ def decide(
     request = _lock_request(session, link.request)
     if request.status != GuardianRequestStatus.PENDING or subject is None or subject.erased_at is not None:
         raise LinkGone("a decision was already made with this link", code="link_used")
-    if request.expires_at <= now:
+    if request.expires_at <= now or not is_minor(subject, now.date()):
+        # Past its time, or the child reached the guardian age meanwhile: they now decide for themself.
         raise LinkGone("this link has expired", code="link_expired")
     pending = list(
         session.scalars(
@@ -245,6 +246,8 @@ def consents_of_child(session: Session, request: GuardianRequest) -> list[Consen
 def withdraw(session: Session, link: GuardianLink, consent_id: str) -> Consent:
     """The guardian withdraws one of the child's consents; effective at once (R3)."""
     request = link.request
+    if not 1 <= len(consent_id) <= 36 or not consent_id.isascii() or not consent_id.isprintable():
+        raise NotFound("no such consent")
     consent = session.get(Consent, consent_id)
     if consent is None or consent.org_id != request.org_id or consent.subject_id != request.subject_id:
         raise NotFound("no such consent")

@@ -19,15 +19,18 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.domain.guardian.common import audit_step
-from service.errors import DomainError
+from service.domain.statuses import GuardianRequestStatus
+from service.errors import Conflict, DomainError
 from service.models import GuardianRequest, Organization, SmsMessage, utcnow
 
 SMS_MIN_INTERVAL = timedelta(minutes=1)
 SMS_HOURLY_LIMIT = 5
+#: The longest window counted per phone: an erased child's SMS records keep the phone's lookup this long.
+PHONE_WINDOW = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
@@ -71,11 +74,11 @@ def check_sms_allowance(
         raise RateLimited("wait a minute before sending another message of this kind to this phone", wait)
     hourly, oldest = session.execute(
         select(func.count(), func.min(SmsMessage.created_at)).where(
-            *mine, SmsMessage.created_at > moment - timedelta(hours=1)
+            *mine, SmsMessage.created_at > moment - PHONE_WINDOW
         )
     ).one()
     if hourly >= SMS_HOURLY_LIMIT:
-        wait = _seconds_until(_aware(oldest, moment) + timedelta(hours=1), moment)
+        wait = _seconds_until(_aware(oldest, moment) + PHONE_WINDOW, moment)
         raise RateLimited("too many messages to this phone in the last hour", wait)
     daily, first = session.execute(
         select(func.count(), func.min(SmsMessage.created_at)).where(
@@ -105,6 +108,10 @@ def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_
     ).one()
     if request.phone_hash is None:
         raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
+    if kind in ("link", "code") and (
+        request.status != GuardianRequestStatus.PENDING or request.expires_at <= utcnow()
+    ):
+        raise Conflict(f"the request is {request.status}: nothing to send", code="request_not_pending")
     check_sms_allowance(
         session, org_id=request.org_id, phone_hash=request.phone_hash, kind=kind, daily_limit=daily_limit
     )
@@ -140,3 +147,29 @@ def settle_sms(session: Session, request: GuardianRequest, message: SmsMessage, 
         action = "code.sent" if outcome.sent else "code.failed_to_send"
     audit_step(session, request, "system:sms", action, kind=message.kind, error=outcome.error_code)
     session.flush()
+
+
+def forget_phone_lookups(session: Session, *, request_ids: list[str] | None = None, now: datetime | None = None) -> int:
+    """Clear the phone's lookup from SMS records of erased guardians once the allowance no longer needs it.
+
+    Erasure clears everything at once but the records of the last hour: those still count against the
+    phone's allowance, so that erasing a child and asking again cannot dodge it. ``consent-gate sweep``
+    clears them after that hour. The provider's message id (which leads back to the number at the
+    provider) goes at once.
+    """
+    moment = now or utcnow()
+    erased = select(GuardianRequest.id).where(GuardianRequest.phone_hash.is_(None))
+    scope = SmsMessage.request_id.in_(request_ids) if request_ids is not None else SmsMessage.request_id.in_(erased)
+    session.execute(
+        update(SmsMessage)
+        .where(scope, SmsMessage.provider_message_id.is_not(None))
+        .values(provider_message_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    cleared = session.execute(
+        update(SmsMessage)
+        .where(scope, SmsMessage.phone_hash.is_not(None), SmsMessage.created_at <= moment - PHONE_WINDOW)
+        .values(phone_hash=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(cleared.rowcount)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.db import begin_read
 from service.domain.guardian.common import link_url
 from service.domain.guardian.messages import SmsOutcome, reserve_sms, settle_sms
 from service.domain.subjects import CHINA_TIME
@@ -29,13 +30,15 @@ from service.sms import SmsError, SmsProvider
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "link": "【{org}】请查看孩子人脸识别的监护人同意请求，并自行决定是否同意：{url} 链接有效期至 {when}。",
-        "code": "【{org}】您的验证码为 {code}，10 分钟内有效。请勿告诉他人。",
+        "code": "【{org}】您正在为孩子的人脸识别作监护人决定，验证码为 {code}，10 分钟内有效。"
+        "请勿告诉他人，工作人员不会向您索要。",
         "withdrawal": "【{org}】您对孩子人脸识别的决定已记录。如需撤回同意，可随时访问：{url}",
     },
     "en": {
         "link": "{org}: a consent request about your child's face recognition awaits your decision: {url} "
         "(valid until {when})",
-        "code": "{org}: your code is {code}, valid for 10 minutes. Do not share it.",
+        "code": "{org}: your code for the guardian decision about your child's face recognition is {code}, "
+        "valid for 10 minutes. Do not share it: staff will never ask you for it.",
         "withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
     },
 }
@@ -74,13 +77,22 @@ class Messenger:
         return reserve_sms(session, request, kind=kind, daily_limit=self.daily_limit)
 
     def deliver(self, session: Session, request: GuardianRequest, message: SmsMessage, body: str) -> SmsOutcome:
-        """Send a reserved message now, with no transaction open, and record the outcome."""
-        session.refresh(request)  # the number as stored now: an erasure since the reservation removed it
-        if request.phone_ciphertext is None:
+        """Send a reserved message now, with no transaction open, and record the outcome.
+
+        Call it after the commit that reserved the message. The number is read as stored now (an erasure
+        since the reservation removed it) in a read transaction that ends before the provider is called:
+        no lock, and on SQLite no write lock, is held while a provider is slow.
+        """
+        session.commit()  # nothing is pending here; end whatever transaction building the body opened
+        begin_read(session)
+        session.refresh(request)
+        ciphertext = request.phone_ciphertext
+        session.commit()
+        if ciphertext is None:
             outcome = SmsOutcome(error_code="phone_erased")
         else:
             try:
-                sent_id = self.provider.send(self.protector.decrypt(request.phone_ciphertext), body)
+                sent_id = self.provider.send(self.protector.decrypt(ciphertext), body)
                 outcome = SmsOutcome(provider_message_id=sent_id)
             except SmsError as exc:
                 outcome = SmsOutcome(error_code=exc.code)
@@ -90,9 +102,8 @@ class Messenger:
         SMS.labels(message.kind, "sent" if outcome.sent else "failed").inc()
         return outcome
 
-    def link_text(self, session: Session, request: GuardianRequest) -> str:
-        assert request.link_ciphertext is not None
-        url = link_url(self.public_url, self.protector.decrypt(request.link_ciphertext))
+    def link_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+        url = link_url(self.public_url, token)
         when = local_time(request.expires_at, request.locale)
         return message_text(request.locale, "link", org=_org_name(session, request), url=url, when=when)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.domain.consent_lifecycle import (
@@ -22,7 +22,7 @@ from service.domain.statuses import Delivery, GuardianRequestStatus, Relationshi
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
 from service.keys.crypto import DataProtector
-from service.models import Consent, GuardianRequest, Purpose, SmsMessage, utcnow
+from service.models import Consent, GuardianLink, GuardianRequest, Purpose, SmsMessage, utcnow
 from service.sms.phones import InvalidPhone, mask_phone, normalize_mobile
 
 
@@ -41,11 +41,11 @@ def create_guardian_request(
     locale: str,
     hours: int,
     child_display_name: str | None = None,
-) -> tuple[GuardianRequest, SmsMessage | None]:
+) -> tuple[GuardianRequest, SmsMessage | None, str]:
     """Open a request with one ``pending_guardian`` consent per purpose.
 
     With ``delivery: sms`` the link SMS is reserved here (a 429 creates nothing); the caller delivers it
-    after the commit and returns it to the guardian only. Returns the request and that reservation.
+    after the commit, to the guardian only. Returns the request, that reservation and the link's token.
     """
     now = utcnow()
     get_subject(session, org_id=org_id, subject_id=subject_id)
@@ -115,7 +115,10 @@ def create_guardian_request(
     for consent in live:  # past their end, not swept yet: record the expiry now (after the org lock: lock order)
         persist_expiry(session, consent)
     token = new_link(session, request, kind="decision", expires_at=request.expires_at)
-    request.link_ciphertext = protector.encrypt(token)
+    if delivery == Delivery.QR:
+        # The app shows it again as a QR code while pending. An SMS link is stored hashed only: not even
+        # whoever holds DATA_KEY can read it back, and a resend issues a new one (renew_decision_link).
+        request.link_ciphertext = protector.encrypt(token)
     for purpose in found:
         notice = purpose.current_notice
         session.add(
@@ -143,7 +146,15 @@ def create_guardian_request(
         relationship=relationship,
         expires_at=request.expires_at.isoformat(),
     )
-    return request, reservation
+    return request, reservation, token
+
+
+def renew_decision_link(session: Session, request: GuardianRequest) -> str:
+    """A new decision link for a resend; the old one stops working (its token is not kept anywhere)."""
+    session.execute(
+        delete(GuardianLink).where(GuardianLink.request_id == request.id, GuardianLink.kind == "decision")
+    )
+    return new_link(session, request, kind="decision", expires_at=request.expires_at)
 
 
 def child_display_name(request: GuardianRequest, protector: DataProtector) -> str | None:
