@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy import select
 
 from service import db
 from service.models import Purpose
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def test_r10_no_consent_without_a_current_assessment(tenant: Tenant) -> None:

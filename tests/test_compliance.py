@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
@@ -18,8 +18,9 @@ from service.db import Base
 from service.domain.audit import GENESIS, event_hash
 from service.domain.filing import add_working_days, parse_dates
 from service.models import AuditEvent, AuditHead
-from tests.conftest import Tenant
-from tests.guardian_support import GuardianBrowser, link_path, setup_child
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 
 def test_r9_transmission_is_declared_shown_and_recorded(tenant: Tenant) -> None:
@@ -85,10 +86,10 @@ def test_receipt_has_the_27560_fields_and_a_valid_signature(tenant: Tenant) -> N
     assert json.loads(payload) == receipt
 
 
-def test_guardian_receipt_names_the_guardian_masked(tenant: Tenant, client: Any) -> None:
-    child = setup_child(tenant)
+def test_guardian_receipt_names_the_guardian_masked(tenant: Tenant, client: Any, guardian: GuardianKit) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(action="approve", purpose="door_access")
+    guardian.browser(created["approve_url"]).submit(action="approve", purpose="door_access")
     receipt = tenant.get(f"/v1/consents/{created['consents'][0]['id']}/receipt", scope="consents").json["receipt"]
     assert receipt["subject"]["guardian"]["relationship"] == "parent"
     assert receipt["subject"]["guardian"]["phone_masked"] == "+86 138****5678"
@@ -105,14 +106,16 @@ def _database_text(app: Flask) -> str:
         return "\n".join(dump)
 
 
-def test_r13_erasure_leaves_no_trace_of_the_erased_values(tenant: Tenant, app: Flask, client: Any) -> None:
+def test_r13_erasure_leaves_no_trace_of_the_erased_values(
+    tenant: Tenant, app: Flask, client: Any, guardian: GuardianKit
+) -> None:
     birth = date.today() - timedelta(days=9 * 365 + 17)
     tenant.purpose("door_access")
     child = tenant.post(
         "/v1/subjects", {"external_ref": "pupil-erase-7731", "birth_date": birth.isoformat()}, scope="consents"
     ).json
     created = tenant.guardian_request(child["id"], ["door_access"], phone="+8613955501234").json
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(action="approve", purpose="door_access")
+    guardian.browser(created["approve_url"]).submit(action="approve", purpose="door_access")
     before = _database_text(app)
     assert "pupil-erase-7731" in before and birth.isoformat() in before
     assert tenant.delete(f"/v1/subjects/{child['id']}").status_code == 204
@@ -165,10 +168,10 @@ def test_r12_filing_is_due_30_working_days_after_crossing(low_threshold: None, t
     assert printed["filing"]["crossed_on"] == today.isoformat()
 
 
-def test_report_counts_devices_minors_and_decisions(tenant: Tenant, client: Any) -> None:
-    child = setup_child(tenant)
+def test_report_counts_devices_minors_and_decisions(tenant: Tenant, client: Any, guardian: GuardianKit) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"]).json
-    GuardianBrowser(client, link_path(created["approve_url"])).submit(action="approve", purpose="door_access")
+    guardian.browser(created["approve_url"]).submit(action="approve", purpose="door_access")
     tenant.post("/v1/devices", {"name": "Gate", "location_type": "school"})
     tenant.post("/v1/devices", {"name": "Gate 2", "location_type": "school"})
     tenant.verify("door_access", subject_id=child["id"])

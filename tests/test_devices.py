@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.conftest import Tenant
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def device(tenant: Tenant, **fields: object) -> dict:  # type: ignore[type-arg]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.conftest import Tenant
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def test_allow_then_revoke_then_deny(tenant: Tenant) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy import select
@@ -10,7 +11,9 @@ from sqlalchemy import select
 from service import db
 from service.domain.subjects import add_years
 from service.models import AuditEvent, Subject
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def register(tenant: Tenant, ref: str, birth: date) -> dict:  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ import os
 import stat
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
@@ -28,7 +28,9 @@ from service.tokens import (
     generate_private_key_pem,
     thumbprint,
 )
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def b64(data: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -9,7 +11,9 @@ from sqlalchemy import select
 from schemas.verifications import REASONS
 from service import db
 from service.models import Verification
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def test_every_decision_is_recorded_before_the_answer(tenant: Tenant, app: Flask) -> None:

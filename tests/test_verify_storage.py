@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -24,14 +24,18 @@ from service.domain.verification import (
 )
 from service.models import Verification, new_sequential_id
 from service.prepared import Prepared
-from tests.conftest import PG_ADMIN_DSN, Tenant, force_expiry
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, Tenant
 
 
-def test_prepared_statements_return_what_sqlalchemy_returns(tenant: Tenant, app: Flask) -> None:
+def test_prepared_statements_return_what_sqlalchemy_returns(
+    tenant: Tenant, app: Flask, force_expiry: ForceExpiry
+) -> None:
     tenant.purpose()
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
-    force_expiry(app, consent["id"])  # a timestamp in the row, which needs the type's processing
+    force_expiry(consent["id"])  # a timestamp in the row, which needs the type's processing
     with app.app_context(), db.engine().connect() as conn:
         by_consent = {"consent_id": consent["id"], "org_id": tenant.org_id}
         by_subject = {"subject_id": person["id"], "org_id": tenant.org_id, "purpose": "door_access"}
@@ -95,7 +99,7 @@ def pg_url(database_url: str) -> str:
 
 
 def _terminate(url: str, pid: int) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
