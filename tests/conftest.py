@@ -4,6 +4,12 @@ PostgreSQL: each test run creates its own database on 127.0.0.1:5432 and drops i
 server is unreachable the PostgreSQL half is skipped with the reason shown, except with ``CI=true``,
 where it must run.
 
+Each test runs in a transaction rolled back at its end (savepoint mode): the app's sessions share one
+connection, and a view's ``commit()`` releases a savepoint. Tests that use other connections (the verify
+path, threads, other apps or processes, a served app) are marked ``committed``: they commit for real and
+every table is emptied after them. In savepoint mode any other connection to the test database is refused
+at once, and fails the test with a hint.
+
 The helpers live in ``tests/support.py``; test modules reach them through the fixtures here.
 """
 
@@ -15,6 +21,7 @@ import os
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +42,9 @@ from tests.support import (
     FakeTwilio,
     GuardianKit,
     IsolatedClient,
+    SavepointGuard,
     Tenant,
+    TestTransaction,
     VerifyScenarios,
     empty_tables,
     serve_fake_twilio,
@@ -99,13 +108,56 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
     }
 
 
+#: Fixtures that need real commits: whatever uses them runs in committed mode.
+COMMITTED_FIXTURES = frozenset({"live", "race", "verify_scenarios"})
+MODES = pytest.StashKey[Counter[str]]()
+
+
+def _mode(request: pytest.FixtureRequest) -> str:
+    if request.node.get_closest_marker("committed") is not None or COMMITTED_FIXTURES & set(request.fixturenames):
+        return "committed"
+    return "savepoint"
+
+
+@pytest.fixture(scope="session")
+def savepoint_guard() -> Iterator[SavepointGuard]:
+    guard = SavepointGuard()
+    guard.install()
+    yield guard
+    guard.uninstall()
+
+
 @pytest.fixture()
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(app_config: dict[str, Any], request: pytest.FixtureRequest, savepoint_guard: SavepointGuard) -> Iterator[Flask]:
+    """The app, its sessions in one transaction rolled back at the end of the test (savepoint mode).
+
+    Tests marked ``committed`` (and any that use ``live``, ``race`` or ``verify_scenarios``) commit for
+    real instead, and every table is emptied after them: for whatever uses other connections than the
+    request's session (verifications, threads, other apps or processes, a served app).
+    """
     app = create_app(app_config)
     app.test_client_class = IsolatedClient
-    yield app
-    empty_tables(app)
-    app.extensions["consent_gate.engine"].dispose()
+    mode = _mode(request)
+    request.config.stash.setdefault(MODES, Counter())[mode] += 1
+    transaction = TestTransaction(app, savepoint_guard) if mode == "savepoint" else None
+    try:
+        yield app
+    finally:
+        try:
+            if transaction is not None:
+                transaction.close(app)
+            else:
+                empty_tables(app)
+        finally:
+            app.extensions["consent_gate.engine"].dispose()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    modes = config.stash.get(MODES, None)
+    if modes:
+        terminalreporter.write_line(
+            f"database tests: {modes['savepoint']} in savepoint mode, {modes['committed']} committed"
+        )
 
 
 @pytest.fixture()
@@ -113,8 +165,10 @@ def db_session(app: Flask) -> Iterator[Session]:
     """A session for calling domain functions directly, in the test's transaction, in an app context.
 
     It is that context's ``db.session()``; requests made meanwhile still get a context and a session of
-    their own. On SQLite, where every transaction takes the one writer lock, commit or roll it back before
-    calling the API (a request made while it holds the lock fails the test).
+    their own. In savepoint mode it shares the requests' connection: each sees what the other flushed. In
+    committed mode it is a session on the app's engine; on SQLite, where every transaction takes the one
+    writer lock, commit or roll it back before calling the API (a request made while it holds the lock
+    fails the test).
     """
     with app.app_context():
         session = db.session()
@@ -191,7 +245,10 @@ def guardian(client: FlaskClient) -> GuardianKit:
 
 @pytest.fixture()
 def race() -> Callable[..., list[list[object]]]:
-    """``race(*callables, repeat=1)``: run callables at once in threads; each one's result or exception."""
+    """``race(*callables, repeat=1)``: run callables at once in threads; each one's result or exception.
+
+    Requesting it puts the test in committed mode: the threads' requests use connections of their own.
+    """
     return support.race
 
 

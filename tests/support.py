@@ -13,6 +13,7 @@ import re
 import sqlite3
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from flask import Flask, current_app
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session
 
 from service import db
@@ -265,6 +267,123 @@ class GuardianKit:
 
 
 # --- The test's transaction ---------------------------------------------------------------------------------
+
+
+class OtherConnectionRefused(RuntimeError):
+    """Another connection to the test's database, while the test runs in a transaction (savepoint mode)."""
+
+
+def _database_key(url: URL) -> tuple[Any, ...]:
+    return (url.get_backend_name(), url.host, url.port, url.database)
+
+
+class SavepointGuard:
+    """Refuses, at once, any other connection to the test database while a test runs in savepoint mode.
+
+    The test's one connection then holds an uncommitted transaction (on SQLite, the write lock and the
+    ``flock`` beside the database too): another connection would not see the test's rows, would write
+    rows of its own that no rollback removes (the verify path commits on connections of its own), and on
+    SQLite would wait for the lock forever. Listened to on the ``Engine`` class, so that it covers engines
+    made during the test too. Whoever asked gets an error; the error may be swallowed (the verify path
+    answers ``deny``), so each refusal is also kept, and the ``app`` fixture fails the test with them.
+    """
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.database: tuple[Any, ...] | None = None
+        self.refused: list[str] = []
+
+    def watch(self, connection: Connection) -> None:
+        self.connection, self.database, self.refused = connection, _database_key(connection.engine.url), []
+
+    def stop(self) -> list[str]:
+        refused, self.connection, self.database, self.refused = self.refused, None, None, []
+        return refused
+
+    def __call__(self, conn: Connection) -> None:
+        if self.connection is None or conn is self.connection or _database_key(conn.engine.url) != self.database:
+            return
+        conn.close()  # back to the pool: whoever asked never gets it
+        where = "".join(traceback.format_stack(limit=12)[:-1])
+        self.refused.append(f"in thread {threading.current_thread().name}:\n{where}")
+        raise OtherConnectionRefused(
+            "another connection to the test database, while the test runs in a transaction rolled back at its "
+            "end: mark the test @pytest.mark.committed"
+        )
+
+    def install(self) -> None:
+        event.listen(Engine, "engine_connect", self)
+
+    def uninstall(self) -> None:
+        event.remove(Engine, "engine_connect", self)
+
+
+class TestTransaction:
+    """The app's sessions bound to one connection whose transaction is rolled back when the test ends.
+
+    ``session.commit()`` in a view then only releases a savepoint (warehouse's pattern). On SQLite the
+    outer transaction is a deferred ``BEGIN``, without the ``flock`` the service takes for its writers:
+    with one connection there is nobody to queue with, and another process that writes to the database
+    meanwhile (a test that should have been marked ``committed``) then fails after SQLite's busy timeout
+    instead of waiting for the ``flock`` forever.
+    """
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, app: Flask, guard: SavepointGuard):
+        self.guard = guard
+        engine: Engine = app.extensions["consent_gate.engine"]
+        self.connection = engine.connect()
+        if engine.dialect.name == "sqlite":
+            self.connection.execution_options(**{db.DEFERRED_OPTION: True})
+        self.transaction = self.connection.begin()
+        self.sessionmaker = app.extensions["consent_gate.sessionmaker"]
+        self.sessionmaker.configure(bind=self.connection, join_transaction_mode="create_savepoint")
+        guard.watch(self.connection)
+
+    def close(self, app: Flask) -> None:
+        """Roll back everything the test did; fail it if it used other connections meanwhile.
+
+        In-process connections were refused as they came; other processes are seen by what they left.
+        """
+        refused = self.guard.stop()
+        try:
+            if self.transaction.is_active:
+                self.transaction.rollback()
+            with self.connection.begin():
+                left = list(self.connection.execute(text(left_behind_query())).scalars())
+        finally:
+            self.connection.close()
+        if left:
+            empty_tables(app)
+        problems = []
+        if refused:
+            problems.append(
+                f"{len(refused)} other connection(s) to the test database were refused (a verification, a "
+                f"thread, another app ...); the first was asked for {refused[0]}"
+            )
+        if left:
+            problems.append(
+                f"rows in {', '.join(left)} outlived the rollback: another process wrote them (or an earlier "
+                "test wrote without the app fixture); the tables are now emptied"
+            )
+        if problems:
+            pytest.fail(
+                "this test runs in a transaction rolled back at its end (savepoint mode), but "
+                + "; and ".join(problems)
+                + ". Mark it @pytest.mark.committed.",
+                pytrace=False,
+            )
+
+
+def left_behind_query() -> str:
+    """The names of the tables that have any row, in one round trip."""
+    import service.models  # noqa: F401 (the tables of the metadata)
+
+    return " UNION ALL ".join(
+        f"SELECT '{table.name}' FROM (SELECT 1 FROM {table.name} LIMIT 1) AS {table.name}_any"  # noqa: S608
+        for table in db.Base.metadata.sorted_tables
+    )
 
 
 def empty_tables(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -41,6 +42,7 @@ def test_r10_an_outdated_assessment_does_not_count(tenant: Tenant) -> None:
     assert response.json["code"] == "assessment_required"
 
 
+@pytest.mark.committed
 def test_r10_verification_denies_when_the_assessment_lapses(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     person = tenant.subject()

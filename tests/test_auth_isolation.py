@@ -96,6 +96,7 @@ def _first_org_objects(tenant: Tenant) -> dict[str, Any]:
     return {"subject": person, "consent": consent}
 
 
+@pytest.mark.committed
 def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant) -> None:
     ours = _first_org_objects(tenant)
     subject_id, consent_id = ours["subject"]["id"], ours["consent"]["id"]

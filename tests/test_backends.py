@@ -33,6 +33,7 @@ def _batch(tenant: Tenant, items: list[dict[str, Any]]) -> Any:
     return tenant.post("/v1/verifications/batch", {"items": items}, scope="verify")
 
 
+@pytest.mark.committed
 def test_batch_answers_each_item_in_order_and_records_each(tenant: Tenant, app: Flask) -> None:
     people = _people(tenant, 3)
     tenant.post(f"/v1/consents/{people[1]['consent']['id']}/revoke", scope="consents")
@@ -66,6 +67,7 @@ def test_batch_answers_each_item_in_order_and_records_each(tenant: Tenant, app: 
     assert [recorded[r["verification_id"]] for r in results] == [r["reason"] for r in results]
 
 
+@pytest.mark.committed
 def test_batch_limits(tenant: Tenant, app: Flask) -> None:
     people = _people(tenant, 1)
     token = people[0]["consent"]["token"]
@@ -198,6 +200,7 @@ def test_change_feed_reports_reconsent(tenant: Tenant) -> None:
     assert events[-1]["subject_id"] == people[0]["subject"]["id"]
 
 
+@pytest.mark.committed
 def test_key_rotation_keeps_old_tokens_valid(own_signing_key: None, tenant: Tenant, runner: Any, app: Flask) -> None:
     people = _people(tenant, 1)
     old_token = people[0]["consent"]["token"]

@@ -168,6 +168,7 @@ def test_r12_filing_is_due_30_working_days_after_crossing(low_threshold: None, t
     assert printed["filing"]["crossed_on"] == today.isoformat()
 
 
+@pytest.mark.committed
 def test_report_counts_devices_minors_and_decisions(tenant: Tenant, client: Any, guardian: GuardianKit) -> None:
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"]).json

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from tests.support import Race, Tenant, VerifyScenarios
 
 
+#: Threads, other connections and a killed process: nothing here can run in a rolled-back transaction.
+pytestmark = pytest.mark.committed
+
+
 def test_no_allow_after_a_revoke_has_committed(tenant: Tenant, verify_scenarios: VerifyScenarios) -> None:
     verify_scenarios.no_allow_after_revoke(tenant)
 

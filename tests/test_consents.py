@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from tests.support import ForceExpiry, Tenant
 
 
+@pytest.mark.committed
 def test_r2_consent_is_separate_for_each_purpose(tenant: Tenant) -> None:
     tenant.purpose("door_access")
     tenant.purpose("canteen_payment", category="payment")
@@ -90,6 +92,7 @@ def test_consent_for_unknown_purpose_or_subject_is_404(tenant: Tenant) -> None:
     assert tenant.consent("00000000-0000-0000-0000-000000000000").status_code == 404
 
 
+@pytest.mark.committed
 def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
@@ -113,6 +116,7 @@ def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: T
         assert revocations[0].data["reason"] == "parent asked"
 
 
+@pytest.mark.committed
 def test_r3_withdrawal_keeps_the_history(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -143,6 +147,7 @@ def test_revoking_an_unknown_consent_is_404(tenant: Tenant) -> None:
     assert response.json["code"] == "not_found"
 
 
+@pytest.mark.committed
 def test_r8_sweep_expires_overdue_consents_with_an_audit_event(
     tenant: Tenant, app: Flask, runner: Any, force_expiry: ForceExpiry
 ) -> None:
@@ -165,6 +170,7 @@ def test_r8_sweep_expires_overdue_consents_with_an_audit_event(
     assert tenant.consent(person["id"]).status_code == 201
 
 
+@pytest.mark.committed
 def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flask, force_expiry: ForceExpiry) -> None:
     tenant.purpose()
     person = tenant.subject()

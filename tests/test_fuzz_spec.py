@@ -130,6 +130,7 @@ class ConsentJourney(RuleBasedStateMachine):
         self.live.pop(self.purpose_of[consent], None)
 
 
+@pytest.mark.committed
 def test_stateful_consent_journey(tenant: Tenant, purpose_body: PurposeBody) -> None:
     run_state_machine_as_test(
         lambda: ConsentJourney(tenant, purpose_body),

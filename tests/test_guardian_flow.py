@@ -26,6 +26,7 @@ def start(tenant: Tenant, guardian: GuardianKit, **kwargs: Any) -> tuple[dict[st
     return child, response.json
 
 
+@pytest.mark.committed
 def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox: Any, guardian: GuardianKit) -> None:
     child, created = start(tenant, guardian)
     assert created["status"] == "pending"
@@ -90,6 +91,7 @@ def test_r14_phone_is_encrypted_at_rest(tenant: Tenant, app: Flask, guardian: Gu
             assert "13812345678" not in repr(event.data)
 
 
+@pytest.mark.committed
 def test_r4_sms_link_tick_one_of_two_then_approve(
     tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit
 ) -> None:
@@ -177,6 +179,7 @@ def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, guardi
     assert tenant.guardian_request(child["id"], ["door_access"]).status_code == 202
 
 
+@pytest.mark.committed
 def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
     child, created = start(tenant, guardian, delivery="qr")
     assert created["delivery_status"] == "not_required" and outbox() == []
@@ -286,6 +289,7 @@ def test_provider_failure_keeps_the_request(
     assert "sms.failed" in actions
 
 
+@pytest.mark.committed
 def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
     child, created = start(tenant, guardian)
     guardian.browser(created["approve_url"]).submit(action="approve", purpose=["door_access", "canteen_payment"])
@@ -327,6 +331,7 @@ def test_two_decisions_racing_produce_one_outcome(
     assert sum(a in {"guardian_request.partially_approved", "guardian_request.declined"} for a in events) == 1
 
 
+@pytest.mark.committed
 def test_r4_turning_14_ends_guardian_consent(
     tenant: Tenant, app: Flask, client: Any, runner: Any, guardian: GuardianKit
 ) -> None:

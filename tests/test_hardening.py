@@ -47,6 +47,7 @@ def tight_limits(app_config: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.committed
 def test_rate_limits_per_key_and_per_guardian_client(tight_limits: None, tenant: Tenant, other_tenant: Tenant) -> None:
     statuses = [tenant.get("/v1/purposes").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -77,6 +78,7 @@ def redis_limits(app_config: dict[str, Any]) -> Iterator[str]:
         client.delete(key)
 
 
+@pytest.mark.committed
 def test_limits_are_shared_between_instances_through_redis(
     redis_limits: str, app_config: dict[str, Any], tenant: Tenant
 ) -> None:
@@ -134,6 +136,7 @@ def test_production_needs_a_real_data_key(tmp_path: Any) -> None:
     assert app.config["ENV"] == "production"
 
 
+@pytest.mark.committed
 def test_no_secret_or_phone_in_the_logs_of_a_full_flow(
     tenant: Tenant, outbox: Any, client: Any, caplog: pytest.LogCaptureFixture, guardian: GuardianKit
 ) -> None:
@@ -184,6 +187,7 @@ def test_json_logs_carry_the_request_id(tenant: Tenant, capfd: pytest.CaptureFix
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
 
 
+@pytest.mark.committed
 def test_metrics_count_requests_decisions_and_sms(tenant: Tenant, outbox: Any, guardian: GuardianKit) -> None:
     child = guardian.setup_child(tenant)
     tenant.verify("door_access", token="nonsense")

@@ -28,6 +28,8 @@ from service.models import Verification
 if TYPE_CHECKING:
     from tests.support import ForceExpiry, MakeTenant, Tenant, VerifyScenarios
 
+#: A second app, the WSGI hot path and its own connections: every test here commits for real.
+pytestmark = pytest.mark.committed
 
 RECORDED = ("org_id", "api_key_id", "purpose", "consent_id", "subject_id", "device_id", "decision", "reason")
 

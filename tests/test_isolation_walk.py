@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from flask import Flask
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     }
 
 
+@pytest.mark.committed
 def test_every_operation_with_ids_answers_404_to_another_organization(
     app: Flask, tenant: Tenant, other_tenant: Tenant, guardian: GuardianKit
 ) -> None:

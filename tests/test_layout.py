@@ -11,10 +11,12 @@ import ast
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask, g, request_finished
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from service import db
@@ -177,6 +179,25 @@ def test_db_session_shares_the_requests_transaction(tenant: Tenant, db_session: 
     assert db.session() is db_session
 
 
+@pytest.mark.parametrize("run", ["first", "second"])
+def test_each_savepoint_test_starts_on_empty_tables(tenant: Tenant, db_session: Session, run: str) -> None:
+    assert db_session.scalar(select(func.count()).select_from(Organization)) == 1, run
+
+
+def test_savepoint_mode_refuses_other_connections_at_once(app: Flask, savepoint_guard: Any) -> None:
+    with app.app_context(), pytest.raises(RuntimeError, match="committed"):
+        db.engine().connect()
+    assert len(savepoint_guard.refused) == 1
+    savepoint_guard.refused.clear()  # else the app fixture fails this test, as it should any other
+
+
+@pytest.mark.committed
+def test_committed_mode_commits_and_db_session_sees_it(tenant: Tenant, db_session: Session, app: Flask) -> None:
+    with app.app_context(), db.engine().connect() as other:
+        assert other.scalar(select(func.count()).select_from(Organization)) == 1, "committed, seen by others"
+    assert db_session.get(Organization, tenant.org_id) is not None
+
+
 def test_race_returns_each_result_or_exception(race: Race) -> None:
     started: list[float] = []
     lock = threading.Lock()
@@ -205,6 +226,7 @@ def test_race_fails_the_test_when_a_thread_hangs(race: Race) -> None:
         release.set()
 
 
+@pytest.mark.committed
 def test_a_request_while_db_session_holds_the_sqlite_lock_fails_instead_of_waiting(
     tenant: Tenant, db_session: Session, app: Flask
 ) -> None:
@@ -214,3 +236,11 @@ def test_a_request_while_db_session_holds_the_sqlite_lock_fails_instead_of_waiti
             tenant.get("/v1/purposes")
         db_session.rollback()
     assert tenant.get("/v1/purposes").status_code == 200
+
+
+def test_tests_run_in_a_rolled_back_transaction_by_default(app: Flask) -> None:
+    assert isinstance(app.extensions["consent_gate.sessionmaker"].kw["bind"], Connection)
+
+
+def test_race_puts_the_test_in_committed_mode(app: Flask, race: Race) -> None:
+    assert isinstance(app.extensions["consent_gate.sessionmaker"].kw["bind"], Engine)

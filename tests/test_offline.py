@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import jwt
+import pytest
 from flask import Flask
 
 from service.models import utcnow
@@ -42,6 +43,7 @@ def make_verifier(tenant: Tenant, clock: Clock, *, max_staleness: float = 300.0)
     return verifier, state
 
 
+@pytest.mark.committed
 def test_offline_decisions_match_the_server(
     tenant: Tenant, other_tenant: Tenant, app: Flask, force_expiry: ForceExpiry
 ) -> None:
@@ -79,6 +81,7 @@ def test_offline_decisions_match_the_server(
             assert offline.reason == "revoked" and server["reason"] in {"expired", "subject_erased"}
 
 
+@pytest.mark.committed
 def test_an_expired_token_is_expired_offline_too(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json

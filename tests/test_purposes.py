@@ -83,6 +83,7 @@ def test_r5_new_notice_version_gets_a_new_digest(tenant: Tenant) -> None:
     assert tenant.get("/v1/purposes/door_access").json["notice"]["version"] == 2
 
 
+@pytest.mark.committed
 def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -104,6 +105,7 @@ def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"
 
 
+@pytest.mark.committed
 def test_r5_non_material_change_keeps_consents_active(tenant: Tenant) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from tests.support import Tenant
 
 
+@pytest.mark.committed
 def test_allow_then_revoke_then_deny(tenant: Tenant) -> None:
     tenant.purpose("door_access")
     person = tenant.subject("student-0001")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -32,6 +33,7 @@ def test_r4_server_computes_minority_from_birth_date(tenant: Tenant) -> None:
     assert adult["guardian_required_until"] == today.isoformat()
 
 
+@pytest.mark.committed
 def test_r4_minor_cannot_consent_alone(tenant: Tenant) -> None:
     tenant.purpose()
     child = tenant.subject(age_years=9)
@@ -66,6 +68,7 @@ def test_external_ref_is_unique_within_an_organization_only(tenant: Tenant, othe
     other_tenant.subject("same-ref")
 
 
+@pytest.mark.committed
 def test_r13_erasure_removes_personal_data_and_ends_consents(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     person = tenant.subject("student-erase-me")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tests.support import ForceExpiry, Tenant
 
 
+@pytest.mark.committed
 def test_prepared_statements_return_what_sqlalchemy_returns(
     tenant: Tenant, app: Flask, force_expiry: ForceExpiry
 ) -> None:
@@ -53,6 +54,7 @@ def test_prepared_statements_return_what_sqlalchemy_returns(
             Prepared(STATE_BY_CONSENTS).rows(conn, {"consent_ids": [consent["id"]], "org_id": tenant.org_id})
 
 
+@pytest.mark.committed
 def test_verification_ids_are_time_ordered_uuid7(tenant: Tenant, app: Flask) -> None:
     first = tenant.verify("door_access", token="x").json["verification_id"]
     time.sleep(0.002)  # the next millisecond
@@ -133,6 +135,7 @@ def test_a_connection_used_moments_ago_fails_once_then_the_pool_recovers(pg_url:
         engine.dispose()
 
 
+@pytest.mark.committed
 @postgresql_only
 def test_a_killed_connection_makes_one_verification_deny_then_verifying_recovers(
     pg_url: str, tenant: Tenant, app: Flask
