@@ -3,18 +3,26 @@
 PostgreSQL: each test run creates its own database on 127.0.0.1:5432 and drops it at the end. When the
 server is unreachable the PostgreSQL half is skipped with the reason shown, except with ``CI=true``,
 where it must run.
+
+Each test runs in a transaction rolled back at its end (savepoint mode): the app's sessions share one
+connection, and a view's ``commit()`` releases a savepoint. Tests that use other connections (the verify
+path, threads, other apps or processes, a served app) are marked ``committed``: they commit for real and
+every table is emptied after them. In savepoint mode any other connection to the test database is refused
+at once, and fails the test with a hint.
+
+The helpers live in ``tests/support.py``; test modules reach them through the fixtures here.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +30,25 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from service import create_app
-from service.db import Base, make_engine
+from service import create_app, db
+from service.db import make_engine
 from service.db.migrate import upgrade
+from tests import support
+from tests.support import (
+    DB_SESSION,
+    FakeTwilio,
+    GuardianKit,
+    IsolatedClient,
+    SavepointGuard,
+    Tenant,
+    TestTransaction,
+    VerifyScenarios,
+    empty_tables,
+    serve_fake_twilio,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 PG_ADMIN_DSN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -71,13 +92,6 @@ def database_url(request: pytest.FixtureRequest, instance_root: Any) -> Iterator
         admin.close()
 
 
-def _empty_tables(app: Flask) -> None:
-    engine = app.extensions["consent_gate.engine"]
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(text(f"DELETE FROM {table.name}"))  # noqa: S608 (names from our own metadata)
-
-
 @pytest.fixture()
 def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str, Any]:
     """The test app's settings; a test may change them before ``app`` is built."""
@@ -94,12 +108,75 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
     }
 
 
+#: Fixtures that need real commits: whatever uses them runs in committed mode.
+COMMITTED_FIXTURES = frozenset({"live", "race", "verify_scenarios"})
+MODES = pytest.StashKey[Counter[str]]()
+
+
+def _mode(request: pytest.FixtureRequest) -> str:
+    if request.node.get_closest_marker("committed") is not None or COMMITTED_FIXTURES & set(request.fixturenames):
+        return "committed"
+    return "savepoint"
+
+
+@pytest.fixture(scope="session")
+def savepoint_guard() -> Iterator[SavepointGuard]:
+    guard = SavepointGuard()
+    guard.install()
+    yield guard
+    guard.uninstall()
+
+
 @pytest.fixture()
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(app_config: dict[str, Any], request: pytest.FixtureRequest, savepoint_guard: SavepointGuard) -> Iterator[Flask]:
+    """The app, its sessions in one transaction rolled back at the end of the test (savepoint mode).
+
+    Tests marked ``committed`` (and any that use ``live``, ``race`` or ``verify_scenarios``) commit for
+    real instead, and every table is emptied after them: for whatever uses other connections than the
+    request's session (verifications, threads, other apps or processes, a served app).
+    """
     app = create_app(app_config)
-    yield app
-    _empty_tables(app)
-    app.extensions["consent_gate.engine"].dispose()
+    app.test_client_class = IsolatedClient
+    mode = _mode(request)
+    request.config.stash.setdefault(MODES, Counter())[mode] += 1
+    transaction = TestTransaction(app, savepoint_guard) if mode == "savepoint" else None
+    try:
+        yield app
+    finally:
+        try:
+            if transaction is not None:
+                transaction.close(app)
+            else:
+                empty_tables(app)
+        finally:
+            app.extensions["consent_gate.engine"].dispose()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    modes = config.stash.get(MODES, None)
+    if modes:
+        terminalreporter.write_line(
+            f"database tests: {modes['savepoint']} in savepoint mode, {modes['committed']} committed"
+        )
+
+
+@pytest.fixture()
+def db_session(app: Flask) -> Iterator[Session]:
+    """A session for calling domain functions directly, in the test's transaction, in an app context.
+
+    It is that context's ``db.session()``; requests made meanwhile still get a context and a session of
+    their own. In savepoint mode it shares the requests' connection: each sees what the other flushed. In
+    committed mode it is a session on the app's engine; on SQLite, where every transaction takes the one
+    writer lock, commit or roll it back before calling the API (a request made while it holds the lock
+    fails the test).
+    """
+    with app.app_context():
+        session = db.session()
+        app.extensions[DB_SESSION] = session
+        try:
+            yield session
+        finally:
+            app.extensions.pop(DB_SESSION, None)
 
 
 @pytest.fixture()
@@ -125,150 +202,65 @@ def runner(app: Flask) -> Any:
     return app.test_cli_runner()
 
 
-@dataclass
-class Tenant:
-    """An organization with one key per scope, and shortcuts to call the API as it."""
+@pytest.fixture()
+def make_tenant(app: Flask, client: FlaskClient) -> Callable[..., Tenant]:
+    """``make_tenant(name="Sunrise School")``: an organization with a key per scope.
 
-    client: FlaskClient
-    org_id: str
-    keys: dict[str, str] = field(default_factory=dict)
+    ``app=`` and ``client=`` make it on another app (its own, on the same database).
+    """
 
-    def headers(self, scope: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[scope]}", **(extra or {})}
+    def make(name: str = "Sunrise School", *, app: Flask = app, client: FlaskClient = client) -> Tenant:
+        return support.make_tenant(app, client, name)
 
-    def get(self, path: str, scope: str = "admin", **kwargs: Any) -> Any:
-        return self.client.get(path, headers=self.headers(scope), **kwargs)
-
-    def post(
-        self, path: str, json: Any = None, scope: str = "admin", headers: dict[str, str] | None = None, **kwargs: Any
-    ) -> Any:
-        return self.client.post(path, json=json, headers=self.headers(scope, headers), **kwargs)
-
-    def delete(self, path: str, scope: str = "consents") -> Any:
-        return self.client.delete(path, headers=self.headers(scope))
-
-    # Shortcuts for the common journey.
-
-    def purpose(self, code: str = "door_access", *, assess: bool = True, **overrides: Any) -> dict[str, Any]:
-        body = purpose_body(code, **overrides)
-        response = self.post("/v1/purposes", body)
-        assert response.status_code == 201, response.json
-        if assess:
-            self.assess([code])
-        return response.json  # type: ignore[no-any-return]
-
-    def assess(self, codes: list[str], conducted_at: date | None = None) -> dict[str, Any]:
-        response = self.post(
-            "/v1/assessments",
-            {
-                "purposes": codes,
-                "conducted_at": (conducted_at or date.today()).isoformat(),
-                "summary": "PIA of door access by face",
-                "risk_level": "medium",
-                "measures": "on-device templates; encrypted transport; 90-day retention",
-            },
-        )
-        assert response.status_code == 201, response.json
-        return response.json  # type: ignore[no-any-return]
-
-    def subject(self, ref: str | None = None, *, age_years: int = 30) -> dict[str, Any]:
-        birth = date.today() - timedelta(days=int(age_years * 365.25) + 1)
-        response = self.post(
-            "/v1/subjects",
-            {"external_ref": ref or uuid.uuid4().hex, "birth_date": birth.isoformat()},
-            scope="consents",
-        )
-        assert response.status_code == 201, response.json
-        return response.json  # type: ignore[no-any-return]
-
-    def consent(
-        self,
-        subject_id: str,
-        purpose: str = "door_access",
-        notice_version: int = 1,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        return self.post(
-            "/v1/consents",
-            {
-                "subject_id": subject_id,
-                "purpose": purpose,
-                "notice_version": notice_version,
-                "evidence": {"method": "checkbox", "channel": "mobile_app", "locale": "zh-CN"},
-            },
-            scope="consents",
-            headers=headers,
-        )
-
-    def verify(self, purpose: str, *, token: str | None = None, subject_id: str | None = None, **extra: Any) -> Any:
-        body: dict[str, Any] = {"purpose": purpose, **extra}
-        if token is not None:
-            body["token"] = token
-        if subject_id is not None:
-            body["subject_id"] = subject_id
-        return self.post("/v1/verifications", body, scope="verify")
-
-    def guardian_request(
-        self,
-        subject_id: str,
-        purposes: list[str],
-        *,
-        delivery: str = "sms",
-        phone: str = "+8613812345678",
-        relationship: str = "parent",
-        locale: str = "zh-CN",
-    ) -> Any:
-        return self.post(
-            "/v1/guardian-requests",
-            {
-                "subject_id": subject_id,
-                "purposes": purposes,
-                "delivery": delivery,
-                "locale": locale,
-                "guardian": {"phone": phone, "relationship": relationship},
-            },
-            scope="consents",
-        )
-
-
-def purpose_body(code: str = "door_access", **overrides: Any) -> dict[str, Any]:
-    body = {
-        "code": code,
-        "name": "Door access",
-        "description": "Opening the school gate by face",
-        "category": "access_control",
-        "necessity": "Staff cannot check every student by sight at peak hours",
-        "alternative": "A student card opens the same gate",
-        "retention_days": 90,
-        "analyses": ["liveness"],
-        "notice": {"zh-CN": "我们使用人脸识别开门。", "en": "We open the gate by face."},
-    }
-    body.update(overrides)
-    return body
-
-
-def make_tenant(app: Flask, client: FlaskClient, name: str = "Sunrise School") -> Tenant:
-    from service import db
-    from service.domain.organizations import create_api_key, create_organization
-
-    with app.app_context():
-        session = db.session()
-        org = create_organization(session, name=name, contact="privacy@sunrise.example")
-        keys = {}
-        for scope in ("admin", "consents", "verify"):
-            _, keys[scope] = create_api_key(session, org_id=org.id, scopes=[scope])
-        session.commit()
-        return Tenant(client=client, org_id=org.id, keys=keys)
+    return make
 
 
 @pytest.fixture()
-def tenant(app: Flask, client: FlaskClient) -> Tenant:
-    return make_tenant(app, client)
+def tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    return make_tenant()
 
 
 @pytest.fixture()
-def other_tenant(app: Flask, client: FlaskClient) -> Tenant:
-    return make_tenant(app, client, name="Other Corp")
+def other_tenant(make_tenant: Callable[..., Tenant]) -> Tenant:
+    return make_tenant("Other Corp")
+
+
+@pytest.fixture()
+def purpose_body() -> Callable[..., dict[str, Any]]:
+    """``purpose_body(code="door_access", **overrides)``: a valid body for ``POST /v1/purposes``."""
+    return support.purpose_body
+
+
+@pytest.fixture()
+def force_expiry(app: Flask) -> Callable[[str], None]:
+    """``force_expiry(consent_id)``: move a consent's end into the past, as if its retention had run out."""
+    return functools.partial(support.force_expiry, app)
+
+
+@pytest.fixture()
+def guardian(client: FlaskClient) -> GuardianKit:
+    """The guardian flow's helpers: ``setup_child``, ``browser``, ``code_from``, ``url_from``, ``link_path``."""
+    return GuardianKit(client)
+
+
+@pytest.fixture()
+def race() -> Callable[..., list[list[object]]]:
+    """``race(*callables, repeat=1)``: run callables at once in threads; each one's result or exception.
+
+    Requesting it puts the test in committed mode: the threads' requests use connections of their own.
+    """
+    return support.race
+
+
+@pytest.fixture()
+def verify_scenarios(app: Flask) -> VerifyScenarios:
+    return VerifyScenarios(app)
+
+
+@pytest.fixture()
+def twilio() -> Iterator[FakeTwilio]:
+    """A local server that answers like Twilio's Messages API."""
+    yield from serve_fake_twilio()
 
 
 # Browser tests: Debian's Chromium driven by Playwright, against the app served on a loopback port.
@@ -321,16 +313,3 @@ def live(live_port: int, app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{live_port}"
     server.shutdown()
     thread.join()
-
-
-def force_expiry(app: Flask, consent_id: str) -> None:
-    """Move a consent's end into the past, as if its retention period had run out."""
-    from service import db
-    from service.models import Consent, utcnow
-
-    with app.app_context():
-        session = db.session()
-        row = session.get(Consent, consent_id)
-        assert row is not None
-        row.expires_at = utcnow() - timedelta(seconds=1)
-        session.commit()

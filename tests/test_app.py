@@ -55,13 +55,14 @@ def test_health_and_readiness(client: FlaskClient) -> None:
 def test_readiness_reports_an_unreachable_database(app: Flask, client: FlaskClient) -> None:
     from service.db import make_engine
 
-    engine = app.extensions["consent_gate.engine"]
+    sessions = app.extensions["consent_gate.sessionmaker"]
+    bound = sessions.kw["bind"]  # the engine, or the test's connection in savepoint mode
     broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["consent_gate.sessionmaker"].configure(bind=broken)
+    sessions.configure(bind=broken)
     try:
         response = client.get("/readyz")
     finally:
-        app.extensions["consent_gate.sessionmaker"].configure(bind=engine)
+        sessions.configure(bind=bound)
         broken.dispose()
     assert response.status_code == 503
     assert response.json["code"] == "database_unavailable"

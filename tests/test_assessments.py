@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from service import db
 from service.models import Purpose
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def test_r10_no_consent_without_a_current_assessment(tenant: Tenant) -> None:
@@ -38,6 +42,7 @@ def test_r10_an_outdated_assessment_does_not_count(tenant: Tenant) -> None:
     assert response.json["code"] == "assessment_required"
 
 
+@pytest.mark.committed
 def test_r10_verification_denies_when_the_assessment_lapses(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     person = tenant.subject()

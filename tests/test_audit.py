@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -12,7 +12,9 @@ from sqlalchemy import select, text, update
 from service import db
 from service.domain.audit import GENESIS, canonical_json
 from service.models import AuditEvent
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def journey(tenant: Tenant) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -13,7 +13,9 @@ from sqlalchemy import select
 from service import db
 from service.domain.organizations import create_api_key, hash_api_key
 from service.models import ApiKey
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def secured_operations(app: Flask) -> list[tuple[str, str]]:
@@ -94,6 +96,7 @@ def _first_org_objects(tenant: Tenant) -> dict[str, Any]:
     return {"subject": person, "consent": consent}
 
 
+@pytest.mark.committed
 def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant) -> None:
     ours = _first_org_objects(tenant)
     subject_id, consent_id = ours["subject"]["id"], ours["consent"]["id"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import threading
+import functools
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import jwt
@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 
 from service import db
 from service.models import Verification
-from tests.conftest import Tenant, force_expiry, make_tenant
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, Race, Tenant
 
 
 def _people(tenant: Tenant, count: int) -> list[dict[str, Any]]:
@@ -31,6 +33,7 @@ def _batch(tenant: Tenant, items: list[dict[str, Any]]) -> Any:
     return tenant.post("/v1/verifications/batch", {"items": items}, scope="verify")
 
 
+@pytest.mark.committed
 def test_batch_answers_each_item_in_order_and_records_each(tenant: Tenant, app: Flask) -> None:
     people = _people(tenant, 3)
     tenant.post(f"/v1/consents/{people[1]['consent']['id']}/revoke", scope="consents")
@@ -64,6 +67,7 @@ def test_batch_answers_each_item_in_order_and_records_each(tenant: Tenant, app: 
     assert [recorded[r["verification_id"]] for r in results] == [r["reason"] for r in results]
 
 
+@pytest.mark.committed
 def test_batch_limits(tenant: Tenant, app: Flask) -> None:
     people = _people(tenant, 1)
     token = people[0]["consent"]["token"]
@@ -96,7 +100,9 @@ def _bit(raw: bytes, index: int) -> int:
     return (raw[index // 8] >> (index % 8)) & 1
 
 
-def test_status_list_bits_follow_revocation_expiry_and_erasure(tenant: Tenant, app: Flask) -> None:
+def test_status_list_bits_follow_revocation_expiry_and_erasure(
+    tenant: Tenant, app: Flask, force_expiry: ForceExpiry
+) -> None:
     people = _people(tenant, 4)
     entries = []
     for person in people:
@@ -114,7 +120,7 @@ def test_status_list_bits_follow_revocation_expiry_and_erasure(tenant: Tenant, a
 
     tenant.post(f"/v1/consents/{people[0]['consent']['id']}/revoke", scope="consents")
     tenant.delete(f"/v1/subjects/{people[1]['subject']['id']}")
-    force_expiry(app, people[2]["consent"]["id"])
+    force_expiry(people[2]["consent"]["id"])
     _, raw = _decode_list(tenant.client, uri)
     assert [_bit(raw, e["idx"]) for e in entries] == [1, 1, 1, 0]
     # Every other bit stays 0.
@@ -132,17 +138,13 @@ def test_status_list_is_signed_with_the_token_key(tenant: Tenant) -> None:
     assert jwt.decode(token, key, algorithms=["ES256"])["sub"] == uri
 
 
-def test_status_indexes_never_collide_under_concurrent_grants(app: Flask, client: Any) -> None:
-    tenant = make_tenant(app, client)
+def test_status_indexes_never_collide_under_concurrent_grants(app: Flask, tenant: Tenant, race: Race) -> None:
     tenant.purpose("door_access")
     subjects = [tenant.subject()["id"] for _ in range(12)]
-    tokens: list[str] = []
-    errors: list[Any] = []
-    barrier = threading.Barrier(4)
 
-    def grant(chunk: list[str]) -> None:
+    def grant(chunk: list[str]) -> list[Any]:
         local = app.test_client()
-        barrier.wait()
+        answers = []
         for subject_id in chunk:
             response = local.post(
                 "/v1/consents",
@@ -154,14 +156,17 @@ def test_status_indexes_never_collide_under_concurrent_grants(app: Flask, client
                 },
                 headers=tenant.headers("consents"),
             )
-            (tokens if response.status_code == 201 else errors).append(response.json.get("token") or response.json)
+            answers.append((response.status_code, response.json))
+        return answers
 
-    threads = [threading.Thread(target=grant, args=(subjects[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    [results] = race(*(functools.partial(grant, subjects[i::4]) for i in range(4)))
+    answers = []
+    for result in results:
+        assert isinstance(result, list), result  # not an exception
+        answers.extend(result)
+    errors = [body for status, body in answers if status != 201]
     assert errors == []
+    tokens = [body["token"] for _, body in answers]
     entries = [jwt.decode(t, options={"verify_signature": False})["status"]["status_list"] for t in tokens]
     assert len({(e["uri"], e["idx"]) for e in entries}) == 12
 
@@ -195,6 +200,7 @@ def test_change_feed_reports_reconsent(tenant: Tenant) -> None:
     assert events[-1]["subject_id"] == people[0]["subject"]["id"]
 
 
+@pytest.mark.committed
 def test_key_rotation_keeps_old_tokens_valid(own_signing_key: None, tenant: Tenant, runner: Any, app: Flask) -> None:
     people = _people(tenant, 1)
     old_token = people[0]["consent"]["token"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
 import pytest
 from flask import Flask
@@ -10,7 +11,9 @@ from sqlalchemy import func, select
 
 from service import db
 from service.models import AuditEvent, Consent, Purpose, Subject
-from tests.conftest import Tenant, purpose_body
+
+if TYPE_CHECKING:
+    from tests.support import PurposeBody, Tenant
 
 
 def counts(app: Flask) -> tuple[int, ...]:
@@ -25,7 +28,7 @@ def counts(app: Flask) -> tuple[int, ...]:
 FAKE_JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 64).decode()
 
 
-def test_unknown_fields_including_face_data_are_refused(tenant: Tenant, app: Flask) -> None:
+def test_unknown_fields_including_face_data_are_refused(tenant: Tenant, app: Flask, purpose_body: PurposeBody) -> None:
     tenant.purpose()
     person = tenant.subject()
     before = counts(app)
@@ -84,7 +87,7 @@ def test_wrong_types_and_lengths_are_422(tenant: Tenant, app: Flask, body: objec
     assert counts(app) == before
 
 
-def test_wrong_types_in_purposes(tenant: Tenant) -> None:
+def test_wrong_types_in_purposes(tenant: Tenant, purpose_body: PurposeBody) -> None:
     for override in (
         {"retention_days": "ninety"},
         {"retention_days": 0},
@@ -99,7 +102,7 @@ def test_wrong_types_in_purposes(tenant: Tenant) -> None:
         assert next(iter(override)) in response.json["errors"]["json"]
 
 
-def test_bodies_over_the_size_limit_are_413(tenant: Tenant, app: Flask) -> None:
+def test_bodies_over_the_size_limit_are_413(tenant: Tenant, app: Flask, purpose_body: PurposeBody) -> None:
     before = counts(app)
     huge = purpose_body(description="x" * (app.config["MAX_CONTENT_LENGTH"] + 1))
     response = tenant.post("/v1/purposes", huge)

@@ -20,6 +20,9 @@ from flask import Flask
 
 BIN = Path(sys.executable).parent / "consent-gate"
 
+#: Other processes use the database: every test here commits for real.
+pytestmark = pytest.mark.committed
+
 
 def cli_env(app: Flask) -> dict[str, str]:
     return {

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
@@ -18,8 +18,9 @@ from service.db import Base
 from service.domain.audit import GENESIS, event_hash
 from service.domain.filing import add_working_days, parse_dates
 from service.models import AuditEvent, AuditHead
-from tests.conftest import Tenant
-from tests.guardian_support import GuardianBrowser, link_path, setup_child, url_from
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 
 def test_r9_transmission_is_declared_shown_and_recorded(tenant: Tenant) -> None:
@@ -85,10 +86,12 @@ def test_receipt_has_the_27560_fields_and_a_valid_signature(tenant: Tenant) -> N
     assert json.loads(payload) == receipt
 
 
-def test_guardian_receipt_names_the_guardian_masked(tenant: Tenant, client: Any, outbox: Any) -> None:
-    child = setup_child(tenant)
+def test_guardian_receipt_names_the_guardian_masked(
+    tenant: Tenant, client: Any, guardian: GuardianKit, outbox: Any
+) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
         action="approve", attest_guardian="yes", purpose="door_access"
     )
     receipt = tenant.get(f"/v1/consents/{created['consents'][0]['id']}/receipt", scope="consents").json["receipt"]
@@ -107,14 +110,16 @@ def _database_text(app: Flask) -> str:
         return "\n".join(dump)
 
 
-def test_r13_erasure_leaves_no_trace_of_the_erased_values(tenant: Tenant, app: Flask, client: Any, outbox: Any) -> None:
+def test_r13_erasure_leaves_no_trace_of_the_erased_values(
+    tenant: Tenant, app: Flask, client: Any, guardian: GuardianKit, outbox: Any
+) -> None:
     birth = date.today() - timedelta(days=9 * 365 + 17)
     tenant.purpose("door_access")
     child = tenant.post(
         "/v1/subjects", {"external_ref": "pupil-erase-7731", "birth_date": birth.isoformat()}, scope="consents"
     ).json
     tenant.guardian_request(child["id"], ["door_access"], phone="+8613955501234")
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
         action="approve", attest_guardian="yes", purpose="door_access"
     )
     before = _database_text(app)
@@ -169,10 +174,13 @@ def test_r12_filing_is_due_30_working_days_after_crossing(low_threshold: None, t
     assert printed["filing"]["crossed_on"] == today.isoformat()
 
 
-def test_report_counts_devices_minors_and_decisions(tenant: Tenant, client: Any, outbox: Any) -> None:
-    child = setup_child(tenant)
+@pytest.mark.committed
+def test_report_counts_devices_minors_and_decisions(
+    tenant: Tenant, client: Any, guardian: GuardianKit, outbox: Any
+) -> None:
+    child = guardian.setup_child(tenant)
     tenant.guardian_request(child["id"], ["door_access", "canteen_payment"])
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
         action="approve", attest_guardian="yes", purpose="door_access"
     )
     tenant.post("/v1/devices", {"name": "Gate", "location_type": "school"})

@@ -2,85 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from service import db
 from service.domain.audit import verify_all
 from service.models import AuditEvent, Consent
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Race, Tenant, VerifyScenarios
 
 
-def _threads(target: Any, count: int) -> None:
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+#: Threads, other connections and a killed process: nothing here can run in a rolled-back transaction.
+pytestmark = pytest.mark.committed
 
 
-def test_no_allow_after_a_revoke_has_committed(tenant: Tenant, app: Flask) -> None:
-    no_allow_after_revoke(tenant, app)
+def test_no_allow_after_a_revoke_has_committed(tenant: Tenant, verify_scenarios: VerifyScenarios) -> None:
+    verify_scenarios.no_allow_after_revoke(tenant)
 
 
-def no_allow_after_revoke(tenant: Tenant, app: Flask) -> None:
-    """Verifiers in three threads; once the revoke has answered, every verification started later denies."""
-    tenant.purpose()
-    consent = tenant.consent(tenant.subject()["id"]).json
-    order = iter(range(1_000_000))
-    revoked_at: list[int] = []
-    answers: list[tuple[int, str]] = []
-    stop = threading.Event()
-
-    def verifier(_index: int) -> None:
-        local = app.test_client()
-        while not stop.is_set():
-            started = next(order)
-            response = local.post(
-                "/v1/verifications",
-                json={"purpose": "door_access", "token": consent["token"]},
-                headers=tenant.headers("verify"),
-            )
-            answers.append((started, response.json["decision"]))
-
-    threads = [threading.Thread(target=verifier, args=(i,)) for i in range(3)]
-    for thread in threads:
-        thread.start()
-    while len(answers) < 10:
-        time.sleep(0.01)
-    assert tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents").status_code == 200
-    revoked_at.append(next(order))
-    while len([a for a in answers if a[0] > revoked_at[0]]) < 10:
-        time.sleep(0.01)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    after = [decision for started, decision in answers if started > revoked_at[0]]
-    assert after and set(after) == {"deny"}
-    assert "allow" in {decision for started, decision in answers if started < revoked_at[0]}
-
-
-def test_concurrent_grants_with_one_idempotency_key_make_one_consent(tenant: Tenant, app: Flask) -> None:
+def test_concurrent_grants_with_one_idempotency_key_make_one_consent(tenant: Tenant, app: Flask, race: Race) -> None:
     tenant.purpose()
     person = tenant.subject()
-    ids: list[str] = []
-    statuses: list[int] = []
-    barrier = threading.Barrier(6)
 
-    def grant(_index: int) -> None:
+    def grant() -> tuple[int, Any]:
         local = app.test_client()
-        barrier.wait()
         response = local.post(
             "/v1/consents",
             json={
@@ -91,21 +46,30 @@ def test_concurrent_grants_with_one_idempotency_key_make_one_consent(tenant: Ten
             },
             headers=tenant.headers("consents", {"Idempotency-Key": "same-key"}),
         )
-        statuses.append(response.status_code)
-        if response.status_code == 201:
-            ids.append(response.json["id"])
+        return response.status_code, response.json
 
-    _threads(grant, 6)
+    [answers] = race(*[grant] * 6)
+    statuses: list[int] = []
+    ids: list[str] = []
+    for answer in answers:
+        assert isinstance(answer, tuple), answer  # not an exception
+        status, body = answer
+        statuses.append(status)
+        if status == 201:
+            ids.append(body["id"])
     assert set(statuses) == {201}, statuses
     assert len(set(ids)) == 1
     with app.app_context():
         assert db.session().scalar(select(func.count()).select_from(Consent)) == 1
 
 
-def test_audit_chain_stays_valid_under_concurrent_writes(tenant: Tenant, other_tenant: Tenant, app: Flask) -> None:
-    def register(index: int) -> None:
+def test_audit_chain_stays_valid_under_concurrent_writes(
+    tenant: Tenant, other_tenant: Tenant, app: Flask, race: Race
+) -> None:
+    def register(index: int) -> list[int]:
         local = app.test_client()
         owner = tenant if index % 2 else other_tenant
+        statuses = []
         for n in range(5):
             response = local.post(
                 "/v1/subjects",
@@ -113,8 +77,11 @@ def test_audit_chain_stays_valid_under_concurrent_writes(tenant: Tenant, other_t
                 headers=owner.headers("consents"),
             )
             assert response.status_code == 201, response.json
+            statuses.append(response.status_code)
+        return statuses
 
-    _threads(register, 6)
+    [results] = race(*(functools.partial(register, i) for i in range(6)))
+    assert results == [[201] * 5] * 6, results  # an assertion failed in a thread is reported here
     with app.app_context():
         session = db.session()
         assert verify_all(session) == []
@@ -131,38 +98,9 @@ def short_timeouts(app_config: dict[str, Any]) -> None:
 
 
 def test_locked_or_stuck_database_makes_verify_deny_then_recover(
-    short_timeouts: None, tenant: Tenant, app: Flask
+    short_timeouts: None, tenant: Tenant, verify_scenarios: VerifyScenarios
 ) -> None:
-    locked_database_denies_then_recovers(tenant, app)
-
-
-def locked_database_denies_then_recovers(tenant: Tenant, app: Flask) -> None:
-    tenant.purpose()
-    consent = tenant.consent(tenant.subject()["id"]).json
-    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
-    url = app.config["DATABASE_URL"]
-    if url.startswith("sqlite"):
-        holder: Any = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")
-        release = holder.rollback
-    else:
-        engine = create_engine(url)
-        holder = engine.connect()
-        holder.execute(text("LOCK TABLE verifications IN ACCESS EXCLUSIVE MODE"))
-
-        def release() -> None:
-            holder.rollback()
-            holder.close()
-            engine.dispose()
-
-    try:
-        response = tenant.verify("door_access", token=consent["token"])
-        assert response.status_code == 503
-        assert (response.json["decision"], response.json["reason"]) == ("deny", "unavailable")
-    finally:
-        release()
-        holder.close()
-    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+    verify_scenarios.locked_database_denies_then_recovers(tenant)
 
 
 GRANT_LOOP = textwrap.dedent(

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from service import db
 from service.models import AuditEvent, Consent
-from tests.conftest import Tenant, force_expiry
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, Tenant
 
 
+@pytest.mark.committed
 def test_r2_consent_is_separate_for_each_purpose(tenant: Tenant) -> None:
     tenant.purpose("door_access")
     tenant.purpose("canteen_payment", category="payment")
@@ -88,6 +92,7 @@ def test_consent_for_unknown_purpose_or_subject_is_404(tenant: Tenant) -> None:
     assert tenant.consent("00000000-0000-0000-0000-000000000000").status_code == 404
 
 
+@pytest.mark.committed
 def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
@@ -112,6 +117,7 @@ def test_r3_withdrawal_is_immediate_idempotent_and_records_who_and_why(tenant: T
         assert revocations[0].data["reason"] == "withdrawn" and "parent asked" not in repr(revocations[0].data)
 
 
+@pytest.mark.committed
 def test_r3_withdrawal_keeps_the_history(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -142,11 +148,14 @@ def test_revoking_an_unknown_consent_is_404(tenant: Tenant) -> None:
     assert response.json["code"] == "not_found"
 
 
-def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, app: Flask, runner: Any) -> None:
+@pytest.mark.committed
+def test_r8_sweep_expires_overdue_consents_with_an_audit_event(
+    tenant: Tenant, app: Flask, runner: Any, force_expiry: ForceExpiry
+) -> None:
     tenant.purpose()
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
-    force_expiry(app, consent["id"])
+    force_expiry(consent["id"])
     # Verification denies before the sweep runs.
     assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "expired"
     result = runner.invoke(args=["sweep"])
@@ -162,21 +171,24 @@ def test_r8_sweep_expires_overdue_consents_with_an_audit_event(tenant: Tenant, a
     assert tenant.consent(person["id"]).status_code == 201
 
 
-def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flask) -> None:
+@pytest.mark.committed
+def test_r8_granting_again_after_expiry_needs_no_sweep(tenant: Tenant, app: Flask, force_expiry: ForceExpiry) -> None:
     tenant.purpose()
     person = tenant.subject()
     old = tenant.consent(person["id"]).json
-    force_expiry(app, old["id"])
+    force_expiry(old["id"])
     renewed = tenant.consent(person["id"])
     assert renewed.status_code == 201
     assert tenant.get(f"/v1/consents/{old['id']}", scope="consents").json["status"] == "expired"
     assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"
 
 
-def test_r8_reading_an_overdue_consent_records_its_expiry(tenant: Tenant, app: Flask) -> None:
+def test_r8_reading_an_overdue_consent_records_its_expiry(
+    tenant: Tenant, app: Flask, force_expiry: ForceExpiry
+) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
-    force_expiry(app, consent["id"])
+    force_expiry(consent["id"])
     read = tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json
     assert (read["status"], read["end_reason"], read["token"]) == ("expired", "retention_period_ended", None)
     actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == consent["id"]]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.conftest import Tenant
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def device(tenant: Tenant, **fields: object) -> dict:  # type: ignore[type-arg]
@@ -43,6 +46,7 @@ def test_devices_are_listed_read_and_deactivated(tenant: Tenant, other_tenant: T
     assert off.status_code == 200 and off.json["active"] is False and off.json["deactivated_at"]
 
 
+@pytest.mark.committed
 def test_r7_verification_through_unknown_or_deactivated_device_denies(tenant: Tenant, other_tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -60,6 +64,7 @@ def test_r7_verification_through_unknown_or_deactivated_device_denies(tenant: Te
     assert (off["decision"], off["reason"]) == ("deny", "device_unknown")
 
 
+@pytest.mark.committed
 def test_r7_public_place_device_verifies_only_public_safety_purposes(tenant: Tenant) -> None:
     tenant.purpose("door_access")
     tenant.purpose("station_watchlist", category="public_safety", name="Station safety")

@@ -6,15 +6,16 @@ import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
 
 from service import db
 from service.models import GuardianRequest, utcnow
-from tests.conftest import Tenant
-from tests.guardian_support import code_from, setup_child, url_from
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
@@ -30,8 +31,10 @@ def phone(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def _request(tenant: Tenant, delivery: str = "sms", locale: str = "zh-CN") -> tuple[dict[str, Any], dict[str, Any]]:
-    child = setup_child(tenant)
+def _request(
+    tenant: Tenant, guardian: GuardianKit, delivery: str = "sms", locale: str = "zh-CN"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"], delivery=delivery, locale=locale)
     assert created.status_code == 202, created.json
     return child, created.json
@@ -42,9 +45,11 @@ def _statuses(tenant: Tenant, request_id: str) -> tuple[str, dict[str, str]]:
     return polled["status"], {c["purpose"]: c["status"] for c in polled["consents"]}
 
 
-def test_sms_link_tick_one_of_two_and_approve(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
-    child, created = _request(tenant)
-    phone.goto(url_from(outbox()[0]))
+def test_sms_link_tick_one_of_two_and_approve(
+    live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit
+) -> None:
+    child, created = _request(tenant, guardian)
+    phone.goto(guardian.url_from(outbox()[0]))
     boxes = phone.locator('input[name="purpose"]')
     assert boxes.count() == 2
     assert not phone.locator('input[name="purpose"][value="door_access"]').is_checked()
@@ -73,8 +78,10 @@ def test_sms_link_tick_one_of_two_and_approve(live: str, tenant: Tenant, outbox:
     assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
 
 
-def test_qr_then_sms_code_then_approve(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
-    child, created = _request(tenant, delivery="qr")
+def test_qr_then_sms_code_then_approve(
+    live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit
+) -> None:
+    child, created = _request(tenant, guardian, delivery="qr")
     phone.goto(created["approve_url"])
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="purpose"][value="canteen_payment"]')
@@ -82,7 +89,7 @@ def test_qr_then_sms_code_then_approve(live: str, tenant: Tenant, outbox: Any, p
     assert "验证码已发送" in phone.locator("#flash").inner_text()
     # Ticks survive the round trip of sending the code.
     assert phone.locator('input[name="purpose"][value="door_access"]').is_checked()
-    phone.fill('input[name="otp"]', code_from(outbox()[-1]))
+    phone.fill('input[name="otp"]', guardian.code_from(outbox()[-1]))
     phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     assert phone.locator("#receipt").is_visible()
@@ -90,11 +97,11 @@ def test_qr_then_sms_code_then_approve(live: str, tenant: Tenant, outbox: Any, p
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["decision"] == "allow"
 
 
-def test_five_wrong_codes_lock(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
-    _, created = _request(tenant, delivery="qr")
+def test_five_wrong_codes_lock(live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit) -> None:
+    _, created = _request(tenant, guardian, delivery="qr")
     phone.goto(created["approve_url"])
     phone.click('button[name="action"][value="send_code"]')
-    wrong = f"{(int(code_from(outbox()[-1])) + 1) % 1_000_000:06d}"
+    wrong = f"{(int(guardian.code_from(outbox()[-1])) + 1) % 1_000_000:06d}"
     for _ in range(4):
         phone.check('input[name="purpose"][value="door_access"]')
         phone.fill('input[name="otp"]', wrong)
@@ -109,18 +116,20 @@ def test_five_wrong_codes_lock(live: str, tenant: Tenant, outbox: Any, phone: An
     assert _statuses(tenant, created["id"])[0] == "locked"
 
 
-def test_decline(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
-    child, created = _request(tenant)
-    phone.goto(url_from(outbox()[0]))
+def test_decline(live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit) -> None:
+    child, created = _request(tenant, guardian)
+    phone.goto(guardian.url_from(outbox()[0]))
     phone.click('button[name="action"][value="decline"]')
     assert phone.locator("#receipt").is_visible()
     assert _statuses(tenant, created["id"]) == ("declined", {"door_access": "declined", "canteen_payment": "declined"})
     assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "declined"
 
 
-def test_reused_and_expired_links(live: str, tenant: Tenant, outbox: Any, phone: Any, app: Flask) -> None:
-    _request(tenant)
-    link = url_from(outbox()[0])
+def test_reused_and_expired_links(
+    live: str, tenant: Tenant, outbox: Any, phone: Any, app: Flask, guardian: GuardianKit
+) -> None:
+    _request(tenant, guardian)
+    link = guardian.url_from(outbox()[0])
     phone.goto(link)
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="attest_guardian"]')
@@ -144,14 +153,14 @@ def test_reused_and_expired_links(live: str, tenant: Tenant, outbox: Any, phone:
     assert unknown is not None and unknown.status == 404
 
 
-def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any) -> None:
-    child, created = _request(tenant)
-    phone.goto(url_from(outbox()[0]))
+def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit) -> None:
+    child, created = _request(tenant, guardian)
+    phone.goto(guardian.url_from(outbox()[0]))
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="purpose"][value="canteen_payment"]')
     phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
-    phone.goto(url_from(outbox()[-1]))
+    phone.goto(guardian.url_from(outbox()[-1]))
     door = next(c["id"] for c in created["consents"] if c["purpose"] == "door_access")
     phone.click(f'button[name="withdraw"][value="{door}"]')
     assert "已撤回" in phone.locator("#flash").inner_text()
@@ -161,8 +170,10 @@ def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any) -> 
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["decision"] == "allow"
 
 
-def test_english_rendering_by_accept_language_and_by_lang(live: str, tenant: Tenant, browser: Any) -> None:
-    _, created = _request(tenant, delivery="qr")
+def test_english_rendering_by_accept_language_and_by_lang(
+    live: str, tenant: Tenant, browser: Any, guardian: GuardianKit
+) -> None:
+    _, created = _request(tenant, guardian, delivery="qr")
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
     page = context.new_page()
     page.goto(created["approve_url"])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -13,21 +12,23 @@ from sqlalchemy import select, text
 from service import db
 from service.domain.subjects import add_years, guardian_age_moment
 from service.models import AuditEvent, Consent, GuardianRequest, SmsMessage, utcnow
-from tests.conftest import Tenant
-from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Race, Tenant
 
 PHONE = "+8613812345678"
 
 
-def start(tenant: Tenant, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    child = setup_child(tenant)
+def start(tenant: Tenant, guardian: GuardianKit, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    child = guardian.setup_child(tenant)
     response = tenant.guardian_request(child["id"], ["door_access", "canteen_payment"], **kwargs)
     assert response.status_code == 202, response.json
     return child, response.json
 
 
-def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox: Any) -> None:
-    child, created = start(tenant)
+@pytest.mark.committed
+def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox: Any, guardian: GuardianKit) -> None:
+    child, created = start(tenant, guardian)
     assert created["status"] == "pending"
     assert [(c["purpose"], c["status"]) for c in created["consents"]] == [
         ("door_access", "pending_guardian"),
@@ -48,10 +49,10 @@ def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox
     assert child["external_ref"] not in body
 
 
-def test_r4_request_expiry_is_72_hours_by_default(tenant: Tenant) -> None:
+def test_r4_request_expiry_is_72_hours_by_default(tenant: Tenant, guardian: GuardianKit) -> None:
     from datetime import datetime
 
-    _, created = start(tenant)
+    _, created = start(tenant, guardian)
     created_at = datetime.fromisoformat(created["created_at"])
     assert datetime.fromisoformat(created["expires_at"]) - created_at == pytest.approx(
         timedelta(hours=72), abs=timedelta(seconds=5)
@@ -78,8 +79,8 @@ def test_adults_and_bad_input_are_refused(tenant: Tenant) -> None:
     assert tenant.get("/v1/audit/events").json["events"][-1]["action"] != "guardian_request.created"
 
 
-def test_r14_phone_is_encrypted_at_rest(tenant: Tenant, app: Flask) -> None:
-    start(tenant)
+def test_r14_phone_is_encrypted_at_rest(tenant: Tenant, app: Flask, guardian: GuardianKit) -> None:
+    start(tenant, guardian)
     with app.app_context():
         session = db.session()
         row = session.scalars(select(GuardianRequest)).one()
@@ -91,14 +92,17 @@ def test_r14_phone_is_encrypted_at_rest(tenant: Tenant, app: Flask) -> None:
             assert "13812345678" not in repr(event.data)
 
 
-def test_r4_sms_link_tick_one_of_two_then_approve(tenant: Tenant, outbox: Any, client: Any) -> None:
-    child, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    page = guardian.open()
+@pytest.mark.committed
+def test_r4_sms_link_tick_one_of_two_then_approve(
+    tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit
+) -> None:
+    child, created = start(tenant, guardian)
+    parent = guardian.browser(guardian.url_from(outbox()[0]))
+    page = parent.open()
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'name="purpose" value="door_access"' in html and "checked" not in html
-    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
+    receipt = parent.submit(action="approve", attest_guardian="yes", purpose="door_access")
     assert receipt.status_code == 200
     assert 'data-purpose="door_access" data-status="active"' in receipt.get_data(as_text=True)
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
@@ -120,14 +124,14 @@ def test_r4_sms_link_tick_one_of_two_then_approve(tenant: Tenant, outbox: Any, c
     # The withdrawal link arrives by SMS after the decision.
     assert len(outbox()) == 2 and "/g/" in outbox()[1]["body"]
     # The decision link cannot be used again.
-    again = guardian.open()
+    again = parent.open()
     assert again.status_code == 410
 
 
-def test_r4_decline_declines_every_purpose(tenant: Tenant, outbox: Any, client: Any) -> None:
-    _, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    response = guardian.submit(action="decline", purpose="door_access")
+def test_r4_decline_declines_every_purpose(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
+    _, created = start(tenant, guardian)
+    parent = guardian.browser(guardian.url_from(outbox()[0]))
+    response = parent.submit(action="decline", purpose="door_access")
     assert response.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "declined"
@@ -135,17 +139,19 @@ def test_r4_decline_declines_every_purpose(tenant: Tenant, outbox: Any, client: 
     assert len(outbox()) == 1  # no withdrawal link: there is nothing to withdraw
 
 
-def test_approve_without_a_ticked_purpose_asks_again(tenant: Tenant, client: Any, outbox: Any) -> None:
-    _, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    response = guardian.submit(action="approve")
+def test_approve_without_a_ticked_purpose_asks_again(
+    tenant: Tenant, client: Any, guardian: GuardianKit, outbox: Any
+) -> None:
+    _, created = start(tenant, guardian)
+    parent = guardian.browser(guardian.url_from(outbox()[0]))
+    response = parent.submit(action="approve")
     assert response.status_code == 400
     assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "pending"
 
 
-def test_forms_need_the_csrf_token(tenant: Tenant, client: Any, outbox: Any) -> None:
-    _, created = start(tenant)
-    path = link_path(url_from(outbox()[0]))
+def test_forms_need_the_csrf_token(tenant: Tenant, client: Any, guardian: GuardianKit, outbox: Any) -> None:
+    _, created = start(tenant, guardian)
+    path = guardian.link_path(guardian.url_from(outbox()[0]))
     client.get(path)
     forged = client.post(path, data={"action": "approve", "purpose": "door_access", "csrf_token": "0" * 64})
     assert forged.status_code == 403
@@ -155,10 +161,10 @@ def test_forms_need_the_csrf_token(tenant: Tenant, client: Any, outbox: Any) -> 
     assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "pending"
 
 
-def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, outbox: Any) -> None:
+def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, guardian: GuardianKit, outbox: Any) -> None:
     assert client.get("/g/not-a-real-link-token-at-all-xxxxx").status_code == 404
     assert client.get("/g/short").status_code == 404
-    child, created = start(tenant)
+    child, created = start(tenant, guardian)
     with app.app_context():
         session = db.session()
         row = session.get(GuardianRequest, created["id"])
@@ -167,7 +173,7 @@ def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, outbox
         for message in session.scalars(select(SmsMessage)):  # and its SMS long enough ago for another
             message.created_at = utcnow() - timedelta(minutes=2)
         session.commit()
-    response = client.get(link_path(url_from(outbox()[0])))
+    response = client.get(guardian.link_path(guardian.url_from(outbox()[0])))
     assert response.status_code == 410
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "expired"
@@ -178,19 +184,21 @@ def test_wrong_and_expired_links(tenant: Tenant, client: Any, app: Flask, outbox
     assert tenant.guardian_request(child["id"], ["door_access"]).status_code == 202
 
 
-def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any) -> None:
-    child, created = start(tenant, delivery="qr")
+@pytest.mark.committed
+def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
+    child, created = start(tenant, guardian, delivery="qr")
     assert created["delivery_status"] == "not_required" and outbox() == []
-    guardian = GuardianBrowser(client, link_path(created["approve_url"]))
-    assert 'name="otp"' in guardian.open().get_data(as_text=True)
-    missing = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp="")
+    parent = guardian.browser(created["approve_url"])
+    assert 'name="otp"' in parent.open().get_data(as_text=True)
+    missing = parent.submit(action="approve", attest_guardian="yes", purpose="door_access", otp="")
     assert missing.status_code == 400
-    sent = guardian.submit(action="send_code", purpose="door_access")
+    sent = parent.submit(action="send_code", purpose="door_access")
     assert sent.status_code == 200
-    code = code_from(outbox()[-1])
+    code = guardian.code_from(outbox()[-1])
     assert outbox()[-1]["to"] == PHONE
-    both = ["door_access", "canteen_payment"]
-    receipt = guardian.submit(action="approve", attest_guardian="yes", purpose=both, otp=code)
+    receipt = parent.submit(
+        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], otp=code
+    )
     assert receipt.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "approved"
@@ -200,19 +208,19 @@ def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any
     assert consent["evidence"]["transmits_face_data"] is True
 
 
-def test_five_wrong_codes_lock_the_request(tenant: Tenant, outbox: Any, client: Any) -> None:
-    _, created = start(tenant, delivery="qr")
-    guardian = GuardianBrowser(client, link_path(created["approve_url"]))
-    guardian.submit(action="send_code")
-    code = code_from(outbox()[-1])
+def test_five_wrong_codes_lock_the_request(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
+    _, created = start(tenant, guardian, delivery="qr")
+    parent = guardian.browser(created["approve_url"])
+    parent.submit(action="send_code")
+    code = guardian.code_from(outbox()[-1])
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     for attempt in range(4):
-        response = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
+        response = parent.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
         assert response.status_code == 400, attempt
-    locked = guardian.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
+    locked = parent.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
     assert locked.status_code == 410
     # Even the right code no longer works.
-    assert guardian.open().status_code == 410
+    assert parent.open().status_code == 410
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "locked"
     assert {c["status"] for c in polled["consents"]} == {"expired"}
@@ -220,11 +228,13 @@ def test_five_wrong_codes_lock_the_request(tenant: Tenant, outbox: Any, client: 
     assert actions.count("code.failed") == 5 and "guardian_request.locked" in actions
 
 
-def test_codes_are_rate_limited_per_phone(tenant: Tenant, outbox: Any, client: Any, app: Flask) -> None:
-    _, created = start(tenant, delivery="qr")
-    guardian = GuardianBrowser(client, link_path(created["approve_url"]))
-    assert guardian.submit(action="send_code").status_code == 200
-    again = guardian.submit(action="send_code")
+def test_codes_are_rate_limited_per_phone(
+    tenant: Tenant, outbox: Any, client: Any, app: Flask, guardian: GuardianKit
+) -> None:
+    _, created = start(tenant, guardian, delivery="qr")
+    parent = guardian.browser(created["approve_url"])
+    assert parent.submit(action="send_code").status_code == 200
+    again = parent.submit(action="send_code")
     assert again.status_code == 429
     assert len(outbox()) == 1
     # Five in the last hour, each more than a minute apart: the sixth is refused.
@@ -245,11 +255,13 @@ def test_codes_are_rate_limited_per_phone(tenant: Tenant, outbox: Any, client: A
                 )
             )
         session.commit()
-    assert guardian.submit(action="send_code").status_code == 429
+    assert parent.submit(action="send_code").status_code == 429
 
 
-def test_resend_is_rate_limited_and_reports_failures(tenant: Tenant, outbox: Any, app: Flask) -> None:
-    _, created = start(tenant)
+def test_resend_is_rate_limited_and_reports_failures(
+    tenant: Tenant, outbox: Any, app: Flask, guardian: GuardianKit
+) -> None:
+    _, created = start(tenant, guardian)
     path = f"/v1/guardian-requests/{created['id']}/resend"
     limited = tenant.post(path, scope="consents")
     assert limited.status_code == 429 and limited.json["code"] == "rate_limited"
@@ -271,8 +283,10 @@ def failing_outbox(app_config: dict[str, Any], tmp_path: Any) -> None:
     app_config["SMS_OUTBOX"] = str(tmp_path / "blocked")
 
 
-def test_provider_failure_keeps_the_request(failing_outbox: None, tenant: Tenant, app: Flask) -> None:
-    _, created = start(tenant)
+def test_provider_failure_keeps_the_request(
+    failing_outbox: None, tenant: Tenant, app: Flask, guardian: GuardianKit
+) -> None:
+    _, created = start(tenant, guardian)
     assert created["status"] == "pending"
     assert created["delivery_status"] == "failed"
     assert created["delivery_error"] == "sms_provider_unavailable"
@@ -282,12 +296,13 @@ def test_provider_failure_keeps_the_request(failing_outbox: None, tenant: Tenant
     assert "sms.failed" in actions
 
 
-def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: Any) -> None:
-    child, created = start(tenant)
-    GuardianBrowser(client, link_path(url_from(outbox()[0]))).submit(
+@pytest.mark.committed
+def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
+    child, created = start(tenant, guardian)
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
         action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"]
     )
-    withdrawal = GuardianBrowser(client, link_path(url_from(outbox()[-1])))
+    withdrawal = guardian.browser(guardian.url_from(outbox()[-1]))
     page = withdrawal.open().get_data(as_text=True)
     consent_ids = [c["id"] for c in created["consents"]]
     for consent_id in consent_ids:
@@ -304,26 +319,21 @@ def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: An
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["reason"] == "revoked"
 
 
-def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, app: Flask, outbox: Any) -> None:
-    _, created = start(tenant)
-    path = link_path(url_from(outbox()[0]))
+def test_two_decisions_racing_produce_one_outcome(
+    tenant: Tenant, app: Flask, guardian: GuardianKit, race: Race, outbox: Any
+) -> None:
+    _, created = start(tenant, guardian)
+    path = guardian.link_path(guardian.url_from(outbox()[0]))
     browsers = [app.test_client() for _ in range(2)]
-    tokens = [GuardianBrowser(b, path).csrf() for b in browsers]
-    results: list[int] = []
-    barrier = threading.Barrier(2)
+    tokens = [guardian.browser(path, client=b).csrf() for b in browsers]
 
-    def decide(index: int) -> None:
-        barrier.wait()
+    def decide(index: int) -> int:
         form = {"csrf_token": tokens[index], "action": "approve" if index == 0 else "decline", "purpose": "door_access"}
         form["attest_guardian"] = "yes"
-        results.append(browsers[index].post(path, data=form).status_code)
+        return int(browsers[index].post(path, data=form).status_code)
 
-    threads = [threading.Thread(target=decide, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [200, 410]
+    [results] = race(lambda: decide(0), lambda: decide(1))
+    assert sorted(results, key=str) == [200, 410], results
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] in {"partially_approved", "declined"}
     with app.app_context():
@@ -331,7 +341,10 @@ def test_two_decisions_racing_produce_one_outcome(tenant: Tenant, client: Any, a
     assert sum(a in {"guardian_request.partially_approved", "guardian_request.declined"} for a in events) == 1
 
 
-def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client: Any, runner: Any, outbox: Any) -> None:
+@pytest.mark.committed
+def test_r4_turning_14_ends_guardian_consent(
+    tenant: Tenant, app: Flask, client: Any, runner: Any, guardian: GuardianKit, outbox: Any
+) -> None:
     """Decision: a guardian's consent ends when the child reaches GUARDIAN_AGE; the person then decides."""
     tenant.purpose("door_access", retention_days=3650)
     birth = add_years(date.today(), -14) + timedelta(days=10)
@@ -339,8 +352,9 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
         "/v1/subjects", {"external_ref": "almost-14", "birth_date": birth.isoformat()}, scope="consents"
     ).json
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
+        action="approve", attest_guardian="yes", purpose="door_access"
+    )
     consent = tenant.get(f"/v1/consents/{created['consents'][0]['id']}", scope="consents").json
     from datetime import datetime
 
@@ -361,10 +375,13 @@ def test_r4_turning_14_ends_guardian_consent(tenant: Tenant, app: Flask, client:
     assert tenant.consent(child["id"]).status_code == 201
 
 
-def test_guardian_steps_are_audited_with_the_phone_masked(tenant: Tenant, outbox: Any, client: Any) -> None:
-    _, created = start(tenant)
-    guardian = GuardianBrowser(client, link_path(url_from(outbox()[0])))
-    guardian.submit(action="approve", attest_guardian="yes", purpose="door_access")
+def test_guardian_steps_are_audited_with_the_phone_masked(
+    tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit
+) -> None:
+    _, created = start(tenant, guardian)
+    guardian.browser(guardian.url_from(outbox()[0])).submit(
+        action="approve", attest_guardian="yes", purpose="door_access"
+    )
     events = [e for e in tenant.get("/v1/audit/events").json["events"] if e["object_id"] == created["id"]]
     actions = [e["action"] for e in events]
     assert actions[:2] == ["guardian_request.created", "sms.sent"]
@@ -374,8 +391,10 @@ def test_guardian_steps_are_audited_with_the_phone_masked(tenant: Tenant, outbox
         assert "guardian_ref" not in event["data"]  # no lookup of the phone in the trail erasure cannot touch
 
 
-def test_other_organizations_cannot_see_guardian_requests(tenant: Tenant, other_tenant: Tenant) -> None:
-    _, created = start(tenant)
+def test_other_organizations_cannot_see_guardian_requests(
+    tenant: Tenant, other_tenant: Tenant, guardian: GuardianKit
+) -> None:
+    _, created = start(tenant, guardian)
     for path in ("", "/qr.png", "/qr.svg"):
         assert other_tenant.get(f"/v1/guardian-requests/{created['id']}{path}", scope="consents").status_code == 404
     assert other_tenant.post(f"/v1/guardian-requests/{created['id']}/resend", scope="consents").status_code == 404

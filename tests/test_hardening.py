@@ -7,18 +7,18 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
-from flask import Flask
 
 from service import create_app
 from service.keys.crypto import DataKeyError, generate_data_key
 from service.keys.signing import UnsafeSigningKey
 from service.limits import json_depth
-from tests.conftest import Tenant, make_tenant
-from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 
 def test_deep_json_is_refused_before_parsing(tenant: Tenant) -> None:
@@ -47,6 +47,7 @@ def tight_limits(app_config: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.committed
 def test_rate_limits_per_key_and_per_guardian_client(tight_limits: None, tenant: Tenant, other_tenant: Tenant) -> None:
     statuses = [tenant.get("/v1/purposes").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -77,10 +78,10 @@ def redis_limits(app_config: dict[str, Any]) -> Iterator[str]:
         client.delete(key)
 
 
+@pytest.mark.committed
 def test_limits_are_shared_between_instances_through_redis(
-    redis_limits: str, app: Flask, app_config: dict[str, Any]
+    redis_limits: str, app_config: dict[str, Any], tenant: Tenant
 ) -> None:
-    tenant = make_tenant(app, app.test_client())
     second = create_app(app_config)  # another instance, same Redis
     other_client = second.test_client()
     first = [tenant.get("/v1/purposes").status_code for _ in range(2)]
@@ -135,22 +136,23 @@ def test_production_needs_a_real_data_key(tmp_path: Any) -> None:
     assert app.config["ENV"] == "production"
 
 
+@pytest.mark.committed
 def test_no_secret_or_phone_in_the_logs_of_a_full_flow(
-    tenant: Tenant, outbox: Any, client: Any, caplog: pytest.LogCaptureFixture
+    tenant: Tenant, outbox: Any, client: Any, caplog: pytest.LogCaptureFixture, guardian: GuardianKit
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    child = setup_child(tenant)
+    child = guardian.setup_child(tenant)
     consent = tenant.consent(tenant.subject()["id"]).json
     tenant.verify("door_access", token=consent["token"])
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr", phone="+8613912345678").json
-    browser = GuardianBrowser(client, link_path(created["approve_url"]))
+    browser = guardian.browser(created["approve_url"])
     browser.submit(action="send_code", purpose="door_access")
-    code = code_from(outbox()[-1])
+    code = guardian.code_from(outbox()[-1])
     wrong = "000000" if code != "000000" else "111111"
     browser.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
     browser.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=code)
-    withdrawal = url_from(outbox()[-1])
-    GuardianBrowser(client, link_path(withdrawal)).open()
+    withdrawal = guardian.url_from(outbox()[-1])
+    guardian.browser(withdrawal).open()
     tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents")
     logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     assert "guardian" in logged or "sms" in logged, "the flow logged something"
@@ -159,8 +161,8 @@ def test_no_secret_or_phone_in_the_logs_of_a_full_flow(
         code,
         "13912345678",
         "+8613912345678",
-        link_path(created["approve_url"]).rsplit("/", 1)[1],
-        link_path(withdrawal).rsplit("/", 1)[1],
+        guardian.link_path(created["approve_url"]).rsplit("/", 1)[1],
+        guardian.link_path(withdrawal).rsplit("/", 1)[1],
     ]
     secrets += list(tenant.keys.values())
     for secret in secrets:
@@ -186,8 +188,9 @@ def test_json_logs_carry_the_request_id(tenant: Tenant, capfd: pytest.CaptureFix
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
 
 
-def test_metrics_count_requests_decisions_and_sms(tenant: Tenant, outbox: Any) -> None:
-    child = setup_child(tenant)
+@pytest.mark.committed
+def test_metrics_count_requests_decisions_and_sms(tenant: Tenant, outbox: Any, guardian: GuardianKit) -> None:
+    child = guardian.setup_child(tenant)
     tenant.verify("door_access", token="nonsense")
     tenant.guardian_request(child["id"], ["door_access"])
     body = tenant.client.get("/metrics").get_data(as_text=True)

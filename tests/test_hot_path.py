@@ -11,7 +11,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
@@ -24,8 +24,12 @@ from service import create_app, db
 from service.hot_path import HotPath, parse_batch, parse_request
 from service.limits.keys import KeyLimit, LocalWindows
 from service.models import Verification
-from tests.conftest import Tenant, force_expiry, make_tenant
-from tests.test_concurrency_faults import locked_database_denies_then_recovers, no_allow_after_revoke
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, MakeTenant, Tenant, VerifyScenarios
+
+#: A second app, the WSGI hot path and its own connections: every test here commits for real.
+pytestmark = pytest.mark.committed
 
 RECORDED = ("org_id", "api_key_id", "purpose", "consent_id", "subject_id", "device_id", "decision", "reason")
 
@@ -62,9 +66,8 @@ def handed_over(app: Flask) -> list[str]:
 
 
 @pytest.fixture()
-def world(hot_config: dict[str, Any], app: Flask, client: FlaskClient) -> dict[str, Any]:
+def world(hot_config: dict[str, Any], tenant: Tenant, force_expiry: ForceExpiry) -> dict[str, Any]:
     """One organization with people in every state a verification can meet."""
-    tenant = make_tenant(app, client)
     tenant.purpose()
     tenant.purpose("payment", category="payment")
     active, revoked, expired, erased = (tenant.subject() for _ in range(4))
@@ -74,7 +77,7 @@ def world(hot_config: dict[str, Any], app: Flask, client: FlaskClient) -> dict[s
         consents[name] = tenant.consent(person["id"]).json
         tokens[name] = consents[name]["token"]
     tenant.post(f"/v1/consents/{consents['revoked']['id']}/revoke", scope="consents")
-    force_expiry(app, consents["expired"]["id"])
+    force_expiry(consents["expired"]["id"])
     assert tenant.delete(f"/v1/subjects/{erased['id']}").status_code in (200, 204)
     gate = tenant.post("/v1/devices", {"name": "Gate 3", "location_type": "school"}).json["id"]
     return {
@@ -216,12 +219,12 @@ def test_the_parsers_accept_only_what_the_schema_accepts() -> None:
     assert parse_batch(b'{"items": [{"purpose": "a", "token": "t", "x": 1}]}') is None
 
 
-def test_hot_path_and_view_share_one_rate_limit(hot_config: dict[str, Any], app_config: dict[str, Any]) -> None:
+def test_hot_path_and_view_share_one_rate_limit(hot_config: dict[str, Any], make_tenant: MakeTenant) -> None:
     hot_config["RATE_LIMIT_VERIFY"] = "3/minute"
     app = create_app(hot_config)
     try:
         client = app.test_client()
-        tenant = make_tenant(app, client)
+        tenant = make_tenant(app=app, client=client)
         key = tenant.keys["verify"]
         body = {"purpose": "door_access", "token": "x"}
         statuses = [_post(client, "/v1/verifications", body, key).status_code for _ in range(3)]
@@ -230,7 +233,7 @@ def test_hot_path_and_view_share_one_rate_limit(hot_config: dict[str, Any], app_
         assert limited.json["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
         assert limited.headers["X-RateLimit-Remaining"] == "0"
         # Another key has its own allowance.
-        other = make_tenant(app, client, name="Other Corp")
+        other = make_tenant("Other Corp", app=app, client=client)
         assert _post(client, "/v1/verifications", body, other.keys["verify"]).status_code == 200
     finally:
         app.extensions["consent_gate.engine"].dispose()
@@ -270,14 +273,14 @@ def test_hot_path_logs_neither_tokens_nor_keys(
 
 
 @pytest.fixture()
-def hot_tenant(hot_config: dict[str, Any], app: Flask, client: FlaskClient, handed_over: list[str]) -> Tenant:
-    return make_tenant(app, client)
+def hot_tenant(hot_config: dict[str, Any], handed_over: list[str], tenant: Tenant) -> Tenant:
+    return tenant
 
 
 def test_no_allow_after_a_revoke_has_committed_on_the_hot_path(
-    hot_tenant: Tenant, app: Flask, handed_over: list[str]
+    hot_tenant: Tenant, handed_over: list[str], verify_scenarios: VerifyScenarios
 ) -> None:
-    no_allow_after_revoke(hot_tenant, app)
+    verify_scenarios.no_allow_after_revoke(hot_tenant)
     # Each test client thread's first verification filled the cache; the rest were the hot path's.
     assert handed_over.count("/v1/verifications") <= 3
 
@@ -288,9 +291,9 @@ def short_timeouts(hot_config: dict[str, Any]) -> None:
 
 
 def test_locked_database_makes_the_hot_path_deny_then_recover(
-    short_timeouts: None, hot_tenant: Tenant, app: Flask, handed_over: list[str]
+    short_timeouts: None, hot_tenant: Tenant, handed_over: list[str], verify_scenarios: VerifyScenarios
 ) -> None:
-    locked_database_denies_then_recovers(hot_tenant, app)
+    verify_scenarios.locked_database_denies_then_recovers(hot_tenant)
     assert handed_over.count("/v1/verifications") == 1  # only the first, which filled the key cache
 
 
@@ -307,12 +310,14 @@ def redis_url() -> str:
     return url
 
 
-def test_the_verify_limit_is_shared_between_instances_through_redis(redis_url: str, hot_config: dict[str, Any]) -> None:
+def test_the_verify_limit_is_shared_between_instances_through_redis(
+    redis_url: str, hot_config: dict[str, Any], make_tenant: MakeTenant
+) -> None:
     prefix = f"cg-test-{uuid.uuid4().hex}"
     hot_config.update(REDIS_URL=redis_url, RATE_LIMIT_VERIFY="3/minute", RATE_LIMIT_PREFIX=prefix)
     first, second = create_app(hot_config), create_app(hot_config)
     try:
-        tenant = make_tenant(first, first.test_client())
+        tenant = make_tenant(app=first, client=first.test_client())
         body = {"purpose": "door_access", "token": "x"}
         key = tenant.keys["verify"]
         statuses = [_post(first.test_client(), "/v1/verifications", body, key).status_code for _ in range(2)]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from flask import Flask
 
-from tests.conftest import Tenant
-from tests.guardian_support import setup_child
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 
-def _first_org_ids(tenant: Tenant) -> dict[str, str]:
-    child = setup_child(tenant)
+def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
+    child = guardian.setup_child(tenant)
     adult = tenant.subject()
     consent = tenant.consent(adult["id"]).json
     request = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
@@ -27,10 +28,11 @@ def _first_org_ids(tenant: Tenant) -> dict[str, str]:
     }
 
 
+@pytest.mark.committed
 def test_every_operation_with_ids_answers_404_to_another_organization(
-    app: Flask, tenant: Tenant, other_tenant: Tenant
+    app: Flask, tenant: Tenant, other_tenant: Tenant, guardian: GuardianKit
 ) -> None:
-    ours = _first_org_ids(tenant)
+    ours = _first_org_ids(tenant, guardian)
     spec = app.extensions["consent_gate.api"].spec.to_dict()
     walked = 0
     for path, operations in spec["paths"].items():

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import jwt
+import pytest
 from flask import Flask
 
 from service.models import utcnow
 from service.offline import OfflineVerifier
-from tests.conftest import Tenant, force_expiry
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, Tenant
 
 
 class Clock:
@@ -40,7 +43,10 @@ def make_verifier(tenant: Tenant, clock: Clock, *, max_staleness: float = 300.0)
     return verifier, state
 
 
-def test_offline_decisions_match_the_server(tenant: Tenant, other_tenant: Tenant, app: Flask) -> None:
+@pytest.mark.committed
+def test_offline_decisions_match_the_server(
+    tenant: Tenant, other_tenant: Tenant, app: Flask, force_expiry: ForceExpiry
+) -> None:
     tenant.purpose("door_access")
     tenant.purpose("payment", category="payment")
     tokens = {}
@@ -50,7 +56,7 @@ def test_offline_decisions_match_the_server(tenant: Tenant, other_tenant: Tenant
     tokens["payment"] = tenant.consent(tokens["valid"]["subject_id"], "payment").json
     tenant.post(f"/v1/consents/{tokens['revoked']['id']}/revoke", scope="consents")
     tenant.delete(f"/v1/subjects/{tokens['erased']['subject_id']}")
-    force_expiry(app, tokens["expired"]["id"])
+    force_expiry(tokens["expired"]["id"])
     other_tenant.purpose("door_access")
     foreign = other_tenant.consent(other_tenant.subject()["id"]).json["token"]
 
@@ -75,6 +81,7 @@ def test_offline_decisions_match_the_server(tenant: Tenant, other_tenant: Tenant
             assert offline.reason == "revoked" and server["reason"] in {"expired", "subject_erased"}
 
 
+@pytest.mark.committed
 def test_an_expired_token_is_expired_offline_too(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json

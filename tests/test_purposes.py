@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.conftest import Tenant, purpose_body
+if TYPE_CHECKING:
+    from tests.support import PurposeBody, Tenant
 
 
 def test_r1_purpose_carries_its_notice_with_version_and_digest(tenant: Tenant) -> None:
@@ -21,7 +24,9 @@ def test_r1_purpose_carries_its_notice_with_version_and_digest(tenant: Tenant) -
 
 
 @pytest.mark.parametrize("field", ["notice", "necessity", "retention_days", "alternative", "name", "category"])
-def test_r1_r6_purpose_without_a_required_field_is_refused_naming_it(tenant: Tenant, field: str) -> None:
+def test_r1_r6_purpose_without_a_required_field_is_refused_naming_it(
+    tenant: Tenant, field: str, purpose_body: PurposeBody
+) -> None:
     body = purpose_body()
     del body[field]
     response = tenant.post("/v1/purposes", body)
@@ -31,14 +36,14 @@ def test_r1_r6_purpose_without_a_required_field_is_refused_naming_it(tenant: Ten
     assert tenant.get("/v1/purposes").json == []
 
 
-def test_r1_notice_needs_a_text_in_a_supported_locale(tenant: Tenant) -> None:
+def test_r1_notice_needs_a_text_in_a_supported_locale(tenant: Tenant, purpose_body: PurposeBody) -> None:
     for notice in ({}, {"fr": "Nous ouvrons"}, {"en": ""}):
         response = tenant.post("/v1/purposes", purpose_body(notice=notice))
         assert response.status_code == 422, notice
         assert "notice" in response.json["errors"]["json"]
 
 
-def test_r6_purpose_declares_the_non_biometric_alternative(tenant: Tenant) -> None:
+def test_r6_purpose_declares_the_non_biometric_alternative(tenant: Tenant, purpose_body: PurposeBody) -> None:
     created = tenant.purpose(alternative="Show the student card at the gate", assess=False)
     assert created["alternative"] == "Show the student card at the gate"
     response = tenant.post("/v1/purposes", purpose_body("other_code", alternative=""))
@@ -47,14 +52,14 @@ def test_r6_purpose_declares_the_non_biometric_alternative(tenant: Tenant) -> No
 
 
 @pytest.mark.parametrize("analysis", ["race", "Ethnicity", "religion", "health", "social class", "种族", "宗教信仰"])
-def test_r11_prohibited_analysis_is_refused(tenant: Tenant, analysis: str) -> None:
+def test_r11_prohibited_analysis_is_refused(tenant: Tenant, analysis: str, purpose_body: PurposeBody) -> None:
     response = tenant.post("/v1/purposes", purpose_body(analyses=["liveness", analysis]))
     assert response.status_code == 422
     assert response.json["code"] == "prohibited_analysis"
     assert tenant.get("/v1/purposes").json == []
 
 
-def test_duplicate_purpose_code_conflicts(tenant: Tenant) -> None:
+def test_duplicate_purpose_code_conflicts(tenant: Tenant, purpose_body: PurposeBody) -> None:
     tenant.purpose(assess=False)
     response = tenant.post("/v1/purposes", purpose_body())
     assert response.status_code == 409
@@ -78,6 +83,7 @@ def test_r5_new_notice_version_gets_a_new_digest(tenant: Tenant) -> None:
     assert tenant.get("/v1/purposes/door_access").json["notice"]["version"] == 2
 
 
+@pytest.mark.committed
 def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -99,6 +105,7 @@ def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"
 
 
+@pytest.mark.committed
 def test_r5_non_material_change_keeps_consents_active(tenant: Tenant) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import re
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from tests.conftest import Tenant
-from tests.guardian_support import setup_child
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, Tenant
 
 
 def decode_png(data: bytes) -> str:
@@ -38,8 +39,8 @@ def rasterize_svg(data: bytes, scale: float = 10.0) -> Image.Image:
     return image
 
 
-def test_png_and_svg_qr_codes_decode_to_the_approve_url(tenant: Tenant) -> None:
-    child = setup_child(tenant)
+def test_png_and_svg_qr_codes_decode_to_the_approve_url(tenant: Tenant, guardian: GuardianKit) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     png = tenant.get(f"/v1/guardian-requests/{created['id']}/qr.png", scope="consents")
     assert png.status_code == 200 and png.mimetype == "image/png"
@@ -51,8 +52,8 @@ def test_png_and_svg_qr_codes_decode_to_the_approve_url(tenant: Tenant) -> None:
     assert [r.text for r in results] == [created["approve_url"]]
 
 
-def test_qr_is_refused_once_the_request_is_decided_or_erased(tenant: Tenant) -> None:
-    child = setup_child(tenant)
+def test_qr_is_refused_once_the_request_is_decided_or_erased(tenant: Tenant, guardian: GuardianKit) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     tenant.delete(f"/v1/subjects/{child['id']}")
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json

@@ -14,15 +14,13 @@ race and database.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -44,8 +42,9 @@ from service.models import (
     Subject,
     utcnow,
 )
-from tests.conftest import Tenant, make_tenant
-from tests.guardian_support import GuardianBrowser, code_from, link_path, setup_child, url_from
+
+if TYPE_CHECKING:
+    from tests.support import GuardianKit, MakeTenant, Race, Tenant
 
 REPS = 10
 TOGETHER = "together"
@@ -54,42 +53,29 @@ TOGETHER = "together"
 # --- running things at once ----------------------------------------------------------------------------
 
 
-def _together(*callables: Callable[[], Any], timeout: float = 30) -> list[Any]:
-    """Run ``callables`` in threads released together; each one's result, or the exception it raised.
+@dataclass
+class Racers:
+    """What the helpers below need of the test's fixtures."""
 
-    Every thread is joined within ``timeout`` seconds in all: one still running then fails the test (a
-    deadlock must fail, not hang CI).
-    """
-    # replaced by the race fixture once tests/conftest.py has it
-    barrier = threading.Barrier(len(callables))
-    unset = object()
-    results: list[Any] = [unset] * len(callables)
+    app: Flask
+    outbox: Any
+    race: Race
+    make_tenant: MakeTenant
+    guardian: GuardianKit
 
-    def run(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait(timeout=timeout)
-            results[index] = call()
-        except BaseException as exc:  # handed back to the test, never lost
-            results[index] = exc
+    def together(self, *callables: Callable[[], Any]) -> list[Any]:
+        """Run ``callables`` released together (the ``race`` fixture); each result or exception."""
+        [results] = self.race(*callables)
+        return results
 
-    threads = [
-        threading.Thread(target=run, args=(index, call), name=f"race-{index}", daemon=True)
-        for index, call in enumerate(callables)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    hung = [thread.name for thread in threads if thread.is_alive()]
-    if hung:
-        pytest.fail(f"{len(hung)} of {len(threads)} racing threads still running after {timeout} s: {hung}")
-    assert not any(result is unset for result in results)
-    return results
+
+@pytest.fixture()
+def racers(app: Flask, outbox: Any, race: Race, make_tenant: MakeTenant, guardian: GuardianKit) -> Racers:
+    return Racers(app, outbox, race, make_tenant, guardian)
 
 
 def _ok(results: list[Any]) -> list[Any]:
-    """The results of :func:`_together`, re-raising the first exception a thread raised."""
+    """Results of the ``race`` fixture, re-raising the first exception a thread raised."""
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -154,9 +140,9 @@ def _api(
     return call
 
 
-def _guardian_post(app: Flask, path: str, **form: Any) -> Callable[[], Answer]:
+def _guardian_post(r: Racers, path: str, **form: Any) -> Callable[[], Answer]:
     """The guardian's form POST with a browser of its own; the CSRF token is read from the page now."""
-    browser = GuardianBrowser(_client(app), path)
+    browser = r.guardian.browser(path, client=_client(r.app))
     token = browser.csrf()
 
     def call() -> Answer:
@@ -165,10 +151,12 @@ def _guardian_post(app: Flask, path: str, **form: Any) -> Callable[[], Answer]:
     return call
 
 
-def _in_order(order: str, first: tuple[str, Callable[[], Any]], second: tuple[str, Callable[[], Any]]) -> list[Any]:
+def _in_order(
+    r: Racers, order: str, first: tuple[str, Callable[[], Any]], second: tuple[str, Callable[[], Any]]
+) -> list[Any]:
     """Run two parties together, or one after the other (``order`` names the one that goes first)."""
     if order == TOGETHER:
-        return _ok(_together(first[1], second[1]))
+        return _ok(r.together(first[1], second[1]))
     if order == first[0]:
         one = first[1]()
         return [one, second[1]()]
@@ -218,8 +206,8 @@ def _session(app: Flask) -> Iterator[Session]:
         yield db.session()
 
 
-def _tenant(app: Flask, prefix: str = "Race School") -> Tenant:
-    return make_tenant(app, app.test_client(), name=_name(prefix))
+def _tenant(r: Racers, prefix: str = "Race School") -> Tenant:
+    return r.make_tenant(_name(prefix))
 
 
 def _name(prefix: str) -> str:
@@ -241,20 +229,20 @@ class GuardianCase:
     org_name: str  # in every SMS of this case
 
 
-def _guardian_case(app: Flask, outbox: Any, *, delivery: str = "sms") -> GuardianCase:
+def _guardian_case(r: Racers, *, delivery: str = "sms") -> GuardianCase:
     """A new organization, a child, and a pending guardian request for door_access."""
-    org_name = _name("Race School")
-    tenant = make_tenant(app, app.test_client(), name=org_name)
-    child = setup_child(tenant)
+    org_name, outbox = _name("Race School"), r.outbox
+    tenant = r.make_tenant(org_name)
+    child = r.guardian.setup_child(tenant)
     before = len(outbox())
     created = tenant.guardian_request(child["id"], ["door_access"], delivery=delivery)
     assert created.status_code == 202, created.json
     if delivery == "sms":
         sent = outbox()[before:]
         assert len(sent) == 1, sent
-        path = link_path(url_from(sent[0]))
+        path = r.guardian.link_path(r.guardian.url_from(sent[0]))
     else:
-        path = link_path(created.json["approve_url"])
+        path = r.guardian.link_path(created.json["approve_url"])
     (consent,) = created.json["consents"]
     return GuardianCase(tenant, child["id"], created.json["id"], consent["id"], path, org_name)
 
@@ -278,12 +266,12 @@ def _no_server_error(**answers: Answer) -> None:
 # --- 1. approve x revoke ------------------------------------------------------------------------------
 
 
-def test_race_approve_x_revoke(app: Flask, outbox: Any) -> None:
+def test_race_approve_x_revoke(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> str:
-        case = _guardian_case(app, outbox)
-        approve = _guardian_post(app, case.path, action="approve", attest_guardian="yes", purpose="door_access")
+        case = _guardian_case(racers)
+        approve = _guardian_post(racers, case.path, action="approve", attest_guardian="yes", purpose="door_access")
         revoke = _api(app, case.tenant, "POST", f"/v1/consents/{case.consent_id}/revoke")
-        approved, revoked = _in_order(order, ("approve-first", approve), ("revoke-first", revoke))
+        approved, revoked = _in_order(racers, order, ("approve-first", approve), ("revoke-first", revoke))
         _no_server_error(approve=approved, revoke=revoked)
         # A pending or an active consent can always be withdrawn: the revoke never loses.
         assert revoked.status == 200, f"revoke answered {revoked}"
@@ -307,12 +295,12 @@ def test_race_approve_x_revoke(app: Flask, outbox: Any) -> None:
 # --- 2. approve x erase -------------------------------------------------------------------------------
 
 
-def test_race_approve_x_erase(app: Flask, outbox: Any) -> None:
+def test_race_approve_x_erase(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> list[str]:
-        case = _guardian_case(app, outbox)
-        approve = _guardian_post(app, case.path, action="approve", attest_guardian="yes", purpose="door_access")
+        case = _guardian_case(racers)
+        approve = _guardian_post(racers, case.path, action="approve", attest_guardian="yes", purpose="door_access")
         erase = _api(app, case.tenant, "DELETE", f"/v1/subjects/{case.child_id}")
-        approved, erased = _in_order(order, ("approve-first", approve), ("erase-first", erase))
+        approved, erased = _in_order(racers, order, ("approve-first", approve), ("erase-first", erase))
         _no_server_error(approve=approved, erase=erased)
         assert erased.status == 204, f"erase answered {erased}"
         assert approved.status in (200, 404, 409, 410), f"approve answered {approved}"
@@ -362,12 +350,12 @@ def test_race_approve_x_erase(app: Flask, outbox: Any) -> None:
 # --- 3. decline x revoke ------------------------------------------------------------------------------
 
 
-def test_race_decline_x_revoke(app: Flask, outbox: Any) -> None:
+def test_race_decline_x_revoke(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> str:
-        case = _guardian_case(app, outbox)
-        decline = _guardian_post(app, case.path, action="decline", purpose="door_access")
+        case = _guardian_case(racers)
+        decline = _guardian_post(racers, case.path, action="decline", purpose="door_access")
         revoke = _api(app, case.tenant, "POST", f"/v1/consents/{case.consent_id}/revoke")
-        declined, revoked = _in_order(order, ("decline-first", decline), ("revoke-first", revoke))
+        declined, revoked = _in_order(racers, order, ("decline-first", decline), ("revoke-first", revoke))
         _no_server_error(decline=declined, revoke=revoked)
         assert declined.status in (200, 409, 410), f"decline answered {declined}"
         with _session(app) as session:
@@ -392,10 +380,10 @@ def test_race_decline_x_revoke(app: Flask, outbox: Any) -> None:
 # --- 4. expiry sweep x approve ------------------------------------------------------------------------
 
 
-def test_race_expiry_sweep_x_approve(app: Flask, outbox: Any) -> None:
+def test_race_expiry_sweep_x_approve(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> str:
-        case = _guardian_case(app, outbox)
-        approve = _guardian_post(app, case.path, action="approve", attest_guardian="yes", purpose="door_access")
+        case = _guardian_case(racers)
+        approve = _guardian_post(racers, case.path, action="approve", attest_guardian="yes", purpose="door_access")
 
         def sweep() -> bool:
             with _session(app) as session:
@@ -405,7 +393,7 @@ def test_race_expiry_sweep_x_approve(app: Flask, outbox: Any) -> None:
                 session.commit()
                 return expired
 
-        swept, approved = _in_order(order, ("sweep-first", sweep), ("approve-first", approve))
+        swept, approved = _in_order(racers, order, ("sweep-first", sweep), ("approve-first", approve))
         _no_server_error(approve=approved)
         with _session(app) as session:
             request = session.get(GuardianRequest, case.request_id)
@@ -437,9 +425,9 @@ def test_race_expiry_sweep_x_approve(app: Flask, outbox: Any) -> None:
 GRANTS = 4
 
 
-def test_race_grant_x_material_notice(app: Flask) -> None:
+def test_race_grant_x_material_notice(app: Flask, racers: Racers) -> None:
     def rep(order: str) -> list[str]:
-        tenant = _tenant(app)
+        tenant = _tenant(racers)
         tenant.purpose("door_access")
         adults = [tenant.subject()["id"] for _ in range(GRANTS)]
         body = {"method": "checkbox", "channel": "mobile_app", "locale": "zh-CN"}
@@ -465,7 +453,7 @@ def test_race_grant_x_material_notice(app: Flask) -> None:
             },
         )
         if order == TOGETHER:
-            *granted, published = _ok(_together(*grants, publish))
+            *granted, published = _ok(racers.together(*grants, publish))
         elif order == "grants-first":
             granted = [grant() for grant in grants]
             published = publish()
@@ -514,18 +502,18 @@ def test_race_grant_x_material_notice(app: Flask) -> None:
 GUESSERS = 20
 
 
-def test_race_wrong_codes_are_counted_atomically(app: Flask, outbox: Any) -> None:
+def test_race_wrong_codes_are_counted_atomically(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> str:
-        case = _guardian_case(app, outbox, delivery="qr")
-        sender = GuardianBrowser(_client(app), case.path)
+        case = _guardian_case(racers, delivery="qr")
+        sender = racers.guardian.browser(case.path, client=_client(app))
         assert sender.submit(action="send_code", purpose="door_access").status_code == 200
-        code = code_from(outbox()[-1])
+        code = racers.guardian.code_from(outbox()[-1])
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         guesses = [
-            _guardian_post(app, case.path, action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
+            _guardian_post(racers, case.path, action="approve", attest_guardian="yes", purpose="door_access", otp=wrong)
             for _ in range(GUESSERS)
         ]
-        answers = _ok(_together(*guesses))
+        answers = _ok(racers.together(*guesses))
         _no_server_error(**{f"guess{i}": answer for i, answer in enumerate(answers)})
         with _session(app) as session:
             request = session.get(GuardianRequest, case.request_id)
@@ -552,13 +540,13 @@ def test_race_wrong_codes_are_counted_atomically(app: Flask, outbox: Any) -> Non
 SIBLINGS = 8
 
 
-def test_race_sms_allowance_cannot_be_raced(app: Flask, outbox: Any) -> None:
+def test_race_sms_allowance_cannot_be_raced(app: Flask, outbox: Any, racers: Racers) -> None:
     def rep(order: str) -> list[str]:
         phone = _phone()
-        school = _tenant(app, "Pine School")
+        school = _tenant(racers, "Pine School")
         school.purpose("door_access")
         children = [school.subject(age_years=8)["id"] for _ in range(SIBLINGS)]
-        club = _tenant(app, "Maple Club")
+        club = _tenant(racers, "Maple Club")
         club.purpose("door_access")
         club_child = club.subject(age_years=8)["id"]
 
@@ -573,7 +561,7 @@ def test_race_sms_allowance_cannot_be_raced(app: Flask, outbox: Any) -> None:
             return _api(app, tenant, "POST", "/v1/guardian-requests", json=body)
 
         before = len(outbox())
-        *answers, other = _ok(_together(*(create(school, child) for child in children), create(club, club_child)))
+        *answers, other = _ok(racers.together(*(create(school, child) for child in children), create(club, club_child)))
         _no_server_error(other=other, **{f"create{i}": answer for i, answer in enumerate(answers)})
         assert other.status == 202, f"another organization's request was held back: {other}"
         created = [index for index, answer in enumerate(answers) if answer.status == 202]
@@ -609,16 +597,16 @@ def test_race_sms_allowance_cannot_be_raced(app: Flask, outbox: Any) -> None:
 REVOKERS = 5
 
 
-def test_race_revoke_x_revoke_is_idempotent(app: Flask) -> None:
+def test_race_revoke_x_revoke_is_idempotent(app: Flask, racers: Racers) -> None:
     def rep(order: str) -> str:
-        tenant = _tenant(app)
+        tenant = _tenant(racers)
         tenant.purpose("door_access")
         adult = tenant.subject()["id"]
         granted = tenant.consent(adult)
         assert granted.status_code == 201, granted.json
         consent_id = granted.json["id"]
         revokes = [_api(app, tenant, "POST", f"/v1/consents/{consent_id}/revoke") for _ in range(REVOKERS)]
-        answers = _ok(_together(*revokes))
+        answers = _ok(racers.together(*revokes))
         assert [answer.status for answer in answers] == [200] * REVOKERS, [str(answer) for answer in answers]
         assert {answer.json["status"] for answer in answers} == {"revoked"}
         ended = {answer.json["ended_at"] for answer in answers}

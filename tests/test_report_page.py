@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import Tenant
+if TYPE_CHECKING:
+    from tests.support import Tenant
+
 
 pytestmark = pytest.mark.browser
 

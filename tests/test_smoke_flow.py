@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from tests.conftest import Tenant
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
+@pytest.mark.committed
 def test_allow_then_revoke_then_deny(tenant: Tenant) -> None:
     tenant.purpose("door_access")
     person = tenant.subject("student-0001")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from service import db
 from service.domain.subjects import add_years
 from service.models import AuditEvent, Subject
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def register(tenant: Tenant, ref: str, birth: date) -> dict:  # type: ignore[type-arg]
@@ -29,6 +33,7 @@ def test_r4_server_computes_minority_from_birth_date(tenant: Tenant) -> None:
     assert adult["guardian_required_until"] == today.isoformat()
 
 
+@pytest.mark.committed
 def test_r4_minor_cannot_consent_alone(tenant: Tenant) -> None:
     tenant.purpose()
     child = tenant.subject(age_years=9)
@@ -63,6 +68,7 @@ def test_external_ref_is_unique_within_an_organization_only(tenant: Tenant, othe
     other_tenant.subject("same-ref")
 
 
+@pytest.mark.committed
 def test_r13_erasure_removes_personal_data_and_ends_consents(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     person = tenant.subject("student-erase-me")

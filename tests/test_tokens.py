@@ -10,7 +10,7 @@ import os
 import stat
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
@@ -28,7 +28,9 @@ from service.keys.tokens import (
     generate_private_key_pem,
     thumbprint,
 )
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
 def b64(data: bytes) -> str:
@@ -81,6 +83,7 @@ def _assert_invalid(tenant: Tenant, token: str, reason: str = "invalid_token") -
     assert (response.json["decision"], response.json["reason"]) == ("deny", reason)
 
 
+@pytest.mark.committed
 def test_alg_none_and_hmac_confusion_are_refused(tenant: Tenant, granted: dict[str, Any]) -> None:
     claims = _claims(tenant, granted)
     kid = jwt.get_unverified_header(granted["token"])["kid"]
@@ -95,12 +98,14 @@ def test_alg_none_and_hmac_confusion_are_refused(tenant: Tenant, granted: dict[s
     _assert_invalid(tenant, signing_input + "." + b64(sig))
 
 
+@pytest.mark.committed
 def test_a_token_signed_by_another_key_is_refused(tenant: Tenant, granted: dict[str, Any]) -> None:
     attacker = ec.generate_private_key(ec.SECP256R1())
     kid = jwt.get_unverified_header(granted["token"])["kid"]
     _assert_invalid(tenant, _forge({"typ": "consent+jwt", "kid": kid}, _claims(tenant, granted), attacker))
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize("source", ["jku", "x5u", "jwk", "x5c"])
 def test_header_key_sources_are_never_followed(
     tenant: Tenant, granted: dict[str, Any], app: Flask, source: str
@@ -111,6 +116,7 @@ def test_header_key_sources_are_never_followed(
     _assert_invalid(tenant, _forge(header, _claims(tenant, granted), keys.signing_key))
 
 
+@pytest.mark.committed
 def test_wrong_type_issuer_or_audience_is_refused(
     tenant: Tenant, other_tenant: Tenant, granted: dict[str, Any], app: Flask
 ) -> None:
@@ -124,6 +130,7 @@ def test_wrong_type_issuer_or_audience_is_refused(
     assert (response["decision"], response["reason"]) == ("deny", "invalid_token")
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize("claim", ["exp", "jti", "pur", "sub", "aud", "iss", "iat"])
 def test_required_claims_are_required(tenant: Tenant, granted: dict[str, Any], app: Flask, claim: str) -> None:
     keys: KeySet = app.extensions["consent_gate.keyring"].current()
@@ -132,6 +139,7 @@ def test_required_claims_are_required(tenant: Tenant, granted: dict[str, Any], a
     _assert_invalid(tenant, _forge({"typ": "consent+jwt", "kid": keys.kid}, claims, keys.signing_key))
 
 
+@pytest.mark.committed
 def test_expired_token_is_denied_expired(tenant: Tenant, granted: dict[str, Any], app: Flask) -> None:
     keys: KeySet = app.extensions["consent_gate.keyring"].current()
     claims = {**_claims(tenant, granted), "exp": int(time.time()) - 5}
@@ -188,6 +196,7 @@ def test_production_refuses_to_generate_a_signing_key(tmp_path: Any) -> None:
         create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path / "prod")})
 
 
+@pytest.mark.committed
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     part=st.sampled_from([0, 1, 2]),
@@ -216,6 +225,7 @@ def test_property_any_change_to_a_token_is_denied_never_5xx(
     assert response.json["decision"] == "deny"
 
 
+@pytest.mark.committed
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     claims=st.dictionaries(

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from service.sms import SmsError, TwilioSms
-from tests.conftest import Tenant
-from tests.guardian_support import setup_child
-from tests.twilio_fake import FakeTwilio, serve_fake_twilio
 
-
-@pytest.fixture()
-def twilio() -> Iterator[FakeTwilio]:
-    yield from serve_fake_twilio()
+if TYPE_CHECKING:
+    from tests.support import FakeTwilio, GuardianKit, Tenant
 
 
 def provider(fake: FakeTwilio, attempts: int = 3) -> TwilioSms:
@@ -93,8 +87,10 @@ def twilio_app_config(app_config: dict[str, Any], twilio: FakeTwilio) -> dict[st
     return app_config
 
 
-def test_guardian_request_through_twilio(twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant) -> None:
-    child = setup_child(tenant)
+def test_guardian_request_through_twilio(
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit
+) -> None:
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
     assert created["delivery_status"] == "sent"
     [received] = twilio.received
@@ -103,10 +99,10 @@ def test_guardian_request_through_twilio(twilio_app_config: dict[str, Any], twil
 
 
 def test_invalid_number_at_twilio_is_visible_and_nothing_is_lost(
-    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit
 ) -> None:
     twilio.script = [(400, 21211)]
-    child = setup_child(tenant)
+    child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
     assert created["status"] == "pending"
     assert (created["delivery_status"], created["delivery_error"]) == ("failed", "sms_invalid_number")

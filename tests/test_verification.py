@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
@@ -9,9 +11,12 @@ from sqlalchemy import select
 from schemas.verifications import REASONS
 from service import db
 from service.models import Verification
-from tests.conftest import Tenant
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
 
 
+@pytest.mark.committed
 def test_every_decision_is_recorded_before_the_answer(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -29,6 +34,7 @@ def test_every_decision_is_recorded_before_the_answer(tenant: Tenant, app: Flask
     assert rows[deny["verification_id"]].reason == "invalid_token"
 
 
+@pytest.mark.committed
 def test_reasons_for_unknown_things(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()
@@ -52,19 +58,21 @@ def test_verify_requires_the_verify_scope(tenant: Tenant) -> None:
     assert response.json["code"] == "forbidden"
 
 
+@pytest.mark.committed
 def test_verify_fails_closed_when_the_database_fails(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
-    engine = app.extensions["consent_gate.engine"]
+    sessions = app.extensions["consent_gate.sessionmaker"]
+    bound = sessions.kw["bind"]  # the engine, or the test's connection in savepoint mode
     # Point the app at a database that does not exist: every query now raises.
     from service.db import make_engine
 
     broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    app.extensions["consent_gate.sessionmaker"].configure(bind=broken)
+    sessions.configure(bind=broken)
     try:
         response = tenant.verify("door_access", token=consent["token"])
     finally:
-        app.extensions["consent_gate.sessionmaker"].configure(bind=engine)
+        sessions.configure(bind=bound)
         broken.dispose()
     assert response.status_code == 503
     assert response.json["decision"] == "deny"
@@ -74,6 +82,7 @@ def test_verify_fails_closed_when_the_database_fails(tenant: Tenant, app: Flask)
     assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
 
 
+@pytest.mark.committed
 def test_verify_fails_closed_on_any_internal_error(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
@@ -96,6 +105,7 @@ def test_reason_set_is_closed_and_documented(app: Flask) -> None:
     assert set(documented) == set(REASONS)
 
 
+@pytest.mark.committed
 def test_revoke_is_seen_by_the_very_next_verification(tenant: Tenant) -> None:
     tenant.purpose()
     person = tenant.subject()

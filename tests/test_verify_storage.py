@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -24,14 +24,19 @@ from service.domain.verification import (
     STATE_OF_SUBJECT,
 )
 from service.models import Verification, new_sequential_id
-from tests.conftest import PG_ADMIN_DSN, Tenant, force_expiry
+
+if TYPE_CHECKING:
+    from tests.support import ForceExpiry, Tenant
 
 
-def test_prepared_statements_return_what_sqlalchemy_returns(tenant: Tenant, app: Flask) -> None:
+@pytest.mark.committed
+def test_prepared_statements_return_what_sqlalchemy_returns(
+    tenant: Tenant, app: Flask, force_expiry: ForceExpiry
+) -> None:
     tenant.purpose()
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
-    force_expiry(app, consent["id"])  # a timestamp in the row, which needs the type's processing
+    force_expiry(consent["id"])  # a timestamp in the row, which needs the type's processing
     with app.app_context(), db.engine().connect() as conn:
         by_consent = {"consent_id": consent["id"], "org_id": tenant.org_id}
         by_subject = {"subject_id": person["id"], "org_id": tenant.org_id, "purpose": "door_access"}
@@ -49,6 +54,7 @@ def test_prepared_statements_return_what_sqlalchemy_returns(tenant: Tenant, app:
             Prepared(STATE_BY_CONSENTS).rows(conn, {"consent_ids": [consent["id"]], "org_id": tenant.org_id})
 
 
+@pytest.mark.committed
 def test_verification_ids_are_time_ordered_uuid7(tenant: Tenant, app: Flask) -> None:
     first = tenant.verify("door_access", token="x").json["verification_id"]
     time.sleep(0.002)  # the next millisecond
@@ -95,7 +101,7 @@ def pg_url(database_url: str) -> str:
 
 
 def _terminate(url: str, pid: int) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
@@ -129,6 +135,7 @@ def test_a_connection_used_moments_ago_fails_once_then_the_pool_recovers(pg_url:
         engine.dispose()
 
 
+@pytest.mark.committed
 @postgresql_only
 def test_a_killed_connection_makes_one_verification_deny_then_verifying_recovers(
     pg_url: str, tenant: Tenant, app: Flask
