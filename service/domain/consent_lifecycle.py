@@ -88,6 +88,17 @@ def lock_subject(session: Session, subject_id: str) -> Subject | None:
     ).first()
 
 
+def lock_purpose(session: Session, purpose_id: str, *, exclusive: bool) -> Purpose:
+    """The purpose read afresh under its row lock: shared to grant on its notice, exclusive to change it."""
+    return session.scalars(
+        select(Purpose)
+        .where(Purpose.id == purpose_id)
+        .with_for_update(read=not exclusive, key_share=exclusive)
+        .options(selectinload(Purpose.notices))
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def take_notice(session: Session, purpose: Purpose) -> Notice:
     """The purpose's current notice, under a shared lock that a notice change waits for (R5).
 
@@ -95,14 +106,7 @@ def take_notice(session: Session, purpose: Purpose) -> Notice:
     change moves it to ``reconsent_required``, or the change commits first and the grant sees the new
     version (and refuses a stale one).
     """
-    locked = session.scalars(
-        select(Purpose)
-        .where(Purpose.id == purpose.id)
-        .with_for_update(read=True)
-        .options(selectinload(Purpose.notices))
-        .execution_options(populate_existing=True)
-    ).one()
-    return locked.current_notice
+    return lock_purpose(session, purpose.id, exclusive=False).current_notice
 
 
 def _compare_and_set(

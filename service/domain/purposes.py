@@ -8,9 +8,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from service.domain.audit import canonical_json, record_event
+from service.domain.consent_lifecycle import lock_purpose
 from service.domain.statuses import ConsentStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
@@ -151,14 +152,7 @@ def publish_notice(
     consent to the current notice (``consent_lifecycle.take_notice``), so a grant racing this change
     either commits first and is moved here, or waits and then sees the new version.
     """
-    found = get_purpose(session, org_id=org_id, code=code)
-    purpose = session.scalars(
-        select(Purpose)
-        .where(Purpose.id == found.id)
-        .with_for_update(key_share=True)
-        .options(selectinload(Purpose.notices))
-        .execution_options(populate_existing=True)
-    ).one()
+    purpose = lock_purpose(session, get_purpose(session, org_id=org_id, code=code).id, exclusive=True)
     org = session.get(Organization, org_id)
     assert org is not None
     version = purpose.notice_version + 1
