@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
+TWILIO_TIMEOUT_SECONDS = 10.0
+
+
 class SmsError(Exception):
     """The message was not sent. ``code`` is stable; ``retryable`` says whether trying later may help."""
 
@@ -71,9 +74,11 @@ class TwilioSms:
         attempts: int = 3,
         backoff: float = 0.5,
     ):
+        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        self.client = Client(account_sid, auth_token)
+        # A provider that hangs must not hold a worker (nor its pooled connection) for ever.
+        self.client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=TWILIO_TIMEOUT_SECONDS))
         if base_url:
             self.client.api.base_url = base_url.rstrip("/")
         self.from_number = from_number
