@@ -46,17 +46,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "sms_failed": "短信发送失败，请稍后再试。",
         "select_one": "请至少勾选一项用途，或选择“全部不同意”。",
         "child": "孩子",
-        "attest_guardian": "我确认我是该孩子的父母或其他法定监护人，有权代其作出决定。",
-        "attestation_required": "请先确认您是孩子的父母或其他法定监护人。",
-        "notice_changed": "告知内容已更新，请阅读更新后的内容后再作决定。",
-        "sms_budget": "今日短信发送已达上限，请稍后再试或联系发起方。",
-        "changed_title": "请求状态已变化",
-        "state_changed": "在您提交时，此授权已被更改（例如已被撤回）。您的决定未被记录。如有疑问，请联系 {org}。",
+        "attest_guardian": "我确认我是该孩子的父母或其他法定监护人，有权代孩子作出上述决定。",
+        "attestation_required": "如需同意，请先勾选“我确认我是该孩子的父母或其他法定监护人”一项。",
+        "notice_changed": "告知内容已更新，您之前的选择未提交。请阅读更新后的内容，重新勾选后再作决定。",
+        "sms_budget": "暂时无法发送验证码（短信发送量已达上限）。请几小时后再试，或直接联系 {org}。",
+        "changed_title": "此请求已有变化",
+        "state_changed": "在您作决定期间，{org} 更改了此请求（例如取消了其中某项用途），您的选择没有被提交。"
+        "请重新打开短信中的链接查看最新内容；如有疑问，请联系 {org}。",
         "receipt_title": "您的决定已记录",
         "receipt_approved": "已同意",
         "receipt_declined": "未同意",
         "receipt_withdraw": "我们已向您的手机发送撤回链接，您可随时通过该链接撤回同意。",
-        "receipt_withdraw_link": "撤回链接的短信未能发送。请保存以下链接，您可随时通过它撤回同意：",
+        "receipt_withdraw_link": "您的决定已记录，但撤回链接短信未能发出。"
+        "请截图或复制保存以下链接，今后可随时通过它撤回同意：",
         "receipt_time": "记录时间：{when}",
         "withdraw_title": "撤回孩子的人脸信息授权",
         "withdraw_intro": "以下是 {org} 为您的孩子保存的授权。撤回立即生效。",
@@ -115,18 +117,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "select_one": "Tick at least one purpose, or choose “Decline all”.",
         "child": "Child",
         "attest_guardian": "I confirm that I am this child's parent or other legal guardian and may decide for them.",
-        "attestation_required": "Please confirm that you are the child's parent or legal guardian.",
-        "notice_changed": "The notice was updated. Please read the new text before deciding.",
-        "sms_budget": "No more messages can be sent today. Please try later or contact the organization.",
-        "changed_title": "This request changed",
-        "state_changed": "While you were deciding, this consent was changed (for example withdrawn). Your decision "
-        "was not recorded. Please contact {org} if in doubt.",
+        "attestation_required": "To agree, please tick the box confirming that you are the child's parent or other "
+        "legal guardian.",
+        "notice_changed": "The notice was updated and your choices were not submitted. Please read the new text and "
+        "tick again before deciding.",
+        "sms_budget": "The code cannot be sent for now (the message limit is reached). Please try again in a few "
+        "hours, or contact {org} directly.",
+        "changed_title": "This request has changed",
+        "state_changed": "While you were deciding, {org} changed this request (for example, withdrew one of its "
+        "purposes), so your choices were not submitted. Please open the link in the SMS again to see the current "
+        "request; contact {org} if in doubt.",
         "receipt_title": "Your decision is recorded",
         "receipt_approved": "Agreed",
         "receipt_declined": "Not agreed",
         "receipt_withdraw": "We sent a withdrawal link to your phone: use it at any time to withdraw.",
-        "receipt_withdraw_link": "The SMS with your withdrawal link could not be sent. Keep this link: use it at "
-        "any time to withdraw.",
+        "receipt_withdraw_link": "Your decision is recorded, but the SMS with your withdrawal link could not be sent. "
+        "Take a screenshot or copy this link: use it at any time to withdraw.",
         "receipt_time": "Recorded at {when}",
         "withdraw_title": "Withdraw consent for your child",
         "withdraw_intro": "These are the consents {org} holds for your child. Withdrawing takes effect at once.",

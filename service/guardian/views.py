@@ -136,6 +136,8 @@ def _decision_page(
         flash=flash,
         flash_kind=flash_kind,
         ticked=ticked or [],
+        # A page shown again (a code sent, an error) keeps the guardian's confirmation as they left it.
+        attested=request.method == "POST" and request.form.get("attest_guardian") == "yes",
     )
 
 
@@ -201,11 +203,12 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
     except flow.RateLimited as limited:
         session.rollback()
         key = "sms_budget" if limited.code == "sms_budget_exhausted" else "rate_limited"
+        org = session.get(Organization, req.org_id)
         return _decision_page(
             session,
             link,
             page,
-            flash=page.t(key, seconds=limited.retry_after),
+            flash=page.t(key, seconds=limited.retry_after, org=org.name if org else ""),
             flash_kind="error",
             ticked=ticked,
             status=429,

@@ -29,14 +29,15 @@ from service.sms import SmsError, SmsProvider
 #: presume the answer.
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
-        "link": "【{org}】请查看孩子人脸识别的监护人同意请求，并自行决定是否同意：{url} 链接有效期至 {when}。",
-        "code": "【{org}】您正在为孩子的人脸识别作监护人决定，验证码为 {code}，10 分钟内有效。"
+        "link": "【{org}】{org} 请您作为监护人，逐项决定是否同意处理您孩子的人脸信息（可全部不同意）。"
+        "请打开：{url} 有效期至 {when}。",
+        "code": "【{org}】验证码 {code}，用于确认您对孩子人脸信息处理的监护人决定，10 分钟内有效。"
         "请勿告诉他人，工作人员不会向您索要。",
-        "withdrawal": "【{org}】您对孩子人脸识别的决定已记录。如需撤回同意，可随时访问：{url}",
+        "withdrawal": "【{org}】您对孩子人脸信息处理的决定已记录。请保存本短信，如需撤回同意，可随时打开：{url}",
     },
     "en": {
-        "link": "{org}: a consent request about your child's face recognition awaits your decision: {url} "
-        "(valid until {when})",
+        "link": "{org} asks you, as guardian, to decide purpose by purpose whether your child's face data may be "
+        "processed (you may decline all): {url} (valid until {when})",
         "code": "{org}: your code for the guardian decision about your child's face recognition is {code}, "
         "valid for 10 minutes. Do not share it: staff will never ask you for it.",
         "withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
