@@ -1,6 +1,6 @@
 """SMS providers: ``console`` (a JSON-lines outbox, the default) and ``twilio`` (the official client).
 
-Neither logs a number or a message body: logs show the masked number only.
+Neither logs a number or a message body: logs show the country code only (`+86 ***********`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from service.sms.phones import mask_phone
+from service.sms.phones import audit_mask, mask_phone
 
 if TYPE_CHECKING:  # the domain imports this module; it needs no Flask
     from flask import Flask
@@ -57,7 +57,7 @@ class ConsoleSms:
                 handle.write(line + "\n")
         except OSError as exc:
             raise SmsError("sms_provider_unavailable", retryable=True, detail=type(exc).__name__) from exc
-        log.info("sms written to the console outbox for %s", mask_phone(to))
+        log.info("sms written to the console outbox for %s", audit_mask(mask_phone(to)))
         return "console"
 
 
@@ -94,7 +94,7 @@ class TwilioSms:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 message: Any = self.client.messages.create(to=to, from_=self.from_number, body=body)
-                log.info("sms sent through twilio to %s", mask_phone(to))
+                log.info("sms sent through twilio to %s", audit_mask(mask_phone(to)))
                 return str(message.sid)
             except TwilioRestException as exc:
                 if exc.status == 429 or exc.status >= 500:
