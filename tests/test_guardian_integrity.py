@@ -462,3 +462,13 @@ def test_odd_form_values_on_the_guardian_pages_answer_4xx(
     for value in ("abc\x00def", "x" * 500, "", "ü" * 36):
         assert withdrawal.submit(withdraw=value).status_code < 500, repr(value)
     assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
+
+
+def test_r4_a_request_with_nothing_left_to_decide_says_so(
+    tenant: Tenant, client: Any, outbox: Any, guardian: GuardianKit
+) -> None:
+    _, created = _request(tenant, guardian)
+    for consent in created["consents"]:
+        assert tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents").status_code == 200
+    page = client.get(guardian.link_path(guardian.url_from(outbox()[0])))
+    assert page.status_code == 410 and "没有需要您决定" in page.get_data(as_text=True)

@@ -51,6 +51,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "notice_changed": "告知内容已更新，您之前的选择未提交。请阅读更新后的内容，重新勾选后再作决定。",
         "sms_budget": "暂时无法发送验证码（短信发送量已达上限）。请几小时后再试，或直接联系 {org}。",
         "changed_title": "此请求已有变化",
+        "nothing_pending": "{org} 已取消此请求中的全部用途，目前没有需要您决定的事项。如有疑问，请联系 {org}。",
         "state_changed": "在您作决定期间，{org} 更改了此请求（例如取消了其中某项用途），您的选择没有被提交。"
         "请重新打开短信中的链接查看最新内容；如有疑问，请联系 {org}。",
         "receipt_title": "您的决定已记录",
@@ -124,6 +125,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sms_budget": "The code cannot be sent for now (the message limit is reached). Please try again in a few "
         "hours, or contact {org} directly.",
         "changed_title": "This request has changed",
+        "nothing_pending": "{org} withdrew every purpose of this request: there is nothing left for you to decide. "
+        "Contact {org} if in doubt.",
         "state_changed": "While you were deciding, {org} changed this request (for example, withdrew one of its "
         "purposes), so your choices were not submitted. Please open the link in the SMS again to see the current "
         "request; contact {org} if in doubt.",

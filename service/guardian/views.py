@@ -124,6 +124,8 @@ def _decision_page(
     req = link.request
     org = session.get(Organization, req.org_id)
     purposes = [_purpose_view(c.purpose, page.locale) for c in req.consents if c.status == "pending_guardian"]
+    if not purposes:  # the organization withdrew every purpose of the request: nothing is left to decide
+        return page.message("changed_title", page.t("nothing_pending", org=org.name if org else ""), 410)
     return page.render(
         "decide.html",
         status,
