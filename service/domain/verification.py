@@ -81,6 +81,7 @@ _CONSENT_STATE = (
     Purpose.code,
     Consent.created_at,
 )
+SUBJECT_COLUMN, PURPOSE_COLUMN = 1, 6  # positions in _CONSENT_STATE
 
 
 def _state_query() -> Any:
@@ -201,7 +202,14 @@ class _Batch:
         rows = {row[0]: row for row in found}
         for position, claim in claims.items():
             row = rows.get(claim["jti"])
-            decisions[position] = _judge(row, self.now) if row else Decision(Reason.NO_CONSENT, None, claim["sub"])
+            if row is None:
+                decisions[position] = Decision(Reason.NO_CONSENT, None, claim["sub"])
+            elif row[SUBJECT_COLUMN] != claim["sub"] or row[PURPOSE_COLUMN] != claim["pur"]:
+                # Signed by us, but not for this consent: a token is bound to its consent's subject and
+                # purpose (and, by the query's org_id, its organization), not merely to its id.
+                decisions[position] = Decision(Reason.INVALID_TOKEN)
+            else:
+                decisions[position] = _judge(row, self.now)
 
     def _decide_subjects(
         self, requests: Sequence[VerificationRequest], positions: list[int], decisions: list[Decision | None]
