@@ -11,6 +11,7 @@ import jwt
 import pytest
 from flask import Flask
 
+from service.keys.tokens import canonical
 from service.models import utcnow
 from service.offline import OfflineVerifier
 
@@ -87,7 +88,9 @@ def test_an_expired_token_is_expired_offline_too(tenant: Tenant, app: Flask) -> 
     consent = tenant.consent(tenant.subject()["id"]).json
     keys = app.extensions["consent_gate.keyring"].current()
     claims = {**jwt.decode(consent["token"], options={"verify_signature": False}), "exp": int(utcnow().timestamp()) - 5}
-    token = jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    token = canonical(
+        jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    )
     verifier, _ = make_verifier(tenant, Clock())
     assert (
         verifier.verify(token, purpose="door_access").reason
@@ -131,7 +134,9 @@ def test_offline_never_follows_a_status_uri_outside_the_service(tenant: Tenant, 
     keys = app.extensions["consent_gate.keyring"].current()
     claims = jwt.decode(consent["token"], options={"verify_signature": False})
     claims["status"] = {"status_list": {"idx": 0, "uri": "http://attacker.invalid/list"}}
-    token = jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    token = canonical(
+        jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    )
     verifier, state = make_verifier(tenant, Clock())
     assert verifier.verify(token, purpose="door_access").decision == "deny"
     assert not any("attacker" in url for url in state["fetches"])

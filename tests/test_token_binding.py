@@ -6,6 +6,7 @@ would: the consent id of one person with another's subject, or with another purp
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import pytest
 from flask import Flask
 
 from service.keys.signing import issuer, key_set
-from service.keys.tokens import encode_consent_token
+from service.keys.tokens import P256_ORDER, b64url, encode_consent_token, generate_private_key_pem
 from service.models import utcnow
 
 if TYPE_CHECKING:
@@ -63,3 +64,59 @@ def test_r2_a_token_allows_only_its_own_consents_subject_and_purpose(
     )
     other_tenant.purpose("door_access")
     assert other_tenant.verify("door_access", token=stolen).json["decision"] == "deny"
+
+
+def _spellings(token: str) -> dict[str, str]:
+    """Other spellings of one valid token: each decodes to the same bytes, or verifies as the same signature."""
+    header, payload, signature = token.split(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    high_s = b64url(r + (P256_ORDER - s).to_bytes(32, "big"))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet[alphabet.index(signature[-1]) ^ 1]  # a bit past the signature's 512: same bytes
+    return {
+        "padding": f"{header}=.{payload}.{signature}",
+        "stray bits": f"{header}.{payload}.{signature[:-1]}{last}",
+        "high S": f"{header}.{payload}.{high_s}",
+        "standard alphabet": f"{header}.{payload}.{signature.replace('-', '+').replace('_', '/')}"
+        if "-" in signature or "_" in signature
+        else f"{header}.{payload}.{signature}==",
+    }
+
+
+@pytest.mark.committed
+def test_r15_one_token_has_one_spelling(tenant: Tenant) -> None:
+    tenant.purpose()
+    token = tenant.consent(tenant.subject()["id"]).json["token"]
+    assert tenant.verify("door_access", token=token).json["decision"] == "allow"
+    for name, spelling in _spellings(token).items():
+        answer = tenant.verify("door_access", token=spelling).json
+        assert (answer["decision"], answer["reason"]) == ("deny", "invalid_token"), name
+    # Every token we issue is already in the one spelling (low S), so none of ours is refused.
+    for _ in range(8):
+        issued = tenant.consent(tenant.subject()["id"]).json["token"]
+        signature = base64.urlsafe_b64decode(issued.split(".")[2] + "==")
+        assert int.from_bytes(signature[32:], "big") <= P256_ORDER // 2
+
+
+@pytest.fixture()
+def own_key_file(app_config: dict[str, Any], tmp_path: Any) -> str:
+    path = tmp_path / "signing-key.pem"
+    path.write_bytes(generate_private_key_pem())
+    app_config["SIGNING_KEY_FILE"] = str(path)
+    return str(path)
+
+
+@pytest.mark.committed
+def test_r14_a_removed_signing_key_stops_verifying_cached_or_not(own_key_file: str, tenant: Tenant, app: Flask) -> None:
+    tenant.purpose()
+    token = tenant.consent(tenant.subject()["id"]).json["token"]
+    for _ in range(2):  # verified once, then from the verified-signature cache
+        assert tenant.verify("door_access", token=token).json["decision"] == "allow"
+    # The key leaked: the operator replaces the file with a new key only; the key ring reloads (within 5 s).
+    with open(own_key_file, "wb") as handle:
+        handle.write(generate_private_key_pem())
+    app.extensions["consent_gate.keyring"].reload()
+    for _ in range(2):
+        answer = tenant.verify("door_access", token=token).json
+        assert (answer["decision"], answer["reason"]) == ("deny", "invalid_token")

@@ -24,6 +24,7 @@ from service.keys.tokens import (
     ExpiredToken,
     InvalidToken,
     KeySet,
+    canonical,
     decode_consent_token,
     generate_private_key_pem,
     thumbprint,
@@ -70,7 +71,8 @@ def test_token_header_and_claims_follow_the_contract(tenant: Tenant, granted: di
 def _forge(header: dict[str, Any], claims: dict[str, Any], key: ec.EllipticCurvePrivateKey | None = None) -> str:
     if key is None:
         return b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode()) + "."
-    return jwt.encode(claims, key, algorithm="ES256", headers=header)
+    # Signed in the canonical (low-S) form, so that each forgery is refused for the reason it tests.
+    return canonical(jwt.encode(claims, key, algorithm="ES256", headers=header))
 
 
 def _claims(tenant: Tenant, granted: dict[str, Any]) -> dict[str, Any]:
@@ -151,12 +153,19 @@ def test_decode_unit_rejects_and_accepts() -> None:
     keys = KeySet.from_pem_blob(generate_private_key_pem())
     now = int(time.time())
     claims = {"iss": "i", "aud": "a", "sub": "s", "jti": "j", "pur": "p", "iat": now, "exp": now + 60}
-    good = jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    good = canonical(
+        jwt.encode(claims, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid})
+    )
     assert decode_consent_token(good, keys.public_keys, issuer="i", audience="a")["pur"] == "p"
     with pytest.raises(InvalidToken):
         decode_consent_token(good, keys.public_keys, issuer="i", audience="b")
-    old = jwt.encode(
-        {**claims, "exp": now - 1}, keys.signing_key, algorithm="ES256", headers={"typ": "consent+jwt", "kid": keys.kid}
+    old = canonical(
+        jwt.encode(
+            {**claims, "exp": now - 1},
+            keys.signing_key,
+            algorithm="ES256",
+            headers={"typ": "consent+jwt", "kid": keys.kid},
+        )
     )
     with pytest.raises(ExpiredToken):
         decode_consent_token(old, keys.public_keys, issuer="i", audience="a")

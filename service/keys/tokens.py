@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,11 +150,40 @@ def encode_consent_token(
     }
     if status is not None:
         claims["status"] = status
-    return jwt.encode(claims, keys.signing_key, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": keys.kid})
+    return canonical(
+        jwt.encode(claims, keys.signing_key, algorithm=ALGORITHM, headers={"typ": TOKEN_TYPE, "kid": keys.kid})
+    )
+
+
+def canonical(token: str) -> str:
+    """The token with its ES256 signature in low-S form, the only form :func:`decode_consent_token` accepts."""
+    signing_input, _, signature = token.rpartition(".")
+    return f"{signing_input}.{b64url(_low_s(_b64decode(signature)))}"
+
+
+#: The order of P-256: a signature's ``s`` above half of it is the "high-S" twin of a valid signature.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    """Decode one segment in its canonical encoding only: base64url, no padding, no stray bits.
+
+    Anything else could spell one token in endless distinct strings (each cached apart, each logged
+    apart); it is an invalid token.
+    """
+    if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise ValueError("not canonical base64url")
+    decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    if b64url(decoded) != segment:
+        raise ValueError("not canonical base64url")
+    return decoded
+
+
+def _low_s(signature: bytes) -> bytes:
+    """The one canonical form of an ES256 signature: ``s`` in the lower half of the group order."""
+    r, s = signature[:32], int.from_bytes(signature[32:], "big")
+    return r + (P256_ORDER - s).to_bytes(32, "big") if s > P256_ORDER // 2 else signature
 
 
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
@@ -183,6 +213,8 @@ def decode_consent_token(
     key = public_keys.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise UnknownKey("unknown key")
+    if len(signature) != 64 or _low_s(signature) != signature:
+        raise InvalidToken("not a canonical ES256 signature")
     signing_input = f"{header_segment}.{payload_segment}".encode()
     try:
         valid = _ES256.verify(signing_input, key, signature)
@@ -223,23 +255,38 @@ def decode_consent_token(
 class VerifiedTokenCache:
     """Remembers tokens whose signature and claims were verified, so a token seen again costs no ECDSA.
 
-    A signature's validity never changes (verification keys are only ever added), so caching it is
-    harmless; expiry is checked again on every hit, and the consent's state is never cached here.
-    Bounded: when full, it starts over.
+    A signature's validity never changes, so caching it is harmless as long as the key that made it is
+    still trusted: each hit checks that the token's ``kid`` is still among the keys in use (a key removed
+    from ``SIGNING_KEY_FILE`` stops verifying as soon as the key ring reloads, within 5 s, cached or not).
+    Expiry is checked again on every hit; the consent's state is never cached here. Only canonical
+    tokens verify, so one token has one spelling and one entry. Bounded in bytes: when full, it starts over.
     """
 
-    def __init__(self, max_entries: int = 50_000):
-        self.max_entries = max_entries
-        self._claims: dict[tuple[str, str, str], dict[str, Any]] = {}
+    #: What an entry costs beyond its token's characters: the claims dict, the key tuple, the dict slot.
+    ENTRY_OVERHEAD = 1200
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._bytes = 0
+        self._claims: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
 
     def decode(self, token: str, public_keys: dict[str, Any], *, issuer: str, audience: str) -> dict[str, Any]:
         key = (token, issuer, audience)
-        claims = self._claims.get(key)
-        if claims is None:
+        entry = self._claims.get(key)
+        if entry is None:
             claims = decode_consent_token(token, public_keys, issuer=issuer, audience=audience)
-            if len(self._claims) >= self.max_entries:
+            size = len(token) + self.ENTRY_OVERHEAD
+            if self._bytes + size > self.max_bytes:
                 self._claims.clear()
-            self._claims[key] = claims
-        elif claims["exp"] <= time.time():
+                self._bytes = 0
+            kid = json.loads(_b64decode(token.split(".", 1)[0]))["kid"]
+            self._claims[key] = (kid, claims)
+            self._bytes += size
+            return claims
+        kid, claims = entry
+        if kid not in public_keys:
+            self._claims.pop(key, None)
+            raise UnknownKey("the key that signed this token is no longer trusted")
+        if claims["exp"] <= time.time():
             raise ExpiredToken("token expired")
         return claims
