@@ -31,8 +31,9 @@ from schemas.common import unstorable
 from schemas.verifications import VerificationBatchRequestSchema, VerificationRequestSchema
 from service.api.verifications import UNAVAILABLE, decision_view, verifier
 from service.domain.verification import VerificationRequest
+from service.errors import error_body
 from service.keys.api_keys import bearer_secret, key_cache
-from service.limits import caller_identity, verify_limit
+from service.limits import key_identity, verify_limit
 from service.observability import observe_request, request_id
 
 SINGLE, BATCH = "/v1/verifications", "/v1/verifications/batch"
@@ -141,10 +142,20 @@ class HotPath:
         caller = self.keys.peek(secret) if requests is not None and secret is not None else None
         if requests is None or caller is None or "verify" not in caller.scopes:
             return None
-        allowance = self.limit.hit(caller_identity(authorization, None))
-        if not allowance.allowed:
-            return None
+        # Counted once, here, by the key's id (however the header spelled it); a batch costs its items.
+        allowance = self.limit.hit(key_identity(caller.key_id), len(requests))
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        if not allowance.allowed:
+            body = error_body(429, "rate_limited", self.limit.message)
+            payload = (json.dumps(body, separators=(",", ":")) + "\n").encode()
+            headers = [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(payload))),
+                *allowance.headers,
+                ("X-Request-ID", rid),
+            ]
+            observe_request("POST", path, 429, time.perf_counter() - started, rid, self.log_requests)
+            return "429 TOO MANY REQUESTS", headers, payload
         results = self.verifier.answer(caller, requests, rid)
         view: dict[str, Any]
         if results is None:

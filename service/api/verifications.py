@@ -24,7 +24,7 @@ from service.domain.verification import Decision, Reason, VerificationRequest, d
 from service.errors import DomainError
 from service.keys.api_keys import Caller, authenticate
 from service.keys.tokens import VerifiedTokenCache
-from service.limits import check_key_limit, verify_limit
+from service.limits import address_identity, check_key_limit, key_identity, verify_limit
 from service.observability import DECISIONS
 
 log = logging.getLogger(__name__)
@@ -164,19 +164,30 @@ def authenticated_or_closed(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.rate_limit_headers = check_key_limit(verify_limit(current_app))
         try:
             db.begin_read(db.session())
             g.verify_caller = authenticate("verify")
         except DomainError:
+            # Without a valid key, the request counts against its client address (once).
+            g.rate_limit_headers = check_key_limit(verify_limit(current_app), address_identity())
             raise
         except Exception:
             log.exception("authentication failed on the verify path; answering deny")
             db.session().rollback()
             return unavailable()
+        # Counted once, by the key's id; a batch's other items are counted when its body is read.
+        g.rate_limit_headers = check_key_limit(verify_limit(current_app), key_identity(g.verify_caller.key_id))
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def count_batch_items(items: int) -> None:
+    """A batch costs its number of items: the first was counted with the request, the rest now."""
+    if items > 1:
+        g.rate_limit_headers = check_key_limit(
+            verify_limit(current_app), key_identity(g.verify_caller.key_id), items - 1
+        )
 
 
 @blp.route("")
@@ -219,6 +230,7 @@ class VerificationBatch(MethodView):
         One result per item, in the items' order, each decided and recorded exactly like a single
         verification. More than 1000 items answer 422. Scope: `verify`.
         """
+        count_batch_items(len(fields["items"]))
         results = decide_and_record([VerificationRequest(**item) for item in fields["items"]])
         if results is None:
             return unavailable()

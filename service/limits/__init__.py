@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 
 from service.errors import DomainError, NotFound
+from service.keys.api_keys import bearer_secret
 from service.limits.keys import KeyLimit
 
 API_BLUEPRINTS = (
@@ -41,9 +42,13 @@ def _client_address() -> str:
 
 
 def caller_identity(authorization: str, address: str | None) -> str:
-    """Who a counter counts: the API key (only a prefix of its hash, never the key), else the address."""
-    if authorization:
-        return "key:" + hashlib.sha256(authorization.encode()).hexdigest()[:32]
+    """Who a counter counts: the API key (a prefix of its hash, never the key), else the address.
+
+    The key as parsed, not the header as spelled: ``bearer KEY`` and ``Bearer   KEY`` are one caller.
+    """
+    secret = bearer_secret(authorization)
+    if secret is not None:
+        return "key:" + hashlib.sha256(secret.encode()).hexdigest()[:32]
     return f"ip:{address or 'unknown'}"
 
 
@@ -60,12 +65,22 @@ class RateLimited(DomainError):
         self.headers = headers
 
 
-def check_key_limit(limit: KeyLimit) -> list[tuple[str, str]]:
-    """Count this request against ``limit``: raise 429 when over it, else return the headers to send."""
-    allowance = limit.hit(_api_key_or_address())
+def check_key_limit(limit: KeyLimit, identity: str, cost: int = 1) -> list[tuple[str, str]]:
+    """Count this request (of ``cost``) against ``limit``: raise 429 when over it, else the headers to send."""
+    allowance = limit.hit(identity, cost)
     if not allowance.allowed:
         raise RateLimited(limit.message, allowance.headers)
     return allowance.headers
+
+
+def key_identity(key_id: str) -> str:
+    """Who a verification counts against once its key is known: the key itself, however it was spelled."""
+    return f"key:{key_id}"
+
+
+def address_identity() -> str:
+    """Who a request without a valid key counts against: its client address."""
+    return _client_address()
 
 
 def verify_limit(app: Flask) -> KeyLimit:

@@ -34,20 +34,30 @@ class LocalWindows:
     """
 
     MAX_CALLERS = 100_000
+    #: Where new callers are counted, together, while the table is full of callers of the current window.
+    OVERFLOW = "overflow"
 
-    def __init__(self, item: RateLimitItem, clock: Callable[[], float] = time.time):
+    def __init__(self, item: RateLimitItem, clock: Callable[[], float] = time.time, max_callers: int = MAX_CALLERS):
         self.amount, self.period, self.clock = item.amount, item.get_expiry(), clock
+        self.max_callers = max_callers
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def count(self, identity: str) -> tuple[bool, int, float]:
-        """Count one request: whether it is allowed, how many remain, when the window resets."""
+    def count(self, identity: str, cost: int = 1) -> tuple[bool, int, float]:
+        """Count a request of ``cost``: whether it is allowed, how many remain, when the window resets.
+
+        Never a reset for everyone: when the table is full, callers of past windows are dropped; if all
+        are of this window, a new caller is counted in one shared overflow window (which many callers
+        exhaust quickly) rather than given a fresh allowance.
+        """
         window = int(self.clock() // self.period)
         with self._lock:
+            if identity not in self._counts and len(self._counts) >= self.max_callers:
+                self._counts = {who: seen for who, seen in self._counts.items() if seen[0] == window}
+                if len(self._counts) >= self.max_callers:
+                    identity = self.OVERFLOW
             seen, used = self._counts.get(identity, (window, 0))
-            used = used + 1 if seen == window else 1
-            if len(self._counts) >= self.MAX_CALLERS:
-                self._counts.clear()
+            used = used + cost if seen == window else cost
             self._counts[identity] = (window, used)
         return used <= self.amount, max(0, self.amount - used), float((window + 1) * self.period)
 
@@ -59,9 +69,9 @@ class SharedWindows:
         self.item, self.identifiers = item, (prefix, scope)
         self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
 
-    def count(self, identity: str) -> tuple[bool, int, float]:
+    def count(self, identity: str, cost: int = 1) -> tuple[bool, int, float]:
         prefix, scope = self.identifiers
-        allowed = self._limiter.hit(self.item, prefix, identity, scope)
+        allowed = self._limiter.hit(self.item, prefix, identity, scope, cost=cost)
         stats = self._limiter.get_window_stats(self.item, prefix, identity, scope)
         return allowed, stats.remaining, stats.reset_time
 
@@ -82,26 +92,31 @@ class KeyLimit:
         self._local = LocalWindows(self.item)
         self._shared_down_until = 0.0
 
-    def _count(self, identity: str) -> tuple[bool, int, float]:
+    def _count(self, identity: str, cost: int) -> tuple[bool, int, float]:
         if self._shared is None or time.monotonic() < self._shared_down_until:
-            return self._local.count(identity)
+            return self._local.count(identity, cost)
         try:
-            return self._shared.count(identity)
+            return self._shared.count(identity, cost)
         except Exception:  # the shared store is down: count in this process for a while
             log.warning(
                 "rate-limit storage unreachable; counting in this process for %.0f s", self.RETRY_SHARED_SECONDS
             )
             self._shared_down_until = time.monotonic() + self.RETRY_SHARED_SECONDS
-            return self._local.count(identity)
+            return self._local.count(identity, cost)
 
     @property
     def message(self) -> str:
         return f"too many requests: at most {self.item} per API key"
 
-    def hit(self, identity: str) -> Allowance:
+    def hit(self, identity: str, cost: int = 1) -> Allowance:
+        """Count one request of ``cost`` (a batch costs its number of items) for ``identity``.
+
+        ``identity`` is who the caller is, not how they spelled it: ``key:<API key id>`` once the key is
+        known, ``ip:<address>`` before (or without) it.
+        """
         if not self.enabled:
             return Allowance(True, [])
-        allowed, remaining, reset = self._count(identity)
+        allowed, remaining, reset = self._count(identity, max(1, cost))
         headers = [
             ("X-RateLimit-Limit", str(self.item.amount)),
             ("X-RateLimit-Remaining", str(remaining)),

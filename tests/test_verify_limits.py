@@ -1,0 +1,69 @@
+"""The verification limit cannot be dodged: counted once, by the key's id, a batch by its items (issue 11)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from limits import parse
+
+from service.limits.keys import LocalWindows
+
+if TYPE_CHECKING:
+    from tests.support import Tenant
+
+
+@pytest.fixture(params=["views", "hot path"])
+def five_a_minute(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> str:
+    app_config.update(RATE_LIMIT_VERIFY="5/minute", RATE_LIMIT_PREFIX=f"cg-test-{uuid.uuid4().hex}")
+    # With a cached key the WSGI hot path answers; without, the Flask view: both must count the same.
+    app_config["API_KEY_CACHE_SECONDS"] = 300 if request.param == "hot path" else 0
+    return str(request.param)
+
+
+def _verify(tenant: Tenant, authorization: str, body: Any, path: str = "/v1/verifications") -> Any:
+    return tenant.client.post(path, json=body, headers={"Authorization": authorization})
+
+
+@pytest.mark.committed
+def test_reworded_headers_share_one_window(five_a_minute: str, tenant: Tenant) -> None:
+    tenant.purpose()
+    key = tenant.keys["verify"]
+    body = {"purpose": "door_access", "subject_id": tenant.subject()["id"]}
+    spellings = [f"Bearer {key}", f"bearer {key}", f"Bearer   {key}", f"BEARER {key}", f"Bearer {key}  "]
+    answers = [_verify(tenant, spelling, body) for spelling in spellings]
+    assert [a.status_code for a in answers] == [200] * 5, five_a_minute
+    remaining = [int(a.headers["X-RateLimit-Remaining"]) for a in answers]
+    assert remaining == [4, 3, 2, 1, 0]  # each request counted once, on whichever path answered
+    for spelling in (f"Bearer {key}", f"bearer\t{key}", f"bEaReR {key}"):
+        refused = _verify(tenant, spelling, body)
+        assert refused.status_code in (401, 429), spelling
+        if refused.status_code == 429:
+            assert refused.json["code"] == "rate_limited" and int(refused.headers["Retry-After"]) > 0
+
+
+@pytest.mark.committed
+def test_a_batch_counts_its_items(five_a_minute: str, tenant: Tenant) -> None:
+    tenant.purpose()
+    key = f"Bearer {tenant.keys['verify']}"
+    item = {"purpose": "door_access", "subject_id": tenant.subject()["id"]}
+    assert _verify(tenant, key, {"items": [item] * 4}, "/v1/verifications/batch").status_code == 200
+    assert _verify(tenant, key, item).status_code == 200
+    over = _verify(tenant, key, {"items": [item] * 2}, "/v1/verifications/batch")
+    assert over.status_code == 429 and over.json["code"] == "rate_limited"
+
+
+def test_many_callers_never_reset_the_others() -> None:
+    """A table full of callers drops past windows, then counts newcomers together: nobody starts afresh."""
+    now = [0.0]
+    windows = LocalWindows(parse("3/minute"), clock=lambda: now[0], max_callers=3)
+    for caller in ("a", "b", "c"):
+        assert windows.count(caller, 3)[0]
+        assert not windows.count(caller)[0]
+    for newcomer in ("d", "e", "f", "g"):
+        windows.count(newcomer)
+    assert not windows.count("a")[0] and not windows.count("b")[0]  # still over their limit
+    assert not windows.count("h")[0]  # the overflow window is spent by the crowd
+    now[0] = 61.0  # next window: past entries make room again
+    assert windows.count("h")[0] and windows.count("a")[0]
