@@ -63,7 +63,7 @@ def _item(data: Any) -> VerificationRequest | None:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:  # includes bytes that are not UTF-8
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to parse: the view answers
         return None
 
 

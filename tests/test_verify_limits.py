@@ -67,3 +67,16 @@ def test_many_callers_never_reset_the_others() -> None:
     assert not windows.count("h")[0]  # the overflow window is spent by the crowd
     now[0] = 61.0  # next window: past entries make room again
     assert windows.count("h")[0] and windows.count("a")[0]
+
+
+@pytest.mark.parametrize("path", ["/v1/verifications", "/v1/verifications/batch"])
+@pytest.mark.parametrize("authorized", [False, True])
+def test_deep_json_never_answers_500(tenant: Tenant, path: str, authorized: bool) -> None:
+    """60 KB of nested brackets once made the hot path's parser raise RecursionError (a 500 page)."""
+    headers = {"Content-Type": "application/json"}
+    if authorized:
+        headers["Authorization"] = f"Bearer {tenant.keys['verify']}"
+    for body in (b"[" * 60_000, b'{"a":' * 12_000 + b"1" + b"}" * 12_000, b"[" * 40 + b"]" * 40):
+        answer = tenant.client.post(path, data=body, headers=headers)
+        assert answer.status_code < 500, (len(body), answer.status_code)
+        assert answer.json["code"] in {"json_too_deep", "payload_too_large", "unauthorized"}
