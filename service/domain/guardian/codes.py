@@ -14,8 +14,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from service.domain.consent_lifecycle import ConsentStatus, end_consent
-from service.domain.guardian.common import audit_step, claim_request
+from service.domain.guardian.common import audit_step, claim_request, expire_pending_consents
 from service.domain.statuses import GuardianRequestStatus
 from service.keys.crypto import DataProtector, constant_time_equal
 from service.models import GuardianRequest, utcnow
@@ -86,14 +85,5 @@ def lock_request(session: Session, request: GuardianRequest) -> None:
     """Too many wrong codes: the request ends ``locked`` and its pending consents expire."""
     if not claim_request(session, request, GuardianRequestStatus.LOCKED, utcnow()):
         return
-    for consent in request.consents:
-        if consent.status == ConsentStatus.PENDING_GUARDIAN:
-            end_consent(
-                session,
-                consent,
-                status=ConsentStatus.EXPIRED,
-                actor="system:lock",
-                reason="guardian_request_locked",
-                expected=[ConsentStatus.PENDING_GUARDIAN],
-            )
+    expire_pending_consents(session, request, actor="system:lock", reason="guardian_request_locked")
     audit_step(session, request, "system:lock", "guardian_request.locked", failures=request.otp_failures)

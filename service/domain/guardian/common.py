@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
+from service.domain.consent_lifecycle import ConsentStatus, end_consent
 from service.domain.statuses import GuardianRequestStatus
 from service.keys.crypto import token_hash
 from service.models import GuardianLink, GuardianRequest
@@ -50,3 +51,16 @@ def claim_request(session: Session, request: GuardianRequest, status: GuardianRe
     )
     session.refresh(request)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def expire_pending_consents(session: Session, request: GuardianRequest, *, actor: str, reason: str) -> None:
+    """A request that ends undecided (expired, locked) expires the consents still waiting for the guardian."""
+    for consent in request.consents:
+        end_consent(
+            session,
+            consent,
+            status=ConsentStatus.EXPIRED,
+            actor=actor,
+            reason=reason,
+            expected=[ConsentStatus.PENDING_GUARDIAN],
+        )

@@ -11,11 +11,10 @@ from service.domain.consent_lifecycle import (
     LIVE_CONSENT,
     ConsentStatus,
     effective_status,
-    end_consent,
     lock_subject,
     persist_expiry,
 )
-from service.domain.guardian.common import audit_step, claim_request, new_link
+from service.domain.guardian.common import audit_step, claim_request, expire_pending_consents, new_link
 from service.domain.guardian.messaging import Messenger
 from service.domain.purposes import assessment_is_current, get_purpose
 from service.domain.statuses import Delivery, GuardianRequestStatus, Relationship
@@ -179,15 +178,7 @@ def expire_if_due(session: Session, request: GuardianRequest, now: datetime | No
         return False
     if not claim_request(session, request, GuardianRequestStatus.EXPIRED, moment):
         return False
-    for consent in request.consents:
-        end_consent(
-            session,
-            consent,
-            status=ConsentStatus.EXPIRED,
-            actor="system:sweep",
-            reason="guardian_request_expired",
-            expected=[ConsentStatus.PENDING_GUARDIAN],
-        )
+    expire_pending_consents(session, request, actor="system:sweep", reason="guardian_request_expired")
     audit_step(session, request, "system:sweep", "guardian_request.expired")
     return True
 
