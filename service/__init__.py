@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     guardian.init_app(app)
     limits.init_app(app)
     hot_path.init_app(app)
+    limits.trust_proxies(app)
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)
     app.register_error_handler(IntegrityError, _integrity_conflict)

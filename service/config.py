@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "json",
     "RATE_LIMITS_ENABLED": True,
     "RATE_LIMIT_PREFIX": "consent-gate",
+    #: Proxies in front of the service that append to ``X-Forwarded-For``; 0 trusts no such header.
+    "TRUSTED_PROXY_HOPS": 0,
     "RATE_LIMIT_API": "1200/minute",
     "RATE_LIMIT_VERIFY": "600000/minute",
     "RATE_LIMIT_PUBLIC": "600/minute",
@@ -68,6 +70,8 @@ _INTS = {
     "STATUS_LIST_TTL",
     "API_KEY_CACHE_SECONDS",
     "DB_TIMEOUT_MS",
+    "SMS_DAILY_LIMIT",
+    "TRUSTED_PROXY_HOPS",
 }
 _FLOATS = {"SMS_RETRY_BACKOFF"}
 _BOOLS = {"PROHIBIT_SENSITIVE_ANALYSIS", "SQL_ECHO", "LOG_REQUESTS", "RATE_LIMITS_ENABLED", "VERIFY_HOT_PATH"}
@@ -128,6 +132,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     if not regions or not all(len(region) == 2 and region.isalpha() for region in regions):
         raise ConfigError(f"{PREFIX}SMS_ALLOWED_REGIONS must list two-letter region codes, e.g. CN")
     settings["SMS_ALLOWED_REGIONS"] = tuple(regions)
+    if not 0 <= settings["TRUSTED_PROXY_HOPS"] <= 10:
+        raise ConfigError(f"{PREFIX}TRUSTED_PROXY_HOPS must be between 0 and 10")
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:

@@ -80,3 +80,32 @@ def test_deep_json_never_answers_500(tenant: Tenant, path: str, authorized: bool
         answer = tenant.client.post(path, data=body, headers=headers)
         assert answer.status_code < 500, (len(body), answer.status_code)
         assert answer.json["code"] in {"json_too_deep", "payload_too_large", "unauthorized"}
+
+
+@pytest.fixture(params=[0, 1])
+def proxy_hops(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> int:
+    app_config.update(
+        TRUSTED_PROXY_HOPS=request.param, RATE_LIMIT_GUARDIAN="2/minute", RATE_LIMIT_PREFIX=f"cg-{uuid.uuid4().hex}"
+    )
+    return int(request.param)
+
+
+@pytest.mark.committed
+def test_client_addresses_come_from_trusted_proxies_only(proxy_hops: int, tenant: Tenant) -> None:
+    """Without a trusted proxy, a forged X-Forwarded-For gets no fresh allowance; behind one, clients count apart."""
+    statuses = [
+        tenant.client.get("/g/" + "x" * 43, headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code for n in range(4)
+    ]
+    if proxy_hops == 0:
+        assert statuses == [404, 404, 429, 429]  # one client, however it labels itself
+    else:
+        assert statuses == [404, 404, 404, 404]  # four clients behind our proxy
+        same = [tenant.client.get("/g/" + "x" * 43, headers={"X-Forwarded-For": "203.0.113.9"}) for _ in range(3)]
+        assert [r.status_code for r in same] == [404, 404, 429]
+
+
+def test_numeric_settings_come_from_the_environment() -> None:
+    from service.config import from_environment
+
+    settings = from_environment({"CONSENT_GATE_SMS_DAILY_LIMIT": "20", "CONSENT_GATE_TRUSTED_PROXY_HOPS": "1"})
+    assert (settings["SMS_DAILY_LIMIT"], settings["TRUSTED_PROXY_HOPS"]) == (20, 1)

@@ -170,3 +170,18 @@ class BadRequestJson(DomainError):
 
     def __init__(self) -> None:
         super().__init__(f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused")
+
+
+def trust_proxies(app: Flask) -> None:
+    """Take the client address from ``X-Forwarded-For`` as set by ``TRUSTED_PROXY_HOPS`` proxies of ours.
+
+    Limits per client address (guardian pages, public endpoints, requests without a valid key) count the
+    address a request came from. Behind a load balancer that is the balancer's, unless the service trusts
+    the address it forwards; it must trust exactly as many hops as there are proxies, never more, or a
+    client could write its own ``X-Forwarded-For`` and get a fresh allowance with every request.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
