@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+from datetime import datetime
 from typing import Any
 
 import click
@@ -94,6 +95,49 @@ def keys_rotate_signing() -> None:
     keys = rotate_key_file(current_app.config["SIGNING_KEY_FILE"])
     keyring().reload()
     click.echo(f"signing with {keys.kid}; {len(keys.public_keys) - 1} previous key(s) still verify")
+
+
+@keys_group.command("retire-signing")
+@click.argument("kid")
+@with_appcontext
+def keys_retire_signing(kid: str) -> None:
+    """Stop trusting a previous signing key, once no live consent can hold a token it signed.
+
+    Tokens are signed on demand with the current key, so a token signed by KID belongs to a consent that
+    existed before KID stopped signing. While one of those is still active and unexpired, this refuses
+    (exit 1) and says when it will be safe.
+    """
+    from sqlalchemy import func, select
+
+    from service.domain.statuses import ConsentStatus
+    from service.keys.signing import keyring, retire_key, stopped_signing
+    from service.models import Consent, utcnow
+
+    path = current_app.config["SIGNING_KEY_FILE"]
+    keys = keyring().reload()
+    if kid not in keys.public_keys:
+        raise click.ClickException(f"no key {kid} in {path}")
+    if kid == keys.kid:
+        raise click.ClickException("the current signing key cannot be retired: rotate first (keys rotate-signing)")
+    stopped = stopped_signing(path).get(kid)
+    if stopped is None:
+        raise click.ClickException(f"no record of when {kid} stopped signing: it was not rotated out by this tool")
+    session = db.session()
+    count, last = session.execute(
+        select(func.count(), func.max(Consent.expires_at)).where(
+            Consent.status == ConsentStatus.ACTIVE,
+            Consent.created_at < datetime.fromisoformat(stopped),
+            Consent.expires_at > utcnow(),
+        )
+    ).one()
+    if count:
+        raise click.ClickException(
+            f"{count} active consent(s) may still hold tokens signed by {kid}; "
+            f"retire it after {last.isoformat() if last else stopped}"
+        )
+    remaining = retire_key(path, kid)
+    keyring().reload()
+    click.echo(f"retired {kid}; {len(remaining.public_keys)} key(s) remain, {remaining.kid} signs")
 
 
 @click.group("audit")

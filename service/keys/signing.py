@@ -8,9 +8,11 @@ keeps signing with the previous key, which every instance still trusts).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+from datetime import UTC, datetime
 
 from flask import Flask, current_app
 
@@ -51,19 +53,60 @@ class KeyRing:
         return self._keys
 
 
-def rotate_key_file(path: str) -> KeySet:
-    """Write a new key first in the file, keeping the previous ones for verification; atomic, mode 0600."""
-    with open(path, "rb") as handle:
-        previous = split_pems(handle.read())
-    blob = generate_private_key_pem() + b"".join(previous)
+def _write_atomically(path: str, data: bytes) -> None:
     temporary = f"{path}.{os.getpid()}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(blob)
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def stopped_signing(path: str) -> dict[str, str]:
+    """When each previous key stopped signing (kid → ISO time), recorded beside the key file by rotations."""
+    try:
+        with open(f"{path}.stopped.json", encoding="utf-8") as handle:
+            recorded = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    return {str(kid): str(moment) for kid, moment in recorded.items()}
+
+
+def _record_stopped(path: str, stopped: dict[str, str]) -> None:
+    _write_atomically(f"{path}.stopped.json", json.dumps(stopped, indent=2, sort_keys=True).encode())
+
+
+def rotate_key_file(path: str) -> KeySet:
+    """Write a new key first in the file, keeping the previous ones for verification; atomic, mode 0600.
+
+    The moment the previous key stopped signing is recorded beside the file, for ``retire_key``.
+    """
+    with open(path, "rb") as handle:
+        previous_blob = handle.read()
+    previous = split_pems(previous_blob)
+    blob = generate_private_key_pem() + b"".join(previous)
+    stopped = stopped_signing(path)
+    stopped.setdefault(KeySet.from_pem_blob(previous_blob).kid, datetime.now(UTC).isoformat())
+    _record_stopped(path, stopped)
+    _write_atomically(path, blob)
     return KeySet.from_pem_blob(blob)
+
+
+def retire_key(path: str, kid: str) -> KeySet:
+    """Remove a previous key from the file: tokens it signed stop verifying (the caller checked none is live)."""
+    with open(path, "rb") as handle:
+        pems = split_pems(handle.read())
+    kept = [pem for pem in pems if KeySet.from_pem_blob(pem).kid != kid]
+    if len(kept) == len(pems):
+        raise KeyError(kid)
+    if not kept or KeySet.from_pem_blob(pems[0]).kid == kid:
+        raise ValueError("the current signing key cannot be retired: rotate first")
+    _write_atomically(path, b"".join(kept))
+    stopped = stopped_signing(path)
+    stopped.pop(kid, None)
+    _record_stopped(path, stopped)
+    return KeySet.from_pem_blob(b"".join(kept))
 
 
 class UnsafeSigningKey(RuntimeError):
