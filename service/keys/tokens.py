@@ -192,7 +192,14 @@ _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
 def decode_consent_token(
     token: str, public_keys: dict[str, Any], *, issuer: str, audience: str, leeway: int = 0, now: float | None = None
 ) -> dict[str, Any]:
-    """Verify a consent token and return its claims; raise :class:`InvalidToken` otherwise.
+    """Verify a consent token and return its claims; raise :class:`InvalidToken` otherwise."""
+    return _verify(token, public_keys, issuer=issuer, audience=audience, leeway=leeway, now=now)[1]
+
+
+def _verify(
+    token: str, public_keys: dict[str, Any], *, issuer: str, audience: str, leeway: int = 0, now: float | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Verify a consent token; return the ``kid`` that signed it and its claims.
 
     The algorithm is pinned to ES256 and the key comes only from ``public_keys`` by ``kid``; header
     parameters that name keys elsewhere are refused, never followed. The token is parsed once (this is
@@ -249,7 +256,7 @@ def decode_consent_token(
         raise InvalidToken("issued in the future")
     if exp <= moment - leeway:
         raise ExpiredToken("token expired")
-    return claims
+    return str(kid), claims  # a str: a kid of another type found no key above
 
 
 class VerifiedTokenCache:
@@ -274,12 +281,11 @@ class VerifiedTokenCache:
         key = (token, issuer, audience)
         entry = self._claims.get(key)
         if entry is None:
-            claims = decode_consent_token(token, public_keys, issuer=issuer, audience=audience)
+            kid, claims = _verify(token, public_keys, issuer=issuer, audience=audience)
             size = len(token) + self.ENTRY_OVERHEAD
             if self._bytes + size > self.max_bytes:
                 self._claims.clear()
                 self._bytes = 0
-            kid = json.loads(_b64decode(token.split(".", 1)[0]))["kid"]
             self._claims[key] = (kid, claims)
             self._bytes += size
             return claims

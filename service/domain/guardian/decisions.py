@@ -43,14 +43,14 @@ class DecisionRefused(DomainError):
     """The form is incomplete: nothing ticked to approve, or the guardian did not confirm who they are."""
 
     status = 422
-    code = "decision_incomplete"
+    code = "select_one"
 
 
 class CodeRejected(DomainError):
     """No proof of the phone: the one-time code is missing, expired or wrong, or the request locked."""
 
     status = 403
-    code = "code_required"
+    code = "code_missing"
 
     def __init__(self, check: CodeCheck, tries_left: int):
         super().__init__(f"the one-time code was not accepted: {check.value}", code=f"code_{check.value}")
