@@ -2,7 +2,9 @@
 
 Both are served by gunicorn with the same workers and driven by the same load generator (wrk) with the
 same request bodies. Every figure is printed beside its target from DESIGN.md, as a ratio measured in
-this run, so the machine's own speed cancels out.
+this run, so the machine's own speed cancels out. Beside them, for information, the CPU each verification
+costs the app and its database against a bare request's (bench/cpu.py), and what the machine's cores did
+meanwhile: what is left between the servers' CPU and the cores is the machine's noise, not the service.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from bench.cpu import CpuMeter, not_other_database, postmaster_of
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -98,10 +102,17 @@ def warm(wrk: str, url: str, script: Path) -> None:
     _wrk(wrk, url, script, 32, WARMUP)
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: int = SECONDS) -> dict[str, float]:
-    """A second to settle at this concurrency, then the measured run."""
+def run_wrk(
+    wrk: str, url: str, script: Path, connections: int, seconds: int = SECONDS, meter: CpuMeter | None = None
+) -> dict[str, float]:
+    """A second to settle at this concurrency, then the measured run (with the servers' CPU per request
+    over it, when given a meter)."""
     _wrk(wrk, url, script, connections, 1)
-    return _wrk(wrk, url, script, connections, seconds)
+    if meter is None:
+        return _wrk(wrk, url, script, connections, seconds)
+    before = meter.read()
+    result = _wrk(wrk, url, script, connections, seconds)
+    return {**result, **meter.per_request(before, meter.read(), int(result["requests"]))}
 
 
 def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
@@ -113,12 +124,13 @@ def _wrk(wrk: str, url: str, script: Path, connections: int, seconds: int) -> di
         check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in ", out).group(1))  # type: ignore[union-attr]
     p50 = parse_duration(re.search(r"50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     p99 = parse_duration(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"{errors.group(1)} failed requests against {url}:\n{out}")
-    return {"rps": rps, "p50": p50, "p99": p99}
+    return {"rps": rps, "p50": p50, "p99": p99, "requests": requests}
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -149,6 +161,15 @@ def make_app(url: str, instance: Path, public_url: str) -> Any:
     )
     upgrade(app.extensions["consent_gate.engine"])
     return app
+
+
+def local_postmaster() -> int | None:
+    """The PostgreSQL server's postmaster, when it runs on this machine (found through a backend's parent)."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        return postmaster_of(int(row[0])) if row else None
 
 
 def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> None:
@@ -212,6 +233,14 @@ def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> N
             bare_port,
             folder / f"{kind}-bare.log",
         )
+        if pg_name:
+            postmaster = local_postmaster()
+            if postmaster is None:
+                print(f"[{kind}] PostgreSQL is not on this machine: its CPU is not measured", flush=True)
+            app_meter = CpuMeter(server.pid, postmaster, not_other_database(pg_name))
+        else:
+            app_meter = CpuMeter(server.pid, db_in_app=True)
+        bare_meter = CpuMeter(bare.pid)
         try:
             print(f"[{kind}] warming up both servers ...", flush=True)
             warm(wrk, f"{public}/v1/verifications", single_script)
@@ -220,9 +249,17 @@ def backend_run(kind: str, wrk: str, folder: Path, results: dict[str, Any]) -> N
                 print(f"[{kind}] wrk {connections} connections, {ROUNDS} rounds ...", flush=True)
                 verify, bare_runs = [], []
                 for _ in range(ROUNDS):  # interleaved, so that both see the machine's same moods
-                    verify.append(run_wrk(wrk, f"{public}/v1/verifications", single_script, connections))
+                    verify.append(
+                        run_wrk(wrk, f"{public}/v1/verifications", single_script, connections, meter=app_meter)
+                    )
                     bare_runs.append(
-                        run_wrk(wrk, f"http://127.0.0.1:{bare_port}/v1/verifications", single_script, connections)
+                        run_wrk(
+                            wrk,
+                            f"http://127.0.0.1:{bare_port}/v1/verifications",
+                            single_script,
+                            connections,
+                            meter=bare_meter,
+                        )
                     )
                 results[f"{kind}-verify-{connections}"] = median_run(verify)
                 results[f"{kind}-bare-{connections}"] = median_run(bare_runs)
@@ -281,6 +318,9 @@ def report(results: dict[str, Any]) -> str:
     def line(measure: str, value: str, target: str, met: bool) -> None:
         rows.append(f"| {measure} | {value} | {target} | {'yes' if met else 'NO'} |")
 
+    def info(measure: str, value: str) -> None:
+        rows.append(f"| {measure} | {value} | info | - |")
+
     for kind in ("sqlite", "postgresql"):
         if f"{kind}-verify-32" not in results:
             continue
@@ -313,6 +353,17 @@ def report(results: dict[str, Any]) -> str:
             ">= 10x",
             batch >= 10,
         )
+        for connections in (32, 1):
+            verify, bare = results[f"{kind}-verify-{connections}"], results[f"{kind}-bare-{connections}"]
+            info(
+                f"{kind}: CPU per verification at {connections} conn, app + db (bare)",
+                cpu_per_request(kind, verify, bare),
+            )
+        db = kind != "sqlite" and "db_cpu_us" in v32  # a database of its own, measured
+        busy = f"{cores_busy(v32, db=db)} of {os.cpu_count()} ({cores_busy(b32, db=False)})"
+        if max(v32["steal_cores"], b32["steal_cores"]) >= 0.005:  # the hypervisor's share, on a VM
+            busy += f", steal {v32['steal_cores']:.2f} ({b32['steal_cores']:.2f})"
+        info(f"{kind}: cores busy at 32 conn, app{' + db' if db else ''} + wrk + rest (bare: app + wrk + rest)", busy)
     offline = results.get("sqlite-offline")
     if offline:
         ratio = offline["offline"] / offline["bare"]
@@ -332,6 +383,26 @@ def report(results: dict[str, Any]) -> str:
             ratio <= 1.5,
         )
     return "\n".join(rows)
+
+
+def cpu_per_request(kind: str, verify: dict[str, float], bare: dict[str, float]) -> str:
+    """CPU per request, medians over the rounds: "410 + 230 = 640 us (bare 180 us) = 3.56x bare"."""
+    app, base = verify["app_cpu_us"], bare["app_cpu_us"]
+    if kind == "sqlite":
+        return f"{app:.0f} us + db in app (bare {base:.0f} us) = {app / base:.2f}x bare"
+    if "db_cpu_us" not in verify:
+        return f"{app:.0f} us + db not measured (bare {base:.0f} us) = app {app / base:.2f}x bare"
+    db = verify["db_cpu_us"]
+    return f"{app:.0f} + {db:.0f} = {app + db:.0f} us (bare {base:.0f} us) = {(app + db) / base:.2f}x bare"
+
+
+def cores_busy(run: dict[str, float], *, db: bool) -> str:
+    """What the machine's cores did over a run: the servers and wrk (CPU per request x requests per second),
+    and the rest of the machine's busy time (other processes, interrupts not charged to a process)."""
+    parts = [run["app_cpu_us"], *([run["db_cpu_us"]] if db else []), run["wrk_cpu_us"]]
+    cores = [us * run["rps"] / 1e6 for us in parts]
+    text = " + ".join(f"{value:.2f}" for value in [*cores, run["busy_cores"] - sum(cores)])
+    return f"{text} = {run['busy_cores']:.2f}"
 
 
 def main() -> None:
