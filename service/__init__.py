@@ -36,9 +36,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
-    from service import api, cli, db, guardian, hot_path, limits, observability, sms
+    from service import api, cli, db, guardian, limits, observability, sms
     from service.config import finalize, from_environment
     from service.keys import data_key, signing
+    from service.verification import endpoint
 
     settings = from_environment()
     settings.update(config or {})
@@ -56,7 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     guardian.init_app(app)
     limits.init_app(app)
-    hot_path.init_app(app)
+    endpoint.init_app(app)
     limits.trust_proxies(app)
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)

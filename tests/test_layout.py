@@ -106,7 +106,7 @@ def test_no_test_module_imports_conftest_another_test_or_support_at_run_time() -
         "from tests import conftest",
         "from . import conftest",
         "from .conftest import Tenant",
-        "from tests.test_hot_path import world",
+        "from tests.test_verification_endpoint import world",
         "import test_concurrency_faults",
         "from tests.support import Tenant",
         "import tests.support",

@@ -45,6 +45,7 @@ def test_reasons_for_unknown_things(tenant: Tenant) -> None:
     assert tenant.verify("door_access", subject_id=person["id"]).json["reason"] == "no_consent"
 
 
+@pytest.mark.committed  # the endpoint reads an uncached key on a connection of its own
 def test_verify_needs_exactly_one_of_token_or_subject(tenant: Tenant) -> None:
     both = tenant.post("/v1/verifications", {"purpose": "door_access", "token": "x", "subject_id": "y"}, scope="verify")
     neither = tenant.post("/v1/verifications", {"purpose": "door_access"}, scope="verify")
@@ -52,6 +53,7 @@ def test_verify_needs_exactly_one_of_token_or_subject(tenant: Tenant) -> None:
     assert both.status_code == neither.status_code == no_purpose.status_code == 422
 
 
+@pytest.mark.committed  # the endpoint reads an uncached key on a connection of its own
 def test_verify_requires_the_verify_scope(tenant: Tenant) -> None:
     response = tenant.post("/v1/verifications", {"purpose": "door_access", "token": "x"}, scope="consents")
     assert response.status_code == 403
@@ -62,17 +64,17 @@ def test_verify_requires_the_verify_scope(tenant: Tenant) -> None:
 def test_verify_fails_closed_when_the_database_fails(tenant: Tenant, app: Flask) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
-    sessions = app.extensions["consent_gate.sessionmaker"]
-    bound = sessions.kw["bind"]  # the engine, or the test's connection in savepoint mode
-    # Point the app at a database that does not exist: every query now raises.
-    from service.db import make_engine
+    # Point the verifier at a database that does not exist: every query now raises.
+    from service.db import HeldConnections, make_engine
 
+    verifier = app.extensions["consent_gate.verifier"]
+    working = verifier.held
     broken = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    sessions.configure(bind=broken)
+    verifier.held = HeldConnections(broken)
     try:
         response = tenant.verify("door_access", token=consent["token"])
     finally:
-        sessions.configure(bind=bound)
+        verifier.held = working
         broken.dispose()
     assert response.status_code == 503
     assert response.json["decision"] == "deny"
@@ -90,14 +92,14 @@ def test_verify_fails_closed_on_any_internal_error(tenant: Tenant, monkeypatch: 
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("service.domain.verification._judge", explode)
+    monkeypatch.setattr("service.verification.store._item", explode)
     response = tenant.verify("door_access", token=consent["token"])
     assert response.status_code == 503
     assert response.json["decision"] == "deny"
 
 
 def test_reason_set_is_closed_and_documented(app: Flask) -> None:
-    from service.domain.verification import Reason
+    from service.verification.rules import Reason
 
     assert {r.value for r in Reason} == set(REASONS)
     spec = app.extensions["consent_gate.api"].spec.to_dict()

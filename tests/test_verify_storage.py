@@ -16,14 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from service import db
 from service.db import make_engine, start_wal_checkpoints
 from service.db.prepared import Prepared
-from service.domain.verification import (
-    STATE_BY_CONSENT,
-    STATE_BY_CONSENTS,
-    STATE_BY_SUBJECT,
-    STATE_OF_CONSENT,
-    STATE_OF_SUBJECT,
-)
-from service.models import Verification, new_sequential_id
+from service.domain.organizations import hash_api_key
+from service.models import Verification, new_sequential_id, utcnow
+from service.verification.store import DECIDE_AND_RECORD_ONE, FIND_CALLER, _statement
 
 if TYPE_CHECKING:
     from tests.support import ForceExpiry, Tenant
@@ -37,21 +32,30 @@ def test_prepared_statements_return_what_sqlalchemy_returns(
     person = tenant.subject()
     consent = tenant.consent(person["id"]).json
     force_expiry(consent["id"])  # a timestamp in the row, which needs the type's processing
-    with app.app_context(), db.engine().connect() as conn:
-        by_consent = {"consent_id": consent["id"], "org_id": tenant.org_id}
-        by_subject = {"subject_id": person["id"], "org_id": tenant.org_id, "purpose": "door_access"}
-        for prepared, statement, values in (
-            (STATE_OF_CONSENT, STATE_BY_CONSENT, by_consent),
-            (STATE_OF_SUBJECT, STATE_BY_SUBJECT, by_subject),
-        ):
-            fast = prepared.rows(conn, values)
-            assert fast == [tuple(row) for row in conn.execute(statement, values)]
-            assert len(fast) == 1 and fast[0][0] == consent["id"]
-        expires_at = fast[0][3]
-        assert isinstance(expires_at, datetime) and expires_at.tzinfo is not None
-        assert STATE_OF_CONSENT.rows(conn, {**by_consent, "org_id": str(uuid.uuid4())}) == []
+    now = utcnow()
+    item = {
+        "purpose": "door_access",
+        "consent_id": None,
+        "subject_id": person["id"],
+        "token_sub": None,
+        "device_id": None,
+        "verdict": None,
+    }
+    shared = {"org_id": tenant.org_id, "api_key_id": "k", "now": now, "today": now.date()}
+    with app.app_context(), db.engine().connect() as conn, conn.begin():
+        fast = DECIDE_AND_RECORD_ONE.rows(conn, {**item, **shared, "vid": "v-fast"})
+        slow = [tuple(row) for row in conn.execute(_statement(None), {**item, **shared, "vid": "v-slow"})]
+        assert fast == [("v-fast", "expired", consent["id"])] and slow == [("v-slow", "expired", consent["id"])]
+        recorded = conn.execute(select(Verification.created_at).where(Verification.id == "v-fast")).scalar_one()
+        assert isinstance(recorded, datetime) and recorded.tzinfo is not None and recorded == now
+        other_org = DECIDE_AND_RECORD_ONE.rows(conn, {**item, **shared, "vid": "v-other", "org_id": str(uuid.uuid4())})
+        assert other_org == [("v-other", "no_consent", None)], "nothing of another organization is read"
+        key = tenant.keys["verify"]
+        found = FIND_CALLER.rows(conn, {"key_hash": hash_api_key(key)})
+        assert found == [tuple(row) for row in conn.execute(FIND_CALLER.statement, {"key_hash": hash_api_key(key)})]
         with pytest.raises(ValueError, match="expanding"):
-            Prepared(STATE_BY_CONSENTS).rows(conn, {"consent_ids": [consent["id"]], "org_id": tenant.org_id})
+            Prepared(select(Verification.id).where(Verification.id.in_(["a"]))).rows(conn, {})
+        conn.rollback()
 
 
 @pytest.mark.committed

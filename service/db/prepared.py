@@ -83,7 +83,10 @@ class Prepared:
         if any(compiled.binds[name].expanding for name in names):
             raise ValueError("expanding parameters are not supported by Prepared")
         binds = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
-        selected: list[ColumnElement[Any]] = list(getattr(self.statement, "selected_columns", []))
+        # A SELECT's columns, or what an INSERT ... RETURNING returns.
+        selected: list[ColumnElement[Any]] = list(
+            getattr(self.statement, "selected_columns", None) or getattr(self.statement, "exported_columns", [])
+        )
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
         defaults = {name: value for name, value in compiled.params.items() if value is not None}
         found = _Compiled(compiled.string, names, defaults, dialect.positional, binds, results)

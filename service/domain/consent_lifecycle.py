@@ -109,9 +109,7 @@ def take_notice(session: Session, purpose: Purpose) -> Notice:
     return lock_purpose(session, purpose.id, exclusive=False).current_notice
 
 
-def _compare_and_set(
-    session: Session, consent: Consent, *, expected: Iterable[str], values: dict[str, Any]
-) -> bool:
+def _compare_and_set(session: Session, consent: Consent, *, expected: Iterable[str], values: dict[str, Any]) -> bool:
     """Write ``values`` if the consent's status is still one of ``expected``; True if this call did."""
     now = utcnow()
     result = session.execute(

@@ -123,9 +123,7 @@ def grant_consent(
     return consent
 
 
-def revoke_consent(
-    session: Session, *, org_id: str, actor: str, consent_id: str, note: str | None = None
-) -> Consent:
+def revoke_consent(session: Session, *, org_id: str, actor: str, consent_id: str, note: str | None = None) -> Consent:
     """Withdraw consent, effective at once; revoking again changes nothing (idempotent).
 
     ``note`` is the person's or operator's own words: kept on the consent, out of the audit trail.

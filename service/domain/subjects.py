@@ -128,9 +128,7 @@ def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str)
     if subject.erased_at is not None:
         return subject
     _close_guardian_requests(session, subject, actor)
-    consents = session.scalars(
-        select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.id)
-    ).all()
+    consents = session.scalars(select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.id)).all()
     for consent in consents:
         if consent.status in ENDABLE_CONSENT:
             end_consent(session, consent, status=ConsentStatus.REVOKED, actor=actor, reason="subject_erased")

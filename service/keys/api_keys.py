@@ -8,6 +8,7 @@ objects answer 404.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flask import current_app, g, request
@@ -42,15 +43,20 @@ class Caller:
 
 def authenticate(*scopes: str) -> Caller:
     """Authenticate the request's API key and require one of ``scopes``."""
-    secret = bearer_secret(request.headers.get("Authorization", ""))
+    caller = require(bearer_secret(request.headers.get("Authorization", "")), key_cache().lookup, scopes)
+    g.caller = caller
+    return caller
+
+
+def require(secret: str | None, find: Callable[[str], Caller | None], scopes: Iterable[str]) -> Caller:
+    """The caller of the key ``secret``, as ``find`` knows it: 401 without a known key, 403 without a scope."""
     if secret is None:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
-    caller = key_cache().lookup(secret)
+    caller = find(secret)
     if caller is None:
         raise Unauthorized("unknown or revoked API key")
     if not caller.scopes.intersection(scopes):
         raise Forbidden(f"this key lacks the scope: needs one of {', '.join(scopes)}")
-    g.caller = caller
     return caller
 
 
@@ -59,7 +65,7 @@ class KeyCache:
 
     The cache only saves a query on the verify path: a key revoked in the database stops working on
     every instance within that bound. :meth:`peek` answers from the cache alone, without a request or a
-    database (the verify hot path uses it).
+    database (the verification endpoint uses it, and :meth:`remember` for what it read itself).
     """
 
     MAX_ENTRIES = 10_000
@@ -76,13 +82,17 @@ class KeyCache:
         cached = self.peek(secret)
         if cached is not None:
             return cached
-        digest = hash_api_key(secret)
         api_key = find_active_key(db.session(), secret)
-        if api_key is None:
+        found = None if api_key is None else Caller(api_key.id, api_key.org_id, api_key.scope_set)
+        return self.remember(secret, found)
+
+    def remember(self, secret: str, caller: Caller | None) -> Caller | None:
+        """Keep ``caller``, just read from the database, for the next requests of ``secret``; forget a
+        key found revoked or unknown. Returns ``caller``."""
+        digest = hash_api_key(secret)
+        if caller is None:
             self._callers.pop(digest, None)
-            return None
-        caller = Caller(key_id=api_key.id, org_id=api_key.org_id, scopes=api_key.scope_set)
-        if self.ttl > 0:
+        elif self.ttl > 0:
             if len(self._callers) >= self.MAX_ENTRIES:
                 self._callers.clear()
             self._callers[digest] = (caller, time.monotonic() + self.ttl)

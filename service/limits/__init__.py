@@ -3,9 +3,9 @@
 Counters live in Redis when ``REDIS_URL`` is set, shared by every instance; otherwise in each process.
 If Redis becomes unreachable, limits fall back to per-process memory rather than failing requests.
 
-flask-limiter guards every blueprint but one: the verification endpoints use ``service.limits.keys.KeyLimit``,
-the same fixed window checked without a request context, so that the verify hot path (``service.hot_path``)
-and the Flask views count against one allowance per key.
+flask-limiter guards every blueprint but one: the verification endpoint (``service.verification.endpoint``,
+which answers in front of Flask) counts with ``service.limits.keys.KeyLimit``, the same fixed window
+checked without a request context.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hashlib
 import re
 from typing import cast
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, request
 from flask_limiter import Limiter
 
 from service.errors import DomainError, NotFound
@@ -38,7 +38,7 @@ EXEMPT_BLUEPRINTS = ("health", "api-docs")
 
 
 def _client_address() -> str:
-    return f"ip:{request.remote_addr or 'unknown'}"
+    return address_identity(request.remote_addr)
 
 
 def caller_identity(authorization: str, address: str | None) -> str:
@@ -78,9 +78,10 @@ def key_identity(key_id: str) -> str:
     return f"key:{key_id}"
 
 
-def address_identity() -> str:
-    """Who a request without a valid key counts against: its client address."""
-    return _client_address()
+def address_identity(address: str | None) -> str:
+    """Who a request without a valid key counts against: its client address (``REMOTE_ADDR``, which
+    ``TRUSTED_PROXY_HOPS`` takes from ``X-Forwarded-For``)."""
+    return f"ip:{address or 'unknown'}"
 
 
 def verify_limit(app: Flask) -> KeyLimit:
@@ -142,19 +143,11 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
-BATCH_ENDPOINT = "verifications.VerificationBatch"
-
-
 def check_body() -> None:
-    """Body limits, before anything reads the body.
-
-    A thousand tokens do not fit the default size limit, so the batch endpoint alone gets a larger one.
-    Deeply nested JSON is refused before the parser sees it (it would recurse until it fails).
-    """
+    """Body limits, before anything reads the body: deeply nested JSON is refused before the parser sees
+    it (it would recurse until it fails)."""
     if "\x00" in request.path:
         raise NotFound("no such resource")
-    if request.endpoint == BATCH_ENDPOINT:
-        request.max_content_length = current_app.config["BATCH_MAX_CONTENT_LENGTH"]
     if (
         request.method in {"POST", "PUT", "PATCH"}
         and request.is_json

@@ -129,4 +129,3 @@ def build_provider(config: dict[str, Any]) -> SmsProvider:
 
 def init_app(app: Flask) -> None:
     app.extensions["consent_gate.sms"] = build_provider(app.config)
-

@@ -125,9 +125,7 @@ def decide(
     if approve and not chosen & pending_codes:
         raise DecisionRefused("tick at least one purpose to approve, or decline", code="select_one")
     if approve and not attested:
-        raise DecisionRefused(
-            "confirm that you are the child's parent or legal guardian", code="attestation_required"
-        )
+        raise DecisionRefused("confirm that you are the child's parent or legal guardian", code="attestation_required")
     possession = _prove_possession(session, request, code, protector)
     notices: dict[str, Notice] = {}
     for consent in pending:

@@ -87,9 +87,7 @@ def check_sms_allowance(
     ).one()
     if daily >= daily_limit:
         wait = _seconds_until(_aware(first, moment) + DAY, moment)
-        raise RateLimited(
-            "this organization's SMS budget for 24 hours is used up", wait, code="sms_budget_exhausted"
-        )
+        raise RateLimited("this organization's SMS budget for 24 hours is used up", wait, code="sms_budget_exhausted")
 
 
 def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_limit: int) -> SmsMessage:
@@ -108,9 +106,7 @@ def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_
     ).one()
     if request.phone_hash is None:
         raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
-    if kind in ("link", "code") and (
-        request.status != GuardianRequestStatus.PENDING or request.expires_at <= utcnow()
-    ):
+    if kind in ("link", "code") and (request.status != GuardianRequestStatus.PENDING or request.expires_at <= utcnow()):
         raise Conflict(f"the request is {request.status}: nothing to send", code="request_not_pending")
     check_sms_allowance(
         session, org_id=request.org_id, phone_hash=request.phone_hash, kind=kind, daily_limit=daily_limit

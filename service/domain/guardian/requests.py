@@ -150,9 +150,7 @@ def create_guardian_request(
 
 def renew_decision_link(session: Session, request: GuardianRequest) -> str:
     """A new decision link for a resend; the old one stops working (its token is not kept anywhere)."""
-    session.execute(
-        delete(GuardianLink).where(GuardianLink.request_id == request.id, GuardianLink.kind == "decision")
-    )
+    session.execute(delete(GuardianLink).where(GuardianLink.request_id == request.id, GuardianLink.kind == "decision"))
     return new_link(session, request, kind="decision", expires_at=request.expires_at)
 
 

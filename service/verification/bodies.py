@@ -1,0 +1,121 @@
+"""Reading and validating a verification's body: the same answers for every shape, size and encoding.
+
+The body is read whatever its transfer encoding (a declared length, or chunked), up to the endpoint's
+size limit; its nesting is measured before any parser sees it; it is parsed as JSON; then checked against
+the marshmallow schema that documents it, so that every 4xx detail comes from that one schema. A body
+the schema would plainly accept (the common case) is recognised without running marshmallow, by rules
+read off the same schema.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import validate
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnprocessableEntity
+from werkzeug.exceptions import UnsupportedMediaType as WerkzeugUnsupportedMediaType
+
+from schemas.common import unstorable
+from schemas.verifications import VerificationBatchRequestSchema, VerificationRequestSchema
+from service.limits import MAX_JSON_DEPTH, BadRequestJson, json_depth
+from service.verification.rules import VerificationRequest
+
+Reader = Callable[[Any], list[VerificationRequest]]
+
+
+def _longest(field: ma.fields.Field) -> int:
+    """The ``max`` of a field's length validator: read off the schema so the two cannot drift apart."""
+    return next(int(v.max) for v in field.validators if isinstance(v, validate.Length) and v.max is not None)
+
+
+FIELD_LENGTHS = {name: _longest(field) for name, field in VerificationRequestSchema().fields.items()}
+BATCH_MAX = _longest(VerificationBatchRequestSchema().fields["items"])
+SINGLE_SCHEMA = VerificationRequestSchema()
+BATCH_SCHEMA = VerificationBatchRequestSchema()
+
+
+def _with_messages(error: HTTPException, messages: Any) -> HTTPException:
+    """As webargs raises it, so that ``service.errors.http_error_body`` renders it as for every view."""
+    error.data = {"messages": {"json": messages}}  # type: ignore[attr-defined]
+    return error
+
+
+class UnsupportedMediaType(WerkzeugUnsupportedMediaType):
+    description = "send the body as JSON, with 'Content-Type: application/json'"
+
+
+def read_body(environ: dict[str, Any], max_length: int) -> bytes:
+    """The request body, whatever its transfer encoding; 413 beyond ``max_length``, 415 if not JSON."""
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
+        raise UnsupportedMediaType()
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH", "").strip()
+    if declared:
+        if not declared.isdigit():
+            raise BadRequest("the Content-Length header is not a number")
+        if int(declared) > max_length:
+            raise RequestEntityTooLarge()
+        return bytes(stream.read(int(declared)))
+    if environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # No declared length (chunked): read one byte past the limit to know whether it is over.
+        body = bytes(stream.read(max_length + 1))
+        if len(body) > max_length:
+            raise RequestEntityTooLarge()
+        return body
+    return b""
+
+
+def check_depth(body: bytes) -> bytes:
+    """``body``, unless its JSON nesting is too deep to parse safely: 400 ``json_too_deep``."""
+    # Counting brackets is a C loop; only a body with enough of them is measured properly.
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and json_depth(body) > MAX_JSON_DEPTH:
+        raise BadRequestJson()
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in ``body`` (its depth checked already): 400 ``malformed_json`` if it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or a number too long to convert
+        raise _with_messages(BadRequest(), ["Invalid JSON body."]) from None
+
+
+def _plain_item(data: Any) -> VerificationRequest | None:
+    """The request in ``data`` if the schema plainly accepts it as it stands (the common case)."""
+    if type(data) is not dict or "purpose" not in data or ("token" in data) == ("subject_id" in data):
+        return None
+    for name, value in data.items():
+        longest = FIELD_LENGTHS.get(name)
+        if longest is None or type(value) is not str or not 0 < len(value) <= longest or unstorable(value):
+            return None
+    return VerificationRequest(**data)
+
+
+def _validated(schema: ma.Schema, data: Any) -> Any:
+    try:
+        return schema.load(data)
+    except ma.ValidationError as error:
+        raise _with_messages(UnprocessableEntity(), error.messages) from None
+
+
+def single(data: Any) -> list[VerificationRequest]:
+    """The one request of ``POST /v1/verifications``; 422 with the schema's details if it is not one."""
+    found = _plain_item(data)
+    if found is None:
+        found = VerificationRequest(**_validated(SINGLE_SCHEMA, data))
+    return [found]
+
+
+def batch(data: Any) -> list[VerificationRequest]:
+    """The items of ``POST /v1/verifications/batch``, in order; 422 with the schema's details if invalid."""
+    plain = type(data) is dict and data.keys() == {"items"} and type(data["items"]) is list
+    if plain and 0 < len(data["items"]) <= BATCH_MAX:
+        items = [_plain_item(entry) for entry in data["items"]]
+        if all(item is not None for item in items):
+            return items  # type: ignore[return-value]
+    return [VerificationRequest(**item) for item in _validated(BATCH_SCHEMA, data)["items"]]

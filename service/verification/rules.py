@@ -1,0 +1,144 @@
+"""The decision rules, pure: what a token, a consent's state and the device asking mean for one face.
+
+Nothing here reads a database or a request. What a token alone decides (signature, expiry, purpose) is
+Python; what the consent's state and the device decide is one SQL expression (:func:`reason`), which
+the store (``service.verification.store``) evaluates in the very statement that records the decision,
+so that a verification costs one round trip. Neither is written twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, literal, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from service.domain.places import PROHIBITED_LOCATION_TYPES, PUBLIC_PLACE_CATEGORY
+from service.domain.statuses import ConsentStatus
+
+
+class Reason(enum.StrEnum):
+    """Every reason a verification can give: ``consent_active`` allows, all others deny."""
+
+    CONSENT_ACTIVE = "consent_active"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 (a reason, not a secret)
+    NO_CONSENT = "no_consent"
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    PURPOSE_MISMATCH = "purpose_mismatch"
+    PENDING_GUARDIAN = "pending_guardian"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    RECONSENT_REQUIRED = "reconsent_required"
+    ASSESSMENT_REQUIRED = "assessment_required"
+    DEVICE_UNKNOWN = "device_unknown"
+    PROHIBITED_LOCATION = "prohibited_location"
+    PUBLIC_SAFETY_ONLY = "public_safety_only"
+    SUBJECT_ERASED = "subject_erased"
+    UNAVAILABLE = "unavailable"
+
+
+#: A consent that is not active denies with the reason its status names.
+STATUS_REASONS = {
+    ConsentStatus.PENDING_GUARDIAN.value: Reason.PENDING_GUARDIAN,
+    ConsentStatus.DECLINED.value: Reason.DECLINED,
+    ConsentStatus.REVOKED.value: Reason.REVOKED,
+    ConsentStatus.EXPIRED.value: Reason.EXPIRED,
+    ConsentStatus.RECONSENT_REQUIRED.value: Reason.RECONSENT_REQUIRED,
+}
+
+
+@dataclass(frozen=True)
+class VerificationRequest:
+    purpose: str
+    token: str | None = None
+    subject_id: str | None = None
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    reason: Reason
+    consent_id: str | None = None
+    subject_id: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.reason is Reason.CONSENT_ACTIVE
+
+
+def token_verdict(claims: dict[str, Any] | None, failure: Reason | None, purpose: str) -> Reason | None:
+    """What a token alone decides, before any consent is read: a token we did not sign (or no longer
+    accept), one past its ``exp``, or one issued for another purpose than the one asked about."""
+    if failure is not None:
+        return failure
+    assert claims is not None
+    return Reason.PURPOSE_MISMATCH if claims["pur"] != purpose else None
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The tables the consent rules read, as the store joined them for one request (``items`` is the
+    request itself: its purpose, consent id and subject, the token's subject, its device, and any
+    verdict the token alone gave)."""
+
+    items: Any
+    consent: Any
+    subject: Any
+    purpose: Any
+    device: Any
+
+
+def reason(t: Judged, now: Any, today: Any) -> ColumnElement[str]:
+    """The reason for one request, as one SQL expression over the state the store joined.
+
+    These are the consent rules, stated once: the store evaluates this expression in the statement that
+    also records the decision, on every dialect, for one request or a batch. ``now`` and ``today`` are
+    bound values (the verifier's clock), not the database's.
+    """
+    items, consent, subject, purpose, device = t.items.c, t.consent.c, t.subject.c, t.purpose.c, t.device.c
+    status = case(
+        {status: value.value for status, value in STATUS_REASONS.items()},
+        value=consent.status,
+        else_=Reason.NO_CONSENT.value,
+    )
+    return case(
+        (items.verdict.is_not(None), items.verdict),
+        # No consent: say why precisely, revealing nothing of another organization (all joins are ours).
+        (and_(consent.id.is_(None), subject.erased_at.is_not(None)), Reason.SUBJECT_ERASED.value),
+        (and_(consent.id.is_(None), subject.id.is_not(None), purpose.id.is_(None)), Reason.UNKNOWN_PURPOSE.value),
+        (consent.id.is_(None), Reason.NO_CONSENT.value),
+        # A token signed by us allows only the consent it was issued for: its subject and its purpose.
+        (
+            and_(
+                items.token_sub.is_not(None),
+                or_(consent.subject_id != items.token_sub, purpose.id.is_(None), consent.purpose_id != purpose.id),
+            ),
+            Reason.INVALID_TOKEN.value,
+        ),
+        (subject.erased_at.is_not(None), Reason.SUBJECT_ERASED.value),
+        (consent.status != ConsentStatus.ACTIVE.value, status),
+        (and_(consent.expires_at.is_not(None), consent.expires_at <= now), Reason.EXPIRED.value),
+        (or_(purpose.assessed_until.is_(None), purpose.assessed_until < today), Reason.ASSESSMENT_REQUIRED.value),
+        # Where the face is captured matters (R7).
+        (
+            and_(items.device_id.is_not(None), or_(device.id.is_(None), device.active.is_(False))),
+            Reason.DEVICE_UNKNOWN.value,
+        ),
+        (
+            device.location_type.in_([literal(kind) for kind in sorted(PROHIBITED_LOCATION_TYPES)]),
+            Reason.PROHIBITED_LOCATION.value,
+        ),
+        (
+            and_(device.public_place.is_(True), purpose.category != PUBLIC_PLACE_CATEGORY),
+            Reason.PUBLIC_SAFETY_ONLY.value,
+        ),
+        else_=Reason.CONSENT_ACTIVE.value,
+    )
+
+
+def decision(found: ColumnElement[str]) -> ColumnElement[str]:
+    """``allow`` for ``consent_active``, else ``deny``."""
+    return case((found == Reason.CONSENT_ACTIVE.value, "allow"), else_="deny")

@@ -1,0 +1,183 @@
+"""The verification store: the statements that read consent state and record decisions, on one connection.
+
+Consent state is read from the database on every call: nothing here is cached, so a withdrawal that
+has committed is seen by the very next verification on every instance.
+
+One statement decides and records: ``INSERT INTO verifications ... SELECT`` over the requests (a
+``VALUES`` list), joined with their consent, subject, purpose and device, the reason computed by the
+rules' SQL expression (``service.verification.rules.reason``) and ``RETURNING`` what was recorded. So a
+verification is one round trip, reads and records one consistent snapshot, and its decision can never
+differ from its record. A single verification (the hot path) runs it as a statement prepared once; a
+batch of up to a thousand runs the same shape with one row per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Date, String, bindparam, case, column, func, insert, select, values
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Insert
+
+from service.db.prepared import Prepared
+from service.domain.organizations import hash_api_key
+from service.keys.api_keys import Caller
+from service.keys.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
+from service.models import ApiKey, Consent, Device, Purpose, Subject, Verification, new_sequential_id
+from service.models.types import UTCDateTime
+from service.verification import rules
+from service.verification.rules import Decision, Reason, VerificationRequest
+
+#: One request, as the statement reads it: its id-to-be, its purpose, the consent its token names, the
+#: subject it names, the token's subject, its device, and any verdict its token alone gave.
+ITEM_COLUMNS = ("vid", "purpose", "consent_id", "subject_id", "token_sub", "device_id", "verdict")
+RECORD_COLUMNS = (
+    "id",
+    "org_id",
+    "api_key_id",
+    "purpose",
+    "consent_id",
+    "subject_id",
+    "device_id",
+    "decision",
+    "reason",
+    "created_at",
+)
+Item = tuple[Any, ...]  # values in ITEM_COLUMNS order
+
+
+def _statement(rows: Sequence[Item] | None) -> Insert:
+    """Decide and record ``rows`` (or, with ``None``, one item given as bound parameters by name)."""
+    data = rows if rows is not None else [tuple(bindparam(name, type_=String) for name in ITEM_COLUMNS)]
+    items = values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data(data).cte("items")
+    consent, subject, purpose, device = (t.__table__ for t in (Consent, Subject, Purpose, Device))
+    org = bindparam("org_id", type_=String)
+    now, today = bindparam("now", type_=UTCDateTime), bindparam("today", type_=Date)
+    earlier = consent.alias("earlier")  # the person's consents for the purpose, newest first
+    newest = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.org_id == org,
+            earlier.c.subject_id == items.c.subject_id,
+            earlier.c.purpose_id == purpose.c.id,
+        )
+        .order_by(earlier.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    joined = (
+        items.outerjoin(purpose, (purpose.c.org_id == org) & (purpose.c.code == items.c.purpose))
+        .outerjoin(
+            consent,
+            (consent.c.org_id == org)
+            & (consent.c.id == case((items.c.consent_id.is_not(None), items.c.consent_id), else_=newest)),
+        )
+        .outerjoin(
+            subject,
+            (subject.c.org_id == org) & (subject.c.id == func.coalesce(consent.c.subject_id, items.c.subject_id)),
+        )
+        .outerjoin(device, (device.c.org_id == org) & (device.c.id == items.c.device_id))
+    )
+    found = rules.reason(rules.Judged(items, consent, subject, purpose, device), now, today)
+    decided = (
+        select(
+            items.c.vid,
+            items.c.purpose,
+            items.c.device_id,
+            items.c.verdict,
+            items.c.consent_id.label("named_consent"),
+            func.coalesce(consent.c.subject_id, items.c.subject_id, items.c.token_sub).label("subject_id"),
+            consent.c.id.label("consent_id"),
+            found.label("reason"),
+        )
+        .select_from(joined)
+        .subquery("decided")
+    )
+    d = decided.c
+    unbound = d.reason == Reason.INVALID_TOKEN.value  # recorded without the consent it pretended to be
+    record = select(
+        d.vid,
+        org,
+        bindparam("api_key_id", type_=String),
+        d.purpose,
+        case((unbound, None), (d.verdict.is_not(None), d.named_consent), else_=d.consent_id),
+        case((unbound, None), else_=d.subject_id),
+        d.device_id,
+        rules.decision(d.reason),
+        d.reason,
+        now,
+    )
+    return (
+        insert(Verification)
+        .from_select(RECORD_COLUMNS, record)
+        .returning(Verification.id, Verification.reason, Verification.consent_id)
+    )
+
+
+DECIDE_AND_RECORD_ONE = Prepared(_statement(None))
+
+
+FIND_CALLER = Prepared(
+    select(ApiKey.id, ApiKey.org_id, ApiKey.scopes).where(
+        ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+    )
+)
+
+
+def find_caller(conn: Connection, secret: str) -> Caller | None:
+    """The caller an API key stands for, if it is a key and not revoked."""
+    for key_id, org_id, scopes in FIND_CALLER.rows(conn, {"key_hash": hash_api_key(secret)}):
+        return Caller(key_id=key_id, org_id=org_id, scopes=frozenset(scopes.split(",")))
+    return None
+
+
+def _item(request: VerificationRequest, decode: Any, org_id: str, keys: Any, issuer: str) -> Item:
+    """The statement's row for ``request``: what its token alone decides is decided here, in Python."""
+    claims, failure = None, None
+    if request.token is not None:
+        try:
+            claims = decode(request.token, keys, issuer=issuer, audience=org_id)
+        except ExpiredToken:
+            failure = Reason.EXPIRED
+        except InvalidToken:
+            failure = Reason.INVALID_TOKEN
+        verdict = rules.token_verdict(claims, failure, request.purpose)
+    else:
+        verdict = None
+    return (
+        new_sequential_id(),
+        request.purpose,
+        claims["jti"] if claims else None,
+        request.subject_id,
+        claims["sub"] if claims else None,
+        request.device_id,
+        verdict.value if verdict else None,
+    )
+
+
+def decide_and_record(
+    conn: Connection,
+    *,
+    org_id: str,
+    api_key_id: str,
+    requests: Sequence[VerificationRequest],
+    keys: Any,
+    issuer: str,
+    token_cache: VerifiedTokenCache | None = None,
+    now: datetime,
+) -> list[tuple[Decision, str]]:
+    """Decide and record every request in one statement; each decision and verification id, in input
+    order. The caller commits (or runs in autocommit)."""
+    decode = token_cache.decode if token_cache is not None else decode_consent_token
+    items = [_item(request, decode, org_id, keys, issuer) for request in requests]
+    shared = {"org_id": org_id, "api_key_id": api_key_id, "now": now, "today": now.date()}
+    if len(items) == 1:
+        rows = DECIDE_AND_RECORD_ONE.rows(conn, {**dict(zip(ITEM_COLUMNS, items[0], strict=True)), **shared})
+    else:
+        rows = list(
+            conn.execute(_statement([tuple(bindparam(None, v, String) for v in item) for item in items]), shared)
+        )
+    recorded = {vid: Decision(Reason(reason), consent_id) for vid, reason, consent_id in rows}
+    return [(recorded[item[0]], item[0]) for item in items]

@@ -1,0 +1,103 @@
+"""The verifier: connections, transactions and failing closed, around the store.
+
+Whatever goes wrong while deciding (a database down or locked, a bug), the answer is deny: callers get
+``None`` and the endpoint answers 503 ``{decision: deny, reason: unavailable}``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import Connection
+
+from service import db
+from service.keys.api_keys import Caller, KeyCache
+from service.keys.tokens import VerifiedTokenCache
+from service.models import utcnow
+from service.observability import DECISIONS
+from service.verification.rules import Decision, Reason, VerificationRequest
+from service.verification.store import decide_and_record, find_caller
+
+log = logging.getLogger(__name__)
+
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+@functools.cache
+def _decision_counter(reason: Reason) -> Any:
+    """The decisions counter's child for ``reason`` (looking children up costs more than counting)."""
+    return DECISIONS.labels("allow" if reason is Reason.CONSENT_ACTIVE else "deny", reason.value)
+
+
+class Verifier:
+    """Authenticates, decides and records verifications on connections of its own.
+
+    Each worker thread keeps one connection between verifications (``db.HeldConnections``), so there is
+    at most one per thread on top of the pool's.
+
+    A verification, single or batch, is one statement that reads the state and records the decision
+    (``service.verification.store``). On PostgreSQL it runs in autocommit: atomic (all of a batch's
+    records or none), a consistent snapshot of its own, and committed when it returns, so no
+    ``BEGIN``/``COMMIT`` round trips are needed. On SQLite it is one short write transaction.
+    """
+
+    def __init__(self, app: Flask, keys: KeyCache):
+        self.engine = app.extensions["consent_gate.engine"]
+        self.keyring = app.extensions["consent_gate.keyring"]
+        self.issuer = app.config["ISSUER"]
+        self.keys = keys
+        self.token_cache = VerifiedTokenCache()
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.held = db.HeldConnections(self.engine, options=None if self.sqlite else AUTOCOMMIT)
+
+    def caller(self, secret: str) -> Caller | None:
+        """The caller an API key stands for (from the key cache, else the database); raises if it cannot tell."""
+        cached = self.keys.peek(secret)
+        if cached is not None:
+            return cached
+        with self.held.connection() as conn:
+            if self.sqlite:
+                conn.execution_options(**{db.DEFERRED_OPTION: True})
+                with conn.begin():
+                    found = find_caller(conn, secret)
+                conn.execution_options(**{db.DEFERRED_OPTION: False})
+            else:
+                found = find_caller(conn, secret)
+        return self.keys.remember(secret, found)
+
+    def answer(
+        self, caller: Caller, requests: list[VerificationRequest], request_id: str | None = None
+    ) -> list[tuple[Decision, str]] | None:
+        """Every request's decision and verification id, recorded; ``None`` if anything failed."""
+        try:
+            with self.held.connection() as conn:
+                if self.sqlite:  # one short write transaction, queued on the writers' lock
+                    with conn.begin():
+                        results = self._decide_and_record(conn, caller, requests)
+                else:  # one statement in autocommit: atomic, and durable when it returns
+                    results = self._decide_and_record(conn, caller, requests)
+        except Exception:
+            # Fail closed: whatever went wrong, the answer is deny.
+            log.exception("verification failed; answering deny", extra={"request_id": request_id})
+            _decision_counter(Reason.UNAVAILABLE).inc(len(requests))
+            return None
+        for decision, _ in results:
+            _decision_counter(decision.reason).inc()
+        return results
+
+    def _decide_and_record(
+        self, conn: Connection, caller: Caller, requests: list[VerificationRequest]
+    ) -> list[tuple[Decision, str]]:
+        return decide_and_record(
+            conn,
+            org_id=caller.org_id,
+            api_key_id=caller.key_id,
+            requests=requests,
+            keys=self.keyring.current().public_keys,
+            issuer=self.issuer,
+            token_cache=self.token_cache,
+            now=utcnow(),
+        )
