@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE_MAX": 1000,
     "SQL_ECHO": False,
     "DB_TIMEOUT_MS": 10000,
+    "VERIFICATION_SYNCHRONOUS_COMMIT": "off",
     "SMS_RETRY_ATTEMPTS": 3,
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
@@ -112,6 +113,10 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return settings
 
 
+#: PostgreSQL's ``synchronous_commit`` levels, for verification records (see README, "Durability").
+SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
+
+
 def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill the derived defaults, which all live in the instance folder."""
     settings["INSTANCE_PATH"] = instance_path
@@ -133,6 +138,11 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     settings["SMS_ALLOWED_REGIONS"] = tuple(regions)
     if not 0 <= settings["TRUSTED_PROXY_HOPS"] <= 10:
         raise ConfigError(f"{PREFIX}TRUSTED_PROXY_HOPS must be between 0 and 10")
+    if settings["VERIFICATION_SYNCHRONOUS_COMMIT"] not in SYNCHRONOUS_COMMIT:
+        raise ConfigError(
+            f"{PREFIX}VERIFICATION_SYNCHRONOUS_COMMIT must be one of {', '.join(SYNCHRONOUS_COMMIT)} "
+            "(PostgreSQL's synchronous_commit for verification records)"
+        )
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:

@@ -206,3 +206,33 @@ def test_sqlite_writers_queue_is_released_only_after_commit(tmp_path: Any, monke
         assert events == ["lock", "BEGIN IMMEDIATE", "COMMIT", "unlock"]
     finally:
         engine.dispose()
+
+
+@postgresql_only
+def test_verification_records_have_their_own_durability_class(pg_url: str) -> None:
+    """The verifier's connections commit with VERIFICATION_SYNCHRONOUS_COMMIT; the pool gets them back reset."""
+    engine = make_engine(pg_url)
+    session = "SET synchronous_commit TO off; SET plan_cache_mode TO force_generic_plan"
+    held = db.HeldConnections(engine, options={"isolation_level": "AUTOCOMMIT"}, session_sql=session)
+    try:
+        with held.connection() as conn:
+            settings = conn.exec_driver_sql(
+                "SELECT current_setting('synchronous_commit'), current_setting('plan_cache_mode')"
+            )
+            assert tuple(settings.one()) == ("off", "force_generic_plan")
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        held._release(conn, close=False)  # as after an idle while: back to the pool
+        with engine.connect() as other:
+            assert other.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid, "the same connection, pooled"
+            assert other.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    finally:
+        engine.dispose()
+
+
+def test_the_verification_durability_class_is_checked(app_config: dict[str, Any]) -> None:
+    from service import create_app
+    from service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="VERIFICATION_SYNCHRONOUS_COMMIT"):
+        create_app({**app_config, "VERIFICATION_SYNCHRONOUS_COMMIT": "off; DROP TABLE consents"})

@@ -222,8 +222,10 @@ class HeldConnections:
     that saw any failure is discarded; all are closed when ``engine`` is disposed.
     """
 
-    def __init__(self, engine: Engine, *, options: dict[str, Any] | None = None):
-        self.engine, self.options = engine, options or {}
+    def __init__(self, engine: Engine, *, options: dict[str, Any] | None = None, session_sql: str | None = None):
+        """``options`` are execution options for the held connections; ``session_sql`` a setting (``SET
+        ...``) for them alone, run when one is checked out of the pool and reset before it goes back."""
+        self.engine, self.options, self.session_sql = engine, options or {}, session_sql
         self._local = threading.local()
         self._held: set[Any] = set()
         self._lock = threading.Lock()
@@ -250,6 +252,13 @@ class HeldConnections:
         conn = self.engine.connect()
         if self.options:
             conn.execution_options(**self.options)
+        if self.session_sql:
+            try:
+                _driver_sql(conn, self.session_sql)
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
         with self._lock:
             self._held.add(conn)
         return conn
@@ -259,6 +268,11 @@ class HeldConnections:
             self._held.discard(conn)
         if close and not conn.invalidated:
             conn.invalidate()  # whatever failed, this connection's state is unknown: never reuse it
+        elif self.session_sql and not conn.invalidated:
+            try:
+                _driver_sql(conn, "RESET ALL")  # the pool's next user gets the server's defaults
+            except Exception:
+                conn.invalidate()
         _close(conn)
 
     def _close_all(self, _engine: Engine) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Date, String, bindparam, case, column, func, insert, select, values
+from sqlalchemy import Date, Integer, String, bindparam, case, column, func, insert, literal_column, select, values
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Insert
 
@@ -64,7 +64,7 @@ def _statement(rows: Sequence[Item] | None) -> Insert:
             earlier.c.purpose_id == purpose.c.id,
         )
         .order_by(earlier.c.created_at.desc())
-        .limit(1)
+        .limit(literal_column("1", Integer))
         .scalar_subquery()
     )
     joined = (
@@ -96,7 +96,7 @@ def _statement(rows: Sequence[Item] | None) -> Insert:
         .subquery("decided")
     )
     d = decided.c
-    unbound = d.reason == Reason.INVALID_TOKEN.value  # recorded without the consent it pretended to be
+    unbound = d.reason == rules.text_constant(Reason.INVALID_TOKEN)  # recorded without the consent it pretended to be
     record = select(
         d.vid,
         org,

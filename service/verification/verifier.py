@@ -42,6 +42,12 @@ class Verifier:
     (``service.verification.store``). On PostgreSQL it runs in autocommit: atomic (all of a batch's
     records or none), a consistent snapshot of its own, and committed when it returns, so no
     ``BEGIN``/``COMMIT`` round trips are needed. On SQLite it is one short write transaction.
+
+    On PostgreSQL the verifier's connections commit with ``VERIFICATION_SYNCHRONOUS_COMMIT`` (``off`` by
+    default): a verification is recorded, visible and atomic before its answer, but the server
+    acknowledges it before flushing its log to disk, so a crash of the database server (not of the
+    service) can lose the last fraction of a second of verification records. Every consent change
+    (grant, withdrawal, erasure) commits on other connections, with the server's full durability.
     """
 
     def __init__(self, app: Flask, keys: KeyCache):
@@ -51,7 +57,15 @@ class Verifier:
         self.keys = keys
         self.token_cache = VerifiedTokenCache()
         self.sqlite = self.engine.dialect.name == "sqlite"
-        self.held = db.HeldConnections(self.engine, options=None if self.sqlite else AUTOCOMMIT)
+        if self.sqlite:
+            self.held = db.HeldConnections(self.engine)
+        else:
+            # For the verifier's connections alone: the durability class of verification records (consent
+            # changes keep the server's), and one plan per statement, made once: the verify statement's
+            # custom plans cost more to make than to run, and its generic plan is as good (index lookups).
+            level = app.config["VERIFICATION_SYNCHRONOUS_COMMIT"]
+            session = f"SET synchronous_commit TO {level}; SET plan_cache_mode TO force_generic_plan"
+            self.held = db.HeldConnections(self.engine, options=AUTOCOMMIT, session_sql=session)
 
     def caller(self, secret: str) -> Caller | None:
         """The caller an API key stands for (from the key cache, else the database); raises if it cannot tell."""
