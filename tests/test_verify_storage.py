@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -236,3 +237,27 @@ def test_the_verification_durability_class_is_checked(app_config: dict[str, Any]
 
     with pytest.raises(ConfigError, match="VERIFICATION_SYNCHRONOUS_COMMIT"):
         create_app({**app_config, "VERIFICATION_SYNCHRONOUS_COMMIT": "off; DROP TABLE consents"})
+
+
+def test_connections_held_by_threads_that_ended_go_back_to_the_pool(tmp_path: Any) -> None:
+    """A server with a thread per request (werkzeug's) starts a new thread for each: none may keep its
+    connection once it has ended, or the pool runs dry."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path}/held.sqlite3", pool_size=1, max_overflow=0, pool_timeout=5)
+    held = db.HeldConnections(engine)
+    answers: list[int] = []
+
+    def one_request() -> None:
+        with held.connection() as conn:
+            answers.append(conn.exec_driver_sql("SELECT 1").scalar())
+
+    try:
+        for _ in range(5):  # one connection in the pool, five threads one after another
+            thread = threading.Thread(target=one_request)
+            thread.start()
+            thread.join(30)
+            assert not thread.is_alive()
+        assert answers == [1] * 5
+    finally:
+        engine.dispose()

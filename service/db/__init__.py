@@ -227,7 +227,7 @@ class HeldConnections:
         ...``) for them alone, run when one is checked out of the pool and reset before it goes back."""
         self.engine, self.options, self.session_sql = engine, options or {}, session_sql
         self._local = threading.local()
-        self._held: set[Any] = set()
+        self._held: dict[Any, threading.Thread] = {}  # each held connection, and the thread holding it
         self._lock = threading.Lock()
         event.listen(engine, "engine_disposed", self._close_all)
 
@@ -249,6 +249,7 @@ class HeldConnections:
         self._local.held = (conn, time.monotonic())
 
     def _checkout(self) -> Any:
+        self._release_orphans()
         conn = self.engine.connect()
         if self.options:
             conn.execution_options(**self.options)
@@ -260,12 +261,25 @@ class HeldConnections:
                 conn.close()
                 raise
         with self._lock:
-            self._held.add(conn)
+            self._held[conn] = threading.current_thread()
         return conn
+
+    def _release_orphans(self) -> None:
+        """Give back the connections of threads that have ended (a server with a thread per request
+        starts a new one for each): they would otherwise stay out of the pool until it ran dry."""
+        with self._lock:
+            orphans = [conn for conn, thread in self._held.items() if not thread.is_alive()]
+            for conn in orphans:
+                del self._held[conn]
+        for conn in orphans:
+            self._give_back(conn, close=False)
 
     def _release(self, conn: Any, *, close: bool) -> None:
         with self._lock:
-            self._held.discard(conn)
+            self._held.pop(conn, None)
+        self._give_back(conn, close=close)
+
+    def _give_back(self, conn: Any, *, close: bool) -> None:
         if close and not conn.invalidated:
             conn.invalidate()  # whatever failed, this connection's state is unknown: never reuse it
         elif self.session_sql and not conn.invalidated:
@@ -277,7 +291,7 @@ class HeldConnections:
 
     def _close_all(self, _engine: Engine) -> None:
         with self._lock:
-            held, self._held = list(self._held), set()
+            held, self._held = list(self._held), {}
         for conn in held:
             conn.invalidate()
             _close(conn)
