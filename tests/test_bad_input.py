@@ -28,6 +28,7 @@ def counts(app: Flask) -> tuple[int, ...]:
 FAKE_JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 64).decode()
 
 
+@pytest.mark.committed  # the verification endpoint reads keys on a connection of its own
 def test_unknown_fields_including_face_data_are_refused(tenant: Tenant, app: Flask, purpose_body: PurposeBody) -> None:
     tenant.purpose()
     person = tenant.subject()
