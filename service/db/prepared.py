@@ -65,6 +65,26 @@ class Prepared:
         finally:
             cursor.close()
 
+    def rows_many(self, conn: Connection, many: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Run the statement once per set of values, all rows returned in order: on psycopg in one
+        pipeline (one round trip for them all), elsewhere one after another. Run it in a transaction."""
+        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            found: list[tuple[Any, ...]] = []
+            if conn.dialect.driver == "psycopg":
+                cursor.executemany(compiled.sql, [compiled.parameters(values) for values in many], returning=True)  # type: ignore[call-arg]
+                while True:
+                    found.extend(compiled.row(raw) for raw in cursor.fetchall())
+                    if not cursor.nextset():
+                        return found
+            for values in many:
+                cursor.execute(compiled.sql, compiled.parameters(values))
+                found.extend(compiled.row(raw) for raw in cursor.fetchall())
+            return found
+        finally:
+            cursor.close()
+
     def run_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """Run the statement once per row of values (``executemany``): for inserts."""
         compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)

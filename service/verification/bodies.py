@@ -80,7 +80,7 @@ def check_depth(body: bytes) -> bytes:
 def parse_json(body: bytes) -> Any:
     """The JSON document in ``body`` (its depth checked already): 400 ``malformed_json`` if it is not JSON."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8"))  # UTF-8 only, no byte-order mark (RFC 8259), as elsewhere
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or a number too long to convert
         raise _with_messages(BadRequest(), ["Invalid JSON body."]) from None
 
