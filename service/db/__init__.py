@@ -39,11 +39,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def run_sql(conn: Any, sql: str) -> None:
-    """Run a statement without parameters or results (a ``SET``) on the driver, cheaply."""
-    _driver_sql(conn, sql)
-
-
 def _driver_sql(conn: Any, sql: str) -> None:
     """Run a transaction statement on the driver itself, raising SQLAlchemy's errors as it would.
 

@@ -66,18 +66,11 @@ class Prepared:
             cursor.close()
 
     def rows_many(self, conn: Connection, many: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """Run the statement once per set of values, all rows returned in order: on psycopg in one
-        pipeline (one round trip for them all), elsewhere one after another. Run it in a transaction."""
+        """Run the statement once per set of values, one after another; all rows, in order."""
         compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             found: list[tuple[Any, ...]] = []
-            if conn.dialect.driver == "psycopg":
-                cursor.executemany(compiled.sql, [compiled.parameters(values) for values in many], returning=True)  # type: ignore[call-arg]
-                while True:
-                    found.extend(compiled.row(raw) for raw in cursor.fetchall())
-                    if not cursor.nextset():
-                        return found
             for values in many:
                 cursor.execute(compiled.sql, compiled.parameters(values))
                 found.extend(compiled.row(raw) for raw in cursor.fetchall())

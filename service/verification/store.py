@@ -7,8 +7,9 @@ One statement decides and records a request: ``INSERT INTO verifications ... SEL
 (a one-row ``VALUES``), joined with its consent, subject, purpose and device, the reason computed by the
 rules' SQL expression (``service.verification.rules.reason``) and ``RETURNING`` what was recorded. So a
 verification is one round trip, reads and records one consistent snapshot, and its decision can never
-differ from its record. The statement is compiled once per dialect; a batch runs it once per item, in
-one transaction (on PostgreSQL in one pipeline: one round trip for the whole batch).
+differ from its record. The statement is compiled once per dialect. On PostgreSQL a batch is the same
+statement over arrays, one per column, unnested into the requests (one statement for the whole batch);
+on SQLite, in this process, the single statement runs once per item in one transaction.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Date, Integer, String, bindparam, case, column, func, insert, literal_column, select, values
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Insert
 
@@ -48,10 +50,20 @@ RECORD_COLUMNS = (
 Item = tuple[Any, ...]  # values in ITEM_COLUMNS order
 
 
-def _statement() -> Insert:
-    """Decide and record one request, given as bound parameters by name (``ITEM_COLUMNS``)."""
-    data = [tuple(bindparam(name, type_=String) for name in ITEM_COLUMNS)]
-    items = values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data(data).cte("items")
+def _one_item() -> Any:
+    """One request as bound parameters by name (``ITEM_COLUMNS``): a one-row ``VALUES``, any dialect."""
+    row = tuple(bindparam(name, type_=String) for name in ITEM_COLUMNS)
+    return values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data([row]).cte("items")
+
+
+def _item_arrays() -> Any:
+    """Many requests as one array parameter per column (``vid`` → ``vids`` ...), unnested: PostgreSQL."""
+    arrays = [bindparam(f"{name}s", type_=ARRAY(String)) for name in ITEM_COLUMNS]
+    return func.unnest(*arrays).table_valued(*ITEM_COLUMNS).render_derived(name="items")
+
+
+def _statement(items: Any) -> Insert:
+    """Decide and record each request of ``items`` (a table of ``ITEM_COLUMNS``), by the rules."""
     consent, subject, purpose, device = (t.__table__ for t in (Consent, Subject, Purpose, Device))
     org = bindparam("org_id", type_=String)
     now, today = bindparam("now", type_=UTCDateTime), bindparam("today", type_=Date)
@@ -116,7 +128,8 @@ def _statement() -> Insert:
     )
 
 
-DECIDE_AND_RECORD = Prepared(_statement())
+DECIDE_AND_RECORD = Prepared(_statement(_one_item()))
+DECIDE_AND_RECORD_MANY = Prepared(_statement(_item_arrays()))  # PostgreSQL
 
 
 FIND_CALLER = Prepared(
@@ -173,7 +186,13 @@ def decide_and_record(
     decode = token_cache.decode if token_cache is not None else decode_consent_token
     items = [_item(request, decode, org_id, keys, issuer) for request in requests]
     shared = {"org_id": org_id, "api_key_id": api_key_id, "now": now, "today": now.date()}
-    many = [{**dict(zip(ITEM_COLUMNS, item, strict=True)), **shared} for item in items]
-    rows = DECIDE_AND_RECORD.rows(conn, many[0]) if len(many) == 1 else DECIDE_AND_RECORD.rows_many(conn, many)
+    if len(items) == 1:
+        rows = DECIDE_AND_RECORD.rows(conn, {**dict(zip(ITEM_COLUMNS, items[0], strict=True)), **shared})
+    elif conn.dialect.name == "postgresql":  # one statement, whatever the number of items
+        arrays = {f"{name}s": list(column) for name, column in zip(ITEM_COLUMNS, zip(*items, strict=True), strict=True)}
+        rows = DECIDE_AND_RECORD_MANY.rows(conn, {**arrays, **shared})
+    else:  # SQLite runs in this process: one statement per item, in the caller's transaction
+        many = [{**dict(zip(ITEM_COLUMNS, item, strict=True)), **shared} for item in items]
+        rows = DECIDE_AND_RECORD.rows_many(conn, many)
     recorded = {vid: Decision(Reason(reason), consent_id) for vid, reason, consent_id in rows}
     return [(recorded[item[0]], item[0]) for item in items]

@@ -38,11 +38,10 @@ class Verifier:
     Each worker thread keeps one connection between verifications (``db.HeldConnections``), so there is
     at most one per thread on top of the pool's.
 
-    A verification is one statement that reads the state and records the decision
-    (``service.verification.store``). On PostgreSQL a single one runs in autocommit: atomic, a consistent
-    snapshot of its own, and committed when it returns, so no ``BEGIN``/``COMMIT`` round trips are
-    needed; a batch is one transaction (all its records or none). On SQLite each is one short write
-    transaction.
+    A verification, single or batch, is one statement that reads the state and records the decisions
+    (``service.verification.store``). On PostgreSQL it runs in autocommit: atomic (all of a batch's
+    records or none), a consistent snapshot of its own, and committed when it returns, so no
+    ``BEGIN``/``COMMIT`` round trips are needed. On SQLite it is one short write transaction.
 
     On PostgreSQL the verifier's connections commit with ``VERIFICATION_SYNCHRONOUS_COMMIT`` (``off`` by
     default): a verification is recorded, visible and atomic before its answer, but the server
@@ -67,7 +66,6 @@ class Verifier:
             level = app.config["VERIFICATION_SYNCHRONOUS_COMMIT"]
             session = f"SET synchronous_commit TO {level}; SET plan_cache_mode TO force_generic_plan"
             self.held = db.HeldConnections(self.engine, options=AUTOCOMMIT, session_sql=session)
-            self.batch_sql = session.replace("SET ", "SET LOCAL ")  # for a batch's pooled transaction
 
     def caller(self, secret: str) -> Caller | None:
         """The caller an API key stands for (from the key cache, else the database); raises if it cannot tell."""
@@ -92,12 +90,8 @@ class Verifier:
             if self.sqlite:  # one short write transaction, queued on the writers' lock
                 with self.held.connection() as conn, conn.begin():
                     results = self._decide_and_record(conn, caller, requests)
-            elif len(requests) == 1:  # one statement in autocommit: atomic, committed when it returns
+            else:  # one statement in autocommit (a batch's too): atomic, committed when it returns
                 with self.held.connection() as conn:
-                    results = self._decide_and_record(conn, caller, requests)
-            else:  # a batch: one transaction, all its records or none
-                with self.engine.connect() as conn, conn.begin():
-                    db.run_sql(conn, self.batch_sql)
                     results = self._decide_and_record(conn, caller, requests)
         except Exception:
             # Fail closed: whatever went wrong, the answer is deny.
