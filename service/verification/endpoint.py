@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flask import Flask
@@ -69,7 +69,7 @@ def decision_view(decision: Decision, verification_id: str) -> dict[str, Any]:
     }
 
 
-def _error(error: DomainError | HTTPException, extra: list[tuple[str, str]] = ()) -> Answer:  # type: ignore[assignment]
+def _error(error: DomainError | HTTPException, extra: Sequence[tuple[str, str]] = ()) -> Answer:
     if isinstance(error, DomainError):
         body, status, headers = handle_domain_error(error)
     else:
