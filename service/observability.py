@@ -61,7 +61,7 @@ class JsonFormatter(logging.Formatter):
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        # Outside Flask (the verify hot path) the id arrives as ``extra={"request_id": ...}``.
+        # Outside Flask (the verification endpoint) the id arrives as ``extra={"request_id": ...}``.
         if has_request_context():
             record.request_id = g.get("request_id")
         elif not hasattr(record, "request_id"):

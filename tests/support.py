@@ -474,7 +474,7 @@ JOIN_TIMEOUT = 60.0
 
 
 class VerifyScenarios:
-    """Scenarios run against both the Flask view and the hot path (test_concurrency_faults, test_hot_path)."""
+    """Verification scenarios shared by test_concurrency_faults and test_verification_endpoint."""
 
     def __init__(self, app: Flask):
         self.app = app

@@ -1,6 +1,6 @@
 """Statements compiled once per dialect and run on the DBAPI cursor beneath a SQLAlchemy connection.
 
-For the verify hot path only. There, SQLAlchemy's per-execution work (cache lookup, parameter and result
+For the verification endpoint only. There, SQLAlchemy's per-execution work (cache lookup, parameter and result
 bookkeeping, events) costs more than the database's own. A :class:`Prepared` statement runs inside the
 connection's current transaction and passes values through the same type processors SQLAlchemy applies,
 so rows come back as plain tuples holding what ``conn.execute`` would have returned. Statements with

@@ -1,8 +1,8 @@
 """Fixed-window rate limits per caller that need no request context (the verification endpoints').
 
 Counted in Redis (limits' strategy and storage) when ``REDIS_URL`` is set, shared by every instance; in
-this process otherwise, or while Redis is unreachable. The verify hot path and the Flask views call the
-same :class:`KeyLimit`, so both count against one allowance per key.
+this process otherwise, or while Redis is unreachable. The verification endpoint
+(``service.verification.endpoint``) counts with it, in front of Flask, without a request context.
 """
 
 from __future__ import annotations
