@@ -30,8 +30,8 @@ a server that de-chunked it passes it on; an exception the endpoint raises reach
 as a 500. Chunked bodies and raw header spellings go over a socket to the app served on a loopback port (the
 ``live`` fixture: the request written byte for byte, the answer read by ``http.client``).
 
-Known bugs are kept at the end, each marked ``xfail(strict=True, raises=AssertionError)`` with the answer it
-gets today; the request is in the test's id.
+Broken framing (a bad chunk size, a chunk cut short, both Content-Length and chunked) is refused with 400
+``bad_request``, at the end.
 """
 
 from __future__ import annotations
@@ -939,8 +939,7 @@ def test_served_chunked_bodies(served: World, path: str) -> None:
         ("invalid UTF-8", raw_request(path, head, b"\xff" + valid, chunks=5), MALFORMED),
         ("UTF-16", raw_request(path, head, valid.decode().encode("utf-16"), chunks=5), MALFORMED),
         ("not JSON", raw_request(path, [b"Content-Type: text/plain", *head[1:]], valid, chunks=5), UNSUPPORTED),
-        # Transfer-Encoding wins over a Content-Length (RFC 9112 6.3), or the request is refused: either way
-        # a contract's answer (the Content-Length's prefix of the body: test_served_known_bugs).
+        # Both a Content-Length and chunked (RFC 9112 6.3): refused (test_served_broken_framing_is_refused).
         ("chunked and a Content-Length", raw_request(path, [*head, b"Content-Length: 3"], valid, chunks=16), None),
     ]
     if path == BATCH:
@@ -1008,24 +1007,15 @@ def test_served_chunked_fuzz(served: World, path: str, data: st.DataObject) -> N
     served_exchange(served, path, raw_request(path, auth_head(served, caller), body, chunks=size), caller)
 
 
-# --- Known bugs: each request, and the answer it gets today -------------------------------------------------
-
-_PREFIX = (
-    "with both headers, the endpoint reads the Content-Length's count of bytes out of the de-chunked body "
-    "(service.verification.bodies.read_body looks at CONTENT_LENGTH before the transfer encoding), so it "
-    "decides and records the prefix, a valid body: 200 instead of 400 (or of the whole body's answer)"
-)
-_FRAMING = (
-    "the server's de-chunking stream raises OSError (gunicorn: InvalidChunkSize, ChunkMissingTerminator) out "
-    "of read_body; the endpoint's catch-all logs 'authentication failed' and answers 503 service_unavailable "
-    "instead of 400 (a client's error, not the service's)"
-)
+# --- Framing: broken chunks and ambiguous lengths are the client's error ----------------------------------
 
 
-def _known_bugs() -> Iterator[Any]:
-    def known(name: str, path: str, build: Callable[[World], bytes], expected: tuple[int, str | None], why: str) -> Any:
-        mark = pytest.mark.xfail(strict=True, raises=AssertionError, reason=why)
-        return pytest.param(path, build, expected, marks=mark, id=f"{path.rsplit('/', 1)[1]}: {name}")
+def _framing_cases() -> Iterator[Any]:
+    """Once answered 503 (the server's de-chunking error escaped) and 200 for a valid prefix (a
+    Content-Length read out of a chunked body); both are 400 ``bad_request`` now."""
+
+    def known(name: str, path: str, build: Callable[[World], bytes], expected: tuple[int, str | None]) -> Any:
+        return pytest.param(path, build, expected, id=f"{path.rsplit('/', 1)[1]}: {name}")
 
     def framing(path: str, chunks: bytes) -> Callable[[World], bytes]:
         def build(world: World) -> bytes:
@@ -1043,18 +1033,16 @@ def _known_bugs() -> Iterator[Any]:
         return build
 
     for path in PATHS:
-        yield known("chunked, and a Content-Length naming a valid prefix", path, prefix(path), (400, None), _PREFIX)
+        yield known("chunked, and a Content-Length naming a valid prefix", path, prefix(path), (400, "bad_request"))
+        yield known("a chunk size that is not hex", path, framing(path, b"zz\r\n{}\r\n0\r\n\r\n"), (400, "bad_request"))
         yield known(
-            "a chunk size that is not hex", path, framing(path, b"zz\r\n{}\r\n0\r\n\r\n"), (400, None), _FRAMING
-        )
-        yield known(
-            "a chunk shorter than announced", path, framing(path, b"10\r\n{}\r\n0\r\n\r\n"), (400, None), _FRAMING
+            "a chunk shorter than announced", path, framing(path, b"10\r\n{}\r\n0\r\n\r\n"), (400, "bad_request")
         )
 
 
 @pytest.mark.parametrize("route", ["uncached key"], indirect=True)  # all refused or read before the key matters
-@pytest.mark.parametrize(("path", "build", "expected"), list(_known_bugs()))
-def test_served_known_bugs(
+@pytest.mark.parametrize(("path", "build", "expected"), list(_framing_cases()))
+def test_served_broken_framing_is_refused(
     served: World, path: str, build: Callable[[World], bytes], expected: tuple[int, str | None]
 ) -> None:
     answer, data = served_exchange(served, path, build(served))

@@ -52,20 +52,28 @@ def read_body(environ: dict[str, Any], max_length: int) -> bytes:
     mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType()
-    stream = environ["wsgi.input"]
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     declared = environ.get("CONTENT_LENGTH", "").strip()
-    if declared:
-        if not declared.isdigit():
-            raise BadRequest("the Content-Length header is not a number")
-        if int(declared) > max_length:
-            raise RequestEntityTooLarge()
-        return bytes(stream.read(int(declared)))
-    if environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        # No declared length (chunked): read one byte past the limit to know whether it is over.
-        body = bytes(stream.read(max_length + 1))
-        if len(body) > max_length:
-            raise RequestEntityTooLarge()
-        return body
+    if chunked and declared:
+        # RFC 9112 6.3: a message with both is a smuggling attempt or a broken proxy: refuse it.
+        raise BadRequest("send either Content-Length or Transfer-Encoding: chunked, not both")
+    if declared and not declared.isdigit():
+        raise BadRequest("the Content-Length header is not a number")
+    if declared and int(declared) > max_length:
+        raise RequestEntityTooLarge()
+    try:
+        if declared:
+            return bytes(environ["wsgi.input"].read(int(declared)))
+        if chunked or environ.get("wsgi.input_terminated"):
+            # No declared length: read one byte past the limit to know whether it is over.
+            body = bytes(environ["wsgi.input"].read(max_length + 1))
+            if len(body) > max_length:
+                raise RequestEntityTooLarge()
+            return body
+    except HTTPException:
+        raise
+    except Exception:  # the client's framing is broken (a bad chunk size, a body cut short): its error
+        raise BadRequest("the request body could not be read: its framing is broken") from None
     return b""
 
 
