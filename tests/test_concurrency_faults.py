@@ -103,6 +103,15 @@ def test_locked_or_stuck_database_makes_verify_deny_then_recover(
     verify_scenarios.locked_database_denies_then_recovers(tenant)
 
 
+@pytest.mark.parametrize("holder", ["process", "thread"])
+def test_a_held_sqlite_writer_lock_makes_writes_fail_and_verify_deny_then_recover(
+    short_timeouts: None, holder: str, app: Flask, tenant: Tenant, verify_scenarios: VerifyScenarios
+) -> None:
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the writer lock (an flock beside the database file) is SQLite's")
+    verify_scenarios.writer_lock_held_denies_then_recovers(tenant, holder)
+
+
 GRANT_LOOP = textwrap.dedent(
     """
     import sys

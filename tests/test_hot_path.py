@@ -297,6 +297,21 @@ def test_locked_database_makes_the_hot_path_deny_then_recover(
     assert handed_over.count("/v1/verifications") == 1  # only the first, which filled the key cache
 
 
+@pytest.mark.parametrize("holder", ["process", "thread"])
+def test_a_held_sqlite_writer_lock_makes_the_hot_path_deny_then_recover(
+    short_timeouts: None,
+    holder: str,
+    app: Flask,
+    hot_tenant: Tenant,
+    handed_over: list[str],
+    verify_scenarios: VerifyScenarios,
+) -> None:
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the writer lock (an flock beside the database file) is SQLite's")
+    verify_scenarios.writer_lock_held_denies_then_recovers(hot_tenant, holder)
+    assert handed_over.count("/v1/verifications") == 1  # only the first, which filled the key cache
+
+
 @pytest.fixture()
 def redis_url() -> str:
     url = "redis://127.0.0.1:6379/0"
