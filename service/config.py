@@ -32,6 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "PAGE_SIZE_MAX": 1000,
     "SQL_ECHO": False,
     "DB_TIMEOUT_MS": 10000,
+    #: Threads serving requests in each process (``consent-gate serve --threads`` sets it for its workers).
+    "WORKER_THREADS": 1,
+    #: Connections each process's pool keeps open; ``None``: derived from WORKER_THREADS (see pool_size).
+    "DB_POOL_SIZE": None,
     "SMS_RETRY_ATTEMPTS": 3,
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
@@ -70,6 +74,8 @@ _INTS = {
     "STATUS_LIST_TTL",
     "API_KEY_CACHE_SECONDS",
     "DB_TIMEOUT_MS",
+    "WORKER_THREADS",
+    "DB_POOL_SIZE",
     "SMS_DAILY_LIMIT",
     "TRUSTED_PROXY_HOPS",
 }
@@ -113,6 +119,22 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return settings
 
 
+#: Connections one serving thread may hold at once: its request's session and the verify path's
+#: connection, which each thread keeps between verifications (``db.HeldConnections``).
+CONNECTIONS_PER_THREAD = 2
+#: Connections beyond the threads': the SQLite checkpoint thread's, a CLI command's.
+POOL_MARGIN = 2
+
+
+def pool_size(threads: int) -> int:
+    """The default ``DB_POOL_SIZE``: every thread's connections open at once, and a margin; at least 5.
+
+    A PostgreSQL batch verification takes a third connection for its transaction; the pool opens up to
+    ``max(10, threads)`` more for such peaks (``db.init_app``) and closes them when they are returned.
+    """
+    return max(5, CONNECTIONS_PER_THREAD * threads + POOL_MARGIN)
+
+
 def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill the derived defaults, which all live in the instance folder."""
     settings["INSTANCE_PATH"] = instance_path
@@ -134,6 +156,12 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     settings["SMS_ALLOWED_REGIONS"] = tuple(regions)
     if not 0 <= settings["TRUSTED_PROXY_HOPS"] <= 10:
         raise ConfigError(f"{PREFIX}TRUSTED_PROXY_HOPS must be between 0 and 10")
+    if settings["WORKER_THREADS"] < 1:
+        raise ConfigError(f"{PREFIX}WORKER_THREADS must be positive")
+    if settings["DB_POOL_SIZE"] is None:
+        settings["DB_POOL_SIZE"] = pool_size(settings["WORKER_THREADS"])
+    if settings["DB_POOL_SIZE"] < 1:
+        raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:

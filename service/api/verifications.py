@@ -51,8 +51,8 @@ AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 class Verifier:
     """Decides and records verifications on a connection of its own: for the views and the hot path.
 
-    Each worker thread keeps one connection between verifications (``db.HeldConnections``), so there is
-    at most one per thread on top of the pool's.
+    Each worker thread keeps one connection between verifications (``db.HeldConnections``): at most one
+    per thread, checked out of the pool and kept checked out, which ``DB_POOL_SIZE`` counts.
 
     On SQLite: decide in a read transaction, then record in a short write transaction. The lookups run
     in a deferred transaction that never waits for writers, and the write lock is held only for an insert.

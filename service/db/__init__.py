@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -325,33 +325,39 @@ def start_wal_checkpoints(engine: Engine, interval: float = WAL_CHECKPOINT_SECON
     return thread
 
 
-def make_engine(url: str, *, echo: bool = False, timeout_ms: int = 10000) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, timeout_ms: int = 10000, pool_size: int = 5, max_overflow: int = 10
+) -> Engine:
     """Create the engine for ``url``: SQLite (embedded) or PostgreSQL through psycopg 3.
 
     ``timeout_ms`` bounds how long a statement may wait (SQLite's busy timeout and writer lock,
-    PostgreSQL's ``statement_timeout``), so a locked or stuck database turns into an error (and a verification into
-    ``deny``) instead of a hung request.
+    PostgreSQL's ``statement_timeout``), and how long a thread may wait for a free connection of the
+    pool, so a locked or stuck database turns into an error (and a verification into ``deny``) instead of
+    a hung request. The pool keeps ``pool_size`` connections open and opens up to ``max_overflow`` more
+    while they are all in use (an in-memory SQLite database has one connection per thread instead).
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": timeout_ms / 1000}
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        in_memory = database in (None, "", ":memory:")
         engine = create_engine(
             url,
             echo=echo,
             hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
+            **({} if in_memory else pool),
         )
-        database = engine.url.database
-        _configure_sqlite(engine, f"{database}.writelock" if database and database != ":memory:" else None, timeout_ms)
+        _configure_sqlite(engine, None if in_memory else f"{database}.writelock", timeout_ms)
         return engine
     # hide_parameters: bound values (ids, references) never reach logs or error messages.
     engine = create_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        pool_size=5,
-        max_overflow=10,
         connect_args={"options": f"-c statement_timeout={int(timeout_ms)}", "connect_timeout": 5},
+        **pool,
     )
     _ping_when_idle(engine)
     return engine
@@ -452,8 +458,14 @@ def _close(conn: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
+    # DB_POOL_SIZE covers every serving thread's connections (config.pool_size); the overflow covers a
+    # third connection per thread at once (a PostgreSQL batch verification's transaction).
     engine = make_engine(
-        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], timeout_ms=app.config["DB_TIMEOUT_MS"]
+        app.config["DATABASE_URL"],
+        echo=app.config["SQL_ECHO"],
+        timeout_ms=app.config["DB_TIMEOUT_MS"],
+        pool_size=app.config["DB_POOL_SIZE"],
+        max_overflow=max(10, app.config["WORKER_THREADS"]),
     )
     app.extensions["consent_gate.engine"] = engine
     app.extensions["consent_gate.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
