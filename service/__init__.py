@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time."""
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from service import api, cli, db, guardian, limits, observability, sms
     from service.config import finalize, from_environment
@@ -62,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     app.register_error_handler(DBAPIError, _database_unavailable)
     app.register_error_handler(IntegrityError, _integrity_conflict)
+    app.register_error_handler(PoolTimeout, _no_connection_free)
     return app
 
 
@@ -69,6 +71,14 @@ def _database_unavailable(error: DBAPIError) -> tuple[dict[str, Any], int]:
     from service.errors import error_body
 
     log.error("database error: %s", type(error.orig).__name__ if error.orig else type(error).__name__)
+    return error_body(503, "service_unavailable", "the database is unavailable; try again"), 503
+
+
+def _no_connection_free(_error: Exception) -> tuple[dict[str, Any], int]:
+    from service.errors import error_body
+
+    # Every pooled connection stayed in use for DB_TIMEOUT_MS (DB_POOL_SIZE below the threads' needs).
+    log.error("database error: no pooled connection free within the timeout")
     return error_body(503, "service_unavailable", "the database is unavailable; try again"), 503
 
 

@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "SQL_ECHO": False,
     "DB_TIMEOUT_MS": 10000,
     "VERIFICATION_SYNCHRONOUS_COMMIT": "off",
+    #: Threads serving requests in each process (``consent-gate serve --threads`` sets it for its workers).
+    "WORKER_THREADS": 1,
+    #: Connections each process's pool keeps open; ``None``: derived from WORKER_THREADS (see pool_size).
+    "DB_POOL_SIZE": None,
     "SMS_RETRY_ATTEMPTS": 3,
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
@@ -70,6 +74,8 @@ _INTS = {
     "STATUS_LIST_TTL",
     "API_KEY_CACHE_SECONDS",
     "DB_TIMEOUT_MS",
+    "WORKER_THREADS",
+    "DB_POOL_SIZE",
     "SMS_DAILY_LIMIT",
     "TRUSTED_PROXY_HOPS",
 }
@@ -115,6 +121,20 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
 
 #: PostgreSQL's ``synchronous_commit`` levels, for verification records (see README, "Durability").
 SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
+#: Connections one serving thread may hold at once: its request's session (any API request) and the
+#: verification endpoint's, which each thread keeps between verifications (``db.HeldConnections``).
+CONNECTIONS_PER_THREAD = 2
+#: Connections beyond the threads': the SQLite checkpoint thread's, a CLI command's.
+POOL_MARGIN = 2
+
+
+def pool_size(threads: int) -> int:
+    """The default ``DB_POOL_SIZE``: every thread's connections open at once, and a margin; at least 5.
+
+    The pool opens up to ``max(10, threads)`` more for peaks (``db.init_app``) and closes them when they
+    are returned.
+    """
+    return max(5, CONNECTIONS_PER_THREAD * threads + POOL_MARGIN)
 
 
 def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
@@ -143,6 +163,12 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
             f"{PREFIX}VERIFICATION_SYNCHRONOUS_COMMIT must be one of {', '.join(SYNCHRONOUS_COMMIT)} "
             "(PostgreSQL's synchronous_commit for verification records)"
         )
+    if settings["WORKER_THREADS"] < 1:
+        raise ConfigError(f"{PREFIX}WORKER_THREADS must be positive")
+    if settings["DB_POOL_SIZE"] is None:
+        settings["DB_POOL_SIZE"] = pool_size(settings["WORKER_THREADS"])
+    if settings["DB_POOL_SIZE"] < 1:
+        raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:

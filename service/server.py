@@ -22,18 +22,28 @@ class ConsentGateServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from service import create_app
         from service.db import start_wal_checkpoints
 
         # Each worker builds its own app, with its own database engine and connection pool, and (on
         # SQLite) checkpoints the log in the background instead of in some request's commit.
-        app = create_app({"INSTANCE_PATH": self.app_config["INSTANCE_PATH"]})
+        app = worker_app(self.app_config)
         start_wal_checkpoints(app.extensions["consent_gate.engine"])
         # Everything built so far lives as long as the worker: keep it out of the collector's full
         # passes, each of which would otherwise stall some request for tens of milliseconds.
         gc.collect()
         gc.freeze()
         return app
+
+
+def worker_app(app_config: dict[str, Any]) -> Any:
+    """A worker's app: its settings from the environment, its instance folder and its thread count.
+
+    The thread count sizes the worker's connection pool (``DB_POOL_SIZE``), so that no thread waits for
+    a connection that another thread of the worker holds.
+    """
+    from service import create_app
+
+    return create_app({"INSTANCE_PATH": app_config["INSTANCE_PATH"], "WORKER_THREADS": app_config["WORKER_THREADS"]})
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
@@ -58,4 +68,4 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: di
         "graceful_timeout": 10,
         "child_exit": _child_exit,
     }
-    ConsentGateServer(options, config).run()
+    ConsentGateServer(options, {**config, "WORKER_THREADS": threads}).run()

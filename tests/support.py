@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import fcntl
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -27,6 +29,7 @@ from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service import db
@@ -283,9 +286,10 @@ class SavepointGuard:
     The test's one connection then holds an uncommitted transaction (on SQLite, the write lock and the
     ``flock`` beside the database too): another connection would not see the test's rows, would write
     rows of its own that no rollback removes (the verify path commits on connections of its own), and on
-    SQLite would wait for the lock forever. Listened to on the ``Engine`` class, so that it covers engines
-    made during the test too. Whoever asked gets an error; the error may be swallowed (the verify path
-    answers ``deny``), so each refusal is also kept, and the ``app`` fixture fails the test with them.
+    SQLite would wait for the lock until ``DB_TIMEOUT_MS`` and fail. Listened to on the ``Engine`` class,
+    so that it covers engines made during the test too. Whoever asked gets an error; the error may be
+    swallowed (the verify path answers ``deny``), so each refusal is also kept, and the ``app`` fixture
+    fails the test with them.
     """
 
     def __init__(self) -> None:
@@ -324,8 +328,7 @@ class TestTransaction:
     ``session.commit()`` in a view then only releases a savepoint (warehouse's pattern). On SQLite the
     outer transaction is a deferred ``BEGIN``, without the ``flock`` the service takes for its writers:
     with one connection there is nobody to queue with, and another process that writes to the database
-    meanwhile (a test that should have been marked ``committed``) then fails after SQLite's busy timeout
-    instead of waiting for the ``flock`` forever.
+    meanwhile (a test that should have been marked ``committed``) then fails after SQLite's busy timeout.
     """
 
     __test__ = False  # not a test class, whatever its name
@@ -417,7 +420,7 @@ class IsolatedClient(FlaskClient):
     def open(self, *args: Any, **kwargs: Any) -> Any:
         held: Session | None = self.application.extensions.get(DB_SESSION)
         if held is not None and sqlite_write_lock_held(held):
-            # The request would wait for the lock forever: SQLite has one writer at a time.
+            # The request would wait for the lock (DB_TIMEOUT_MS) and fail: SQLite has one writer at a time.
             pytest.fail(
                 "db_session holds SQLite's write lock (every transaction on SQLite takes it, reads too): "
                 "commit or roll it back before calling the API",
@@ -558,6 +561,52 @@ class VerifyScenarios:
             release()
             holder.close()
         assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+
+    def writer_lock_held_denies_then_recovers(self, tenant: Tenant, holder: str) -> None:
+        """SQLite's writer lock held elsewhere: a write fails and verify answers 503 deny, within the timeout.
+
+        ``holder`` is ``process`` (an ``flock`` of the lock file on an open file of its own, which the
+        kernel treats as another process's) or ``thread`` (a write transaction of another connection of
+        this process). ``flock`` has no timeout of its own: unbounded, both calls waited as long as the
+        holder held it. Each runs in a thread that fails the test if it hangs; once the lock is released,
+        writes and verifications work again.
+        """
+        app = self.app
+        engine: Engine = app.extensions["consent_gate.engine"]
+        tenant.purpose()
+        consent = tenant.consent(tenant.subject()["id"]).json
+        assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
+
+        def write() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE organizations SET name = name WHERE id = :id"), {"id": tenant.org_id})
+
+        def verify() -> Any:
+            return tenant.verify("door_access", token=consent["token"])
+
+        if holder == "process":
+            lock = os.open(f"{engine.url.database}.writelock", os.O_RDWR)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+
+            def release() -> None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+                os.close(lock)
+
+        else:
+            writer = engine.connect()
+            writer.begin()
+            release = writer.close  # rolls back, and lets the next writer in
+        try:
+            [[failed]] = race(write)
+            assert isinstance(failed, OperationalError) and "database is locked" in str(failed), failed
+            [[response]] = race(verify)
+            assert not isinstance(response, BaseException), response
+            assert response.status_code == 503, response.json
+            assert (response.json["decision"], response.json["reason"]) == ("deny", "unavailable")
+        finally:
+            release()
+        assert race(write) == [[None]]
+        assert verify().json["decision"] == "allow"
 
 
 # --- A fake Twilio ------------------------------------------------------------------------------------------

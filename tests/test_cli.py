@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service.server import ConsentGateServer, worker_app
+
 BIN = Path(sys.executable).parent / "consent-gate"
 
 #: Other processes use the database: every test here commits for real.
@@ -60,6 +62,26 @@ def test_db_upgrade_is_idempotent(app: Flask) -> None:
     result = run_cli(app, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "head" in result.stdout
+
+
+def test_serve_sizes_each_workers_pool_for_its_threads(
+    app: Flask, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[ConsentGateServer] = []
+    monkeypatch.setattr(ConsentGateServer, "run", lambda server: started.append(server))  # configured, not started
+    with app.app_context():  # as FlaskGroup runs it
+        result = runner.invoke(args=["serve", "--workers", "3", "--threads", "16"])
+    assert result.exit_code == 0, result.output
+    [server] = started
+    assert (server.cfg.workers, server.cfg.threads, server.cfg.worker_class_str) == (3, 16, "gthread")
+    for name, value in cli_env(app).items():  # what a worker reads from its environment
+        monkeypatch.setenv(name, value)
+    worker = worker_app(server.app_config)  # as each worker builds its app
+    try:
+        assert worker.config["WORKER_THREADS"] == 16
+        assert worker.extensions["consent_gate.engine"].pool.size() == worker.config["DB_POOL_SIZE"] == 34
+    finally:
+        worker.extensions["consent_gate.engine"].dispose()
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -101,6 +102,65 @@ def test_locked_or_stuck_database_makes_verify_deny_then_recover(
     short_timeouts: None, tenant: Tenant, verify_scenarios: VerifyScenarios
 ) -> None:
     verify_scenarios.locked_database_denies_then_recovers(tenant)
+
+
+@pytest.mark.parametrize("holder", ["process", "thread"])
+def test_a_held_sqlite_writer_lock_makes_writes_fail_and_verify_deny_then_recover(
+    short_timeouts: None, holder: str, app: Flask, tenant: Tenant, verify_scenarios: VerifyScenarios
+) -> None:
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the writer lock (an flock beside the database file) is SQLite's")
+    verify_scenarios.writer_lock_held_denies_then_recovers(tenant, holder)
+
+
+@pytest.fixture()
+def sixteen_threads(app_config: dict[str, Any]) -> None:
+    app_config.update(WORKER_THREADS=16, DB_TIMEOUT_MS=200)  # a thread waits for a connection 200 ms at most
+
+
+def test_sixteen_threads_each_hold_every_connection_they_may_need_at_once(
+    sixteen_threads: None, app: Flask, race: Race
+) -> None:
+    """What one serving thread may hold at once: the verification endpoint's connection, which it keeps
+    between verifications, its request's session, and one more of the pool's overflow (a peak)."""
+    engine = app.extensions["consent_gate.engine"]
+    held = app.extensions["consent_gate.verifier"].held
+    held_at_once: list[int] = []
+    all_in = threading.Barrier(16, action=lambda: held_at_once.append(engine.pool.checkedout()))
+
+    def thread() -> None:
+        session = app.extensions["consent_gate.sessionmaker"]()
+        try:
+            with held.connection() as kept, engine.connect() as extra:
+                db.begin_read(session)
+                for conn in (session.connection(), extra, kept):  # reads: on SQLite no writer lock
+                    conn.execution_options(**{db.DEFERRED_OPTION: True}).exec_driver_sql("SELECT 1")
+                all_in.wait(timeout=30)  # nobody returns a connection before all hold theirs
+        finally:
+            session.close()
+
+    assert race(*[thread] * 16) == [[None] * 16]  # a thread without a connection within 200 ms: TimeoutError
+    assert held_at_once == [3 * 16]
+
+
+def test_no_free_connection_within_the_timeout_answers_503_and_verify_denies(
+    short_timeouts: None, app: Flask, tenant: Tenant
+) -> None:
+    tenant.purpose()
+    consent = tenant.consent(tenant.subject()["id"]).json
+    engine = app.extensions["consent_gate.engine"]
+    pool = engine.pool
+    taken = [engine.connect() for _ in range(pool.size() + pool._max_overflow - pool.checkedout())]
+    try:  # each request waits DB_TIMEOUT_MS for a connection, then fails closed
+        listed = tenant.get("/v1/purposes")
+        verified = tenant.verify("door_access", token=consent["token"])
+    finally:
+        for conn in taken:
+            conn.close()
+    assert (listed.status_code, listed.json["code"]) == (503, "service_unavailable")
+    assert verified.status_code == 503
+    assert (verified.json["decision"], verified.json["reason"]) == ("deny", "unavailable")
+    assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
 
 
 GRANT_LOOP = textwrap.dedent(

@@ -359,6 +359,15 @@ def test_locked_database_makes_the_endpoint_deny_then_recover(
     verify_scenarios.locked_database_denies_then_recovers(hot_tenant)
 
 
+@pytest.mark.parametrize("holder", ["process", "thread"])
+def test_a_held_sqlite_writer_lock_makes_the_endpoint_deny_then_recover(
+    short_timeouts: None, holder: str, app: Flask, hot_tenant: Tenant, verify_scenarios: VerifyScenarios
+) -> None:
+    if not app.config["DATABASE_URL"].startswith("sqlite"):
+        pytest.skip("the writer lock (an flock beside the database file) is SQLite's")
+    verify_scenarios.writer_lock_held_denies_then_recovers(hot_tenant, holder)
+
+
 @pytest.fixture()
 def redis_url() -> str:
     url = "redis://127.0.0.1:6379/0"

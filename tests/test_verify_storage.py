@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import gc
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
+import warnings
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +20,8 @@ import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service import db
 from service.db import make_engine, start_wal_checkpoints
@@ -22,7 +31,7 @@ from service.models import Verification, new_sequential_id, utcnow
 from service.verification.store import DECIDE_AND_RECORD, FIND_CALLER, _one_item, _statement
 
 if TYPE_CHECKING:
-    from tests.support import ForceExpiry, Tenant
+    from tests.support import ForceExpiry, Race, Tenant
 
 
 @pytest.mark.committed
@@ -231,6 +240,104 @@ def test_verification_records_have_their_own_durability_class(pg_url: str) -> No
         engine.dispose()
 
 
+def _sqlite_with_a_table(tmp_path: Any, timeout_ms: int) -> tuple[Engine, str]:
+    engine = make_engine(f"sqlite:///{tmp_path}/writer.sqlite3", timeout_ms=timeout_ms)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    return engine, f"{tmp_path}/writer.sqlite3.writelock"
+
+
+def _insert(engine: Engine) -> Callable[[], int]:
+    def write() -> int:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            return int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+    return write
+
+
+def _another_process_holds(lock_path: str) -> int:
+    """An ``flock`` on an open file of its own: to the kernel, another process's."""
+    lock = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
+
+
+def test_a_sqlite_writer_that_waited_for_another_process_gets_the_lock_and_keeps_its_busy_timeout(
+    tmp_path: Any, race: Race
+) -> None:
+    """The writer is woken when the other process lets go; SQLite's busy handler got what was left of the
+    timeout for ``BEGIN IMMEDIATE``, and has the whole timeout again for the transaction's statements."""
+    engine, lock_path = _sqlite_with_a_table(tmp_path, timeout_ms=30_000)
+    lock = _another_process_holds(lock_path)
+    release = threading.Timer(0.05, lambda: fcntl.flock(lock, fcntl.LOCK_UN))
+    try:
+        release.start()
+        assert race(_insert(engine)) == [[30_000]]
+    finally:
+        release.join()
+        os.close(lock)
+    engine.dispose()
+
+
+def test_a_sqlite_writer_that_gave_up_leaves_its_place_to_the_next_and_never_the_lock_to_nobody(
+    tmp_path: Any, race: Race
+) -> None:
+    """The helper that waits in the kernel for another process's flock outlives a writer that timed out:
+    the next writer of the process takes its place; with nobody waiting, the lock is let go at once."""
+    impatient, lock_path = _sqlite_with_a_table(tmp_path, timeout_ms=200)
+    patient = make_engine(f"sqlite:///{tmp_path}/writer.sqlite3", timeout_ms=30_000)  # the same queue
+    lock = _another_process_holds(lock_path)
+    try:
+        [[failed]] = race(_insert(impatient))
+        assert isinstance(failed, OperationalError) and "database is locked" in str(failed), failed
+        release = threading.Timer(0.05, lambda: fcntl.flock(lock, fcntl.LOCK_UN))
+        release.start()
+        assert race(_insert(patient)) == [[30_000]]
+        release.join()
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        [[failed]] = race(_insert(impatient))  # gives up; the helper still waits for the lock
+        assert isinstance(failed, OperationalError), failed
+        fcntl.flock(lock, fcntl.LOCK_UN)  # the helper gets it, for nobody: it must let it go
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the process kept the writer lock without a writer"
+                time.sleep(0.01)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        os.close(lock)
+        impatient.dispose()
+        patient.dispose()
+    assert race(_insert(impatient)) == [[200]]
+
+
+def test_a_sqlite_writer_dropped_mid_transaction_lets_the_next_writer_in(tmp_path: Any, race: Race) -> None:
+    """A writer that is invalidated, or garbage collected without a rollback (which fires no "rollback"
+    event), must let the next one in (before, closing the connection's own file released its flock)."""
+    engine, _lock_path = _sqlite_with_a_table(tmp_path, timeout_ms=200)
+    try:
+        invalidated = engine.connect()
+        invalidated.begin()
+        invalidated.invalidate()
+        assert race(_insert(engine)) == [[200]]
+        invalidated.close()
+
+        dropped = engine.connect()
+        dropped.begin()
+        del dropped
+        with warnings.catch_warnings():  # SQLAlchemy warns about a connection the collector returns
+            warnings.simplefilter("ignore")
+            gc.collect()
+        assert race(_insert(engine)) == [[200]]
+    finally:
+        engine.dispose()
+
+
 def test_the_verification_durability_class_is_checked(app_config: dict[str, Any]) -> None:
     from service import create_app
     from service.config import ConfigError
@@ -261,3 +368,74 @@ def test_connections_held_by_threads_that_ended_go_back_to_the_pool(tmp_path: An
         assert answers == [1] * 5
     finally:
         engine.dispose()
+
+
+def test_a_forked_worker_queues_behind_a_writer_of_its_parent_on_a_file_of_its_own(tmp_path: Any) -> None:
+    """gunicorn forks its workers. The child must not inherit a turn held by a thread of its parent (it
+    would never be released there), nor the parent's open file, which would share the parent's flock."""
+    engine, lock_path = _sqlite_with_a_table(tmp_path, timeout_ms=200)
+    queue = db.writer_queue(lock_path)
+    writer = engine.connect()
+    writer.begin()
+    try:
+        assert queue.turn.locked()
+        with warnings.catch_warnings():  # Python 3.12 warns when a process with threads forks
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child = os.fork()
+        if child == 0:  # only look, and leave without running anything of pytest's
+            turn_free = queue.turn.acquire(blocking=False)
+            try:
+                fcntl.flock(queue.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                parents_lock_shared = True
+            except BlockingIOError:
+                parents_lock_shared = False
+            os._exit(0 if turn_free and not parents_lock_shared else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+EXCLUSION_LOOP = textwrap.dedent(
+    """
+    import os, random, sys, threading, time
+    from service.db import WriterLockTimeout, writer_queue
+
+    queue, inside, end = writer_queue(sys.argv[1]), sys.argv[2], time.monotonic() + float(sys.argv[3])
+    broken = []
+
+    def writer() -> None:
+        choose = random.Random()
+        while time.monotonic() < end:
+            try:
+                queue.acquire(choose.choice([0.0005, 0.002, 0.01, 0.5]))  # many give up, mid-wait
+            except WriterLockTimeout:
+                continue
+            try:
+                os.close(os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY))  # fails if another is inside
+                time.sleep(choose.choice([0, 0, 0.0002, 0.001]))
+                os.unlink(inside)
+            except FileExistsError:
+                broken.append(1)
+            finally:
+                queue.release()
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(len(broken))
+    """
+)
+
+
+def test_writers_of_several_processes_and_threads_that_give_up_at_random_never_overlap(tmp_path: Any) -> None:
+    """The writer queue's mutual exclusion, with timeouts that abandon requests the helper still waits on."""
+    lock_path, inside = str(tmp_path / "x.writelock"), str(tmp_path / "inside")
+    command = [sys.executable, "-c", EXCLUSION_LOOP, lock_path, inside, "3"]  # 3 seconds
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    overlaps = [process.communicate(timeout=120)[0].strip() for process in processes]
+    assert overlaps == ["0", "0", "0"]
+    assert all(process.returncode == 0 for process in processes)

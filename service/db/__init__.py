@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -51,6 +51,154 @@ def _driver_sql(conn: Any, sql: str) -> None:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
 
+class WriterLockTimeout(Exception):
+    """The writer lock was not free within the timeout (raised as the driver's ``OperationalError``)."""
+
+
+class WriterQueue:
+    """This process's writers to one SQLite file: a place in the queue of all processes' writers.
+
+    The threads of the process queue on :attr:`turn`, a lock of the process that hands over at once. The
+    thread whose turn it is takes the ``flock`` of the file beside the database for the whole process,
+    on one open file of the process's own, so the kernel releases it if the process dies. An uncontended
+    lock costs a lock call that does not wait and one non-blocking ``flock``. While another process
+    holds it, a helper thread waits in a blocking ``flock``, so that the kernel wakes it the moment the
+    lock is free (no polling, no sleeping busy handler), while the writer waits for the helper no longer
+    than its deadline: ``flock`` itself cannot time out. A writer that gives up leaves the helper's
+    request to the next writer of the process; if nobody wants the lock when the helper gets it, the
+    helper lets it go at once.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._open()
+
+    def _open(self) -> None:
+        self.turn = threading.Lock()
+        self._state = threading.Condition(threading.Lock())
+        self._waiting = False  # the helper is in (or about to enter) a blocking flock
+        self._asked = False  # the thread whose turn it is waits for the helper
+        self._granted = False  # the helper got the flock for that thread
+        self._helper: threading.Thread | None = None
+        self.fd = -1
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def after_fork(self) -> None:
+        # The child has only the forking thread, and shares the parent's open file (and so its flock):
+        # start afresh, on a file of its own. (If the folder is gone, so is the database: writers fail.)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            self._open()
+
+    def acquire(self, timeout: float) -> float | None:
+        """Take the turn and the flock within ``timeout`` seconds in all.
+
+        ``None`` when both were free at once (the fast path); otherwise the seconds left of ``timeout``.
+        Raises :class:`WriterLockTimeout`, holding neither, when time runs out.
+        """
+        deadline = None
+        if not self.turn.acquire(blocking=False):
+            deadline = time.monotonic() + timeout
+            if not self.turn.acquire(timeout=max(timeout, 0.0)):
+                raise WriterLockTimeout
+        try:
+            # Only the thread whose turn it is starts the helper: while it is not waiting, nobody else
+            # uses the file, and a non-blocking try cannot meet the helper's request.
+            if not self._waiting:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                except BlockingIOError:  # another process writes
+                    pass
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            self._wait_for_helper(deadline)
+            return max(deadline - time.monotonic(), 0.0)
+        except BaseException:
+            self.turn.release()
+            raise
+
+    def _wait_for_helper(self, deadline: float) -> None:
+        with self._state:
+            if not self._waiting:
+                self._waiting = True
+                if self._helper is None or not self._helper.is_alive():
+                    self._helper = threading.Thread(target=self._help, name="sqlite-writer-lock", daemon=True)
+                    self._helper.start()
+                self._state.notify_all()
+            self._asked = True
+            try:
+                while not self._granted:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise WriterLockTimeout
+                    self._state.wait(left)
+            except BaseException:
+                if self._granted:  # granted just as an interrupt came: nobody takes it, let it go
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                raise
+            finally:
+                self._granted = self._asked = False
+
+    def _help(self) -> None:
+        while True:
+            with self._state:
+                while not self._waiting:
+                    self._state.wait()
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+                failed = False
+            except Exception:  # waiting writers time out; the next one tries again
+                log.exception("waiting for the SQLite writer lock failed")
+                failed = True
+            with self._state:
+                if not failed and self._asked:
+                    self._granted = True
+                    self._state.notify_all()
+                elif not failed:  # whoever asked has given up, and nobody else of this process has asked since
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                # Only now: a thread whose turn it is and sees the helper idle takes the flock on the same
+                # open file without asking, which would succeed while the helper still held it.
+                self._waiting = False
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.turn.release()
+
+
+#: One queue per SQLite file (by real path) for the whole process: every engine's writers queue on it.
+_writer_queues: dict[str, WriterQueue] = {}
+_writer_queues_guard = threading.Lock()
+
+
+def writer_queue(lock_path: str) -> WriterQueue:
+    path = os.path.realpath(lock_path)
+    with _writer_queues_guard:
+        found = _writer_queues.get(path)
+        if found is None:
+            found = _writer_queues[path] = WriterQueue(path)
+        return found
+
+
+def _writer_queues_after_fork() -> None:
+    global _writer_queues_guard
+    _writer_queues_guard = threading.Lock()
+    for queue in _writer_queues.values():
+        queue.after_fork()
+
+
+os.register_at_fork(after_in_child=_writer_queues_after_fork)
+
+
+def _drop_writer_lock(info: dict[str, Any]) -> None:
+    """Let the next writer in, if the connection whose ``info`` this is holds the writer lock."""
+    if info.pop("write_locked", False):
+        info.pop("write_queue").release()
+
+
 def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: int) -> None:
     """WAL, foreign keys, a busy timeout, and write transactions that take the lock up front.
 
@@ -59,10 +207,16 @@ def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: in
     writers then queue on the lock instead of one failing with ``SQLITE_BUSY`` when it tries to upgrade a
     stale read snapshot. That keeps the per-organization audit chain linear on the embedded database.
 
-    Writers of all worker processes also queue on an ``flock`` of a file beside the database before
-    ``BEGIN IMMEDIATE``: the kernel wakes the next writer as soon as the lock is free, where SQLite's own
-    busy handler would sleep and poll (1, 2, 5 ... 100 ms), which under load dominates the tail latency.
+    Writers also queue before ``BEGIN IMMEDIATE``, where SQLite's own busy handler would sleep and poll
+    (1, 2, 5 ... 100 ms), which under load dominates the tail latency: on a :class:`WriterQueue`, whose
+    lock of the process and ``flock`` of a file beside the database wake the next writer as soon as the
+    lock is free. The whole wait, in the queue and then in ``BEGIN IMMEDIATE``, is bounded by the busy
+    timeout (``DB_TIMEOUT_MS``): a writer that cannot get the lock in time fails with the driver's
+    ``OperationalError`` ("database is locked"), as SQLite's own busy timeout does, so that a
+    verification denies instead of hanging.
     """
+    queue = writer_queue(lock_path) if lock_path is not None else None
+    timeout = busy_timeout_ms / 1000
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -76,14 +230,17 @@ def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: in
         # automatic threshold is the safety net for processes that run none (the CLI, tests).
         cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
-        if lock_path is not None:
-            record.info["write_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
+    # A connection closed while writing (invalidated), or dropped without a rollback (garbage collected:
+    # the pool rolls it back, which fires no "rollback" event), lets the next writer in.
     @event.listens_for(engine, "close")
     def _on_close(_dbapi_connection: Any, record: Any) -> None:
-        fd = record.info.pop("write_lock", None)
-        if fd is not None:
-            os.close(fd)
+        _drop_writer_lock(record.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _drop_writer_lock(record.info)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -92,19 +249,37 @@ def _configure_sqlite(engine: Engine, lock_path: str | None, busy_timeout_ms: in
         if conn.get_execution_options().get(DEFERRED_OPTION):
             _driver_sql(conn, "BEGIN")
             return
-        fd = conn.info.get("write_lock")
-        if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            conn.info["write_locked"] = True
+        left = None
+        if queue is not None:
+            try:
+                left = queue.acquire(timeout)
+            except WriterLockTimeout:
+                dbapi = conn.dialect.loaded_dbapi
+                raise DBAPIError.instance(
+                    "BEGIN IMMEDIATE",
+                    None,
+                    dbapi.OperationalError(f"database is locked: no writer lock within {busy_timeout_ms} ms"),
+                    dbapi.Error,
+                ) from None
+            info = conn.info
+            info["write_queue"] = queue
+            info["write_locked"] = True
         try:
-            _driver_sql(conn, "BEGIN IMMEDIATE")
+            if left is None:
+                _driver_sql(conn, "BEGIN IMMEDIATE")
+            else:  # SQLite's busy handler gets what is left of the timeout
+                _driver_sql(conn, f"PRAGMA busy_timeout={int(left * 1000)}")
+                try:
+                    _driver_sql(conn, "BEGIN IMMEDIATE")
+                finally:
+                    _driver_sql(conn, f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         except BaseException:
             _release(conn)
             raise
 
     def _release(conn: Any) -> None:
-        if conn.info.pop("write_locked", False):
-            fcntl.flock(conn.info["write_lock"], fcntl.LOCK_UN)
+        if not conn.invalidated:  # an invalidated connection let the next writer in when it was closed
+            _drop_writer_lock(conn.info)
 
     @event.listens_for(engine, "commit")
     def _commit(conn: Any) -> None:
@@ -150,33 +325,39 @@ def start_wal_checkpoints(engine: Engine, interval: float = WAL_CHECKPOINT_SECON
     return thread
 
 
-def make_engine(url: str, *, echo: bool = False, timeout_ms: int = 10000) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, timeout_ms: int = 10000, pool_size: int = 5, max_overflow: int = 10
+) -> Engine:
     """Create the engine for ``url``: SQLite (embedded) or PostgreSQL through psycopg 3.
 
-    ``timeout_ms`` bounds how long a statement may wait (SQLite's busy timeout, PostgreSQL's
-    ``statement_timeout``), so a locked or stuck database turns into an error (and a verification into
-    ``deny``) instead of a hung request.
+    ``timeout_ms`` bounds how long a statement may wait (SQLite's busy timeout and writer lock,
+    PostgreSQL's ``statement_timeout``), and how long a thread may wait for a free connection of the
+    pool, so a locked or stuck database turns into an error (and a verification into ``deny``) instead of
+    a hung request. The pool keeps ``pool_size`` connections open and opens up to ``max_overflow`` more
+    while they are all in use (an in-memory SQLite database has one connection per thread instead).
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": timeout_ms / 1000}
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        in_memory = database in (None, "", ":memory:")
         engine = create_engine(
             url,
             echo=echo,
             hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": timeout_ms / 1000},
+            **({} if in_memory else pool),
         )
-        database = engine.url.database
-        _configure_sqlite(engine, f"{database}.writelock" if database and database != ":memory:" else None, timeout_ms)
+        _configure_sqlite(engine, None if in_memory else f"{database}.writelock", timeout_ms)
         return engine
     # hide_parameters: bound values (ids, references) never reach logs or error messages.
     engine = create_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        pool_size=5,
-        max_overflow=10,
         connect_args={"options": f"-c statement_timeout={int(timeout_ms)}", "connect_timeout": 5},
+        **pool,
     )
     _ping_when_idle(engine)
     return engine
@@ -305,8 +486,14 @@ def _close(conn: Any) -> None:
 
 
 def init_app(app: Flask) -> None:
+    # DB_POOL_SIZE covers every serving thread's connections (config.pool_size); the overflow covers a
+    # third connection per thread at once (a PostgreSQL batch verification's transaction).
     engine = make_engine(
-        app.config["DATABASE_URL"], echo=app.config["SQL_ECHO"], timeout_ms=app.config["DB_TIMEOUT_MS"]
+        app.config["DATABASE_URL"],
+        echo=app.config["SQL_ECHO"],
+        timeout_ms=app.config["DB_TIMEOUT_MS"],
+        pool_size=app.config["DB_POOL_SIZE"],
+        max_overflow=max(10, app.config["WORKER_THREADS"]),
     )
     app.extensions["consent_gate.engine"] = engine
     app.extensions["consent_gate.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
