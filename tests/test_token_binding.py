@@ -129,16 +129,16 @@ def test_r14_a_signing_key_is_retired_only_once_no_live_token_needs_it(
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
     old_kid = app.extensions["consent_gate.keyring"].current().kid
-    current = runner.invoke(args=["keys", "retire-signing", old_kid])
+    current = runner.invoke(args=["keys", "retire-signing", "--", old_kid])
     assert current.exit_code == 1 and "current signing key" in current.output
     assert runner.invoke(args=["keys", "rotate-signing"]).exit_code == 0
     assert runner.invoke(args=["keys", "retire-signing", "no-such-kid"]).exit_code == 1
-    refused = runner.invoke(args=["keys", "retire-signing", old_kid])
+    refused = runner.invoke(args=["keys", "retire-signing", "--", old_kid])
     assert refused.exit_code == 1 and "1 active consent" in refused.output
     assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
     # Once the last consent that could hold an old token has ended, the key goes.
     assert tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents").status_code == 200
-    retired = runner.invoke(args=["keys", "retire-signing", old_kid])
+    retired = runner.invoke(args=["keys", "retire-signing", "--", old_kid])
     assert retired.exit_code == 0, retired.output
     assert old_kid not in {k["kid"] for k in tenant.client.get("/.well-known/jwks.json").json["keys"]}
     assert tenant.verify("door_access", token=consent["token"]).json["reason"] == "invalid_token"

@@ -4,6 +4,8 @@ that Flask's view only documents it.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import logging
 import os
@@ -254,10 +256,70 @@ def test_the_flask_view_only_documents_the_endpoint(app: Flask) -> None:
     for path in ("/v1/verifications", "/v1/verifications/batch"):
         operation = spec["paths"][path]["post"]
         assert {"200", "401", "403", "415", "422", "429", "503"} <= set(operation["responses"])
+    # Never reached; were it reached, it would deny rather than fail open or answer 500.
     view = app.view_functions["verifications.Verifications"]
-    request = app.test_request_context("/v1/verifications", method="POST", json={"purpose": "a", "token": "t"})
-    with request, pytest.raises(RuntimeError, match=r"answered by service\.verification\.endpoint"):
-        view()
+    with app.test_request_context("/v1/verifications", method="POST", json={"purpose": "a", "token": "t"}):
+        answer = view()
+    assert answer.status_code == 503 and answer.json["decision"] == "deny"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "//v1/verifications"),
+        ("POST", "///v1/verifications/batch"),
+        ("post", "/v1/verifications"),
+        ("Post", "//v1/verifications/batch"),
+    ],
+)
+def test_every_spelling_flask_would_route_is_the_endpoints(
+    method: str, path: str, world: dict[str, Any], app: Flask, handed_over: list[str]
+) -> None:
+    """Flask's router strips repeated leading slashes and reads the method in any case: so does the endpoint,
+    or such a request would reach the documenting view without being counted or decided."""
+    item = {"purpose": "door_access", "token": world["tokens"]["active"]}
+    body = {"items": [item]} if path.endswith("batch") else item
+    for key, status in ((world["tenant"].keys["verify"], "200 OK"), (None, "401 UNAUTHORIZED")):
+        statuses, answer = _call(app, method, path, json.dumps(body).encode(), key)
+        assert statuses == [status] and handed_over == [], answer
+    assert answer["code"] == "unauthorized"
+
+
+def _call(
+    app: Flask, method: str, path: str, body: bytes, key: str | None, **environ: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Call the app as a WSGI server would, with the path and headers exactly as given."""
+    request = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body),
+        **({"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}),
+        **environ,
+    }
+    statuses: list[str] = []
+    answer = b"".join(app.wsgi_app(request, lambda status, _headers: statuses.append(status)))
+    return statuses, json.loads(answer)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Length": "\u00b2"},  # a digit to str.isdigit, not to int()
+        {"Content-Length": "9" * 5000},
+        {"Transfer-Encoding": "gzip, chunked"},
+    ],
+    ids=["superscript two", "5000 digits", "gzip"],
+)
+def test_odd_length_headers_are_refused(headers: dict[str, str], world: dict[str, Any], app: Flask) -> None:
+    body = json.dumps({"purpose": "door_access", "token": world["tokens"]["active"]}).encode()
+    environ = {"CONTENT_LENGTH": headers.get("Content-Length", str(len(body)))}
+    if "Transfer-Encoding" in headers:
+        environ = {"HTTP_TRANSFER_ENCODING": headers["Transfer-Encoding"], "CONTENT_LENGTH": ""}
+    statuses, answer = _call(app, "POST", "/v1/verifications", body, world["tenant"].keys["verify"], **environ)
+    assert statuses == ["400 BAD REQUEST"] and answer["code"] == "bad_request"
 
 
 def test_the_fast_reading_accepts_only_what_the_schema_accepts() -> None:
@@ -423,3 +485,14 @@ def test_local_windows_start_over_with_each_window() -> None:
     assert not allowed and remaining == 0 and reset == (1_000_000 // 60 + 1) * 60
     now[0] = reset
     assert windows.count("a")[:2] == (True, 1)
+
+
+def test_a_token_with_a_deeply_nested_header_is_only_invalid(world: dict[str, Any], client: FlaskClient) -> None:
+    """Its header once raised RecursionError out of the token check: a 503 for the item and its whole batch."""
+    deep = base64.urlsafe_b64encode(b"[" * 1400).rstrip(b"=").decode() + ".e30.AAAA"
+    key = world["tenant"].keys["verify"]
+    single = _post(client, "/v1/verifications", {"purpose": "door_access", "token": deep}, key)
+    assert (single.status_code, single.json["reason"]) == (200, "invalid_token")
+    good = {"purpose": "door_access", "token": world["tokens"]["active"]}
+    batch = _post(client, "/v1/verifications/batch", {"items": [good, {**good, "token": deep}]}, key)
+    assert [r["reason"] for r in batch.json["results"]] == ["consent_active", "invalid_token"]

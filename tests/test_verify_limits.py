@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from limits import parse
 
+from service.limits import json_depth
 from service.limits.keys import LocalWindows
 
 if TYPE_CHECKING:
-    from tests.support import Tenant
+    from tests.support import Race, Tenant
 
 
 @pytest.fixture(params=["uncached key", "cached key"])
@@ -109,3 +110,22 @@ def test_numeric_settings_come_from_the_environment() -> None:
 
     settings = from_environment({"CONSENT_GATE_SMS_DAILY_LIMIT": "20", "CONSENT_GATE_TRUSTED_PROXY_HOPS": "1"})
     assert (settings["SMS_DAILY_LIMIT"], settings["TRUSTED_PROXY_HOPS"]) == (20, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 33 + b'"' + b'\\"' * 1_000_000,
+        b"[" * 33 + b'"' + b"\\\n" * 1_000_000,
+        b'"\\' * 1_000_000,
+        b'"a' * 1_000_000,
+        b'"[[[[",' * 300_000,
+    ],
+    ids=["unclosed escapes", "escaped newlines", "quote backslash", "many strings", "brackets in strings"],
+)
+def test_measuring_depth_is_linear_on_any_body(body: bytes, race: Race) -> None:
+    """The depth of a 2 MB body is measured before the key is checked: a measure that backtracked on
+    unclosed strings would take hours on these (a minute for 64 KB), freezing a worker for anyone."""
+    found: list[int] = []
+    race(lambda: found.append(json_depth(body)), timeout=120)  # fails the test if it has not returned
+    assert len(found) == 1 and found[0] <= 34

@@ -210,7 +210,7 @@ def _verify(
         header_segment, payload_segment, signature_segment = token.split(".")
         header = json.loads(_b64decode(header_segment))
         signature = _b64decode(signature_segment)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidToken("malformed token") from exc
     if not isinstance(header, dict) or header.get("alg") != ALGORITHM or header.get("typ") != TOKEN_TYPE:
         raise InvalidToken("wrong algorithm or type")
@@ -231,7 +231,7 @@ def _verify(
         raise InvalidToken("bad signature")
     try:
         claims = json.loads(_b64decode(payload_segment))
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidToken("malformed payload") from exc
     if not isinstance(claims, dict) or any(name not in claims for name in REQUIRED_CLAIMS):
         raise InvalidToken("missing claims")

@@ -52,12 +52,15 @@ def read_body(environ: dict[str, Any], max_length: int) -> bytes:
     mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise UnsupportedMediaType()
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    encoding = environ.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
+    chunked = encoding == "chunked"
     declared = environ.get("CONTENT_LENGTH", "").strip()
+    if encoding and not chunked:
+        raise BadRequest("the only transfer encoding accepted is chunked")
     if chunked and declared:
         # RFC 9112 6.3: a message with both is a smuggling attempt or a broken proxy: refuse it.
         raise BadRequest("send either Content-Length or Transfer-Encoding: chunked, not both")
-    if declared and not declared.isdigit():
+    if declared and not (declared.isascii() and declared.isdigit() and len(declared) <= 12):
         raise BadRequest("the Content-Length header is not a number")
     if declared and int(declared) > max_length:
         raise RequestEntityTooLarge()

@@ -94,9 +94,10 @@ class VerificationEndpoint:
         app.extensions["consent_gate.verifier"] = self.verifier
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path: str = environ.get("PATH_INFO", "")
+        # As Flask's router sees the path (``//v1/verifications`` is ``/v1/verifications``) and the method.
+        path = "/" + environ.get("PATH_INFO", "").lstrip("/")
         route = self.routes.get(path)
-        if route is None or environ.get("REQUEST_METHOD") != "POST":
+        if route is None or environ.get("REQUEST_METHOD", "").upper() != "POST":
             return self.downstream(environ, start_response)
         started = time.perf_counter()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
