@@ -24,25 +24,39 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    names: tuple[str, ...]  # parameter names, in the order a positional driver expects them
+    names: tuple[str, ...]  # parameter names, in the order a positional driver expects them (may repeat)
     defaults: dict[str, Any]  # values the statement carries itself (a LIMIT, say)
     positional: bool
-    binds: tuple[Processor, ...]
+    binds: dict[str, Processor]  # each distinct parameter's type processor
     results: tuple[Processor, ...]
 
-    def parameters(self, values: dict[str, Any]) -> Any:
-        converted = [
-            value if process is None or value is None else process(value)
-            for process, value in zip(
-                self.binds, (values.get(name, self.defaults.get(name)) for name in self.names), strict=True
-            )
-        ]
-        return converted if self.positional else dict(zip(self.names, converted, strict=True))
+    def processed(self, values: dict[str, Any], done: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``values`` through their types' processors, each distinct parameter once; ``done``: values
+        processed already (a batch's shared ones), taken as they are."""
+        found = dict(done) if done else {}
+        for name, process in self.binds.items():
+            if name not in found:
+                value = values.get(name, self.defaults.get(name))
+                found[name] = value if process is None or value is None else process(value)
+        return found
+
+    def parameters(self, values: dict[str, Any], done: dict[str, Any] | None = None) -> Any:
+        """The driver's parameters for ``values`` (positional or by name, as the driver wants them)."""
+        found = self.processed(values, done)
+        return [found[name] for name in self.names] if self.positional else found
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         return tuple(
             value if process is None else process(value) for process, value in zip(self.results, raw, strict=True)
         )
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A statement's runs, their parameters ready for the driver (``Prepared.bind``)."""
+
+    compiled: _Compiled
+    parameters: list[Any]
 
 
 class Prepared:
@@ -55,38 +69,28 @@ class Prepared:
 
     def rows(self, conn: Connection, values: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement with ``values``; the rows, processed (none for a statement without any)."""
-        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            if not compiled.results:
-                return []
-            return [compiled.row(raw) for raw in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return self.run(conn, self.bind(conn.dialect, [values]))
 
-    def rows_many(self, conn: Connection, many: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """Run the statement once per set of values, one after another; all rows, in order."""
-        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
+    def bind(self, dialect: Dialect, many: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None) -> Bound:
+        """The driver's parameters for one run per set of values in ``many`` (each with ``shared``, the
+        values they all have in common, processed once). Pure Python: do it before taking any lock."""
+        compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
+        common = (
+            {name: value for name, value in compiled.processed(shared).items() if name in shared} if shared else None
+        )
+        return Bound(compiled, [compiled.parameters(values, common) for values in many])
+
+    def run(self, conn: Connection, bound: Bound) -> list[tuple[Any, ...]]:
+        """Run ``bound``, one after another, in the connection's current transaction; all rows, in order."""
+        compiled = bound.compiled
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             found: list[tuple[Any, ...]] = []
-            for values in many:
-                cursor.execute(compiled.sql, compiled.parameters(values))
-                found.extend(compiled.row(raw) for raw in cursor.fetchall())
+            for parameters in bound.parameters:
+                cursor.execute(compiled.sql, parameters)
+                if compiled.results:
+                    found.extend(compiled.row(raw) for raw in cursor.fetchall())
             return found
-        finally:
-            cursor.close()
-
-    def run_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        """Run the statement once per row of values (``executemany``): for inserts."""
-        compiled = self._by_dialect.get(conn.dialect.name) or self._compile(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if len(rows) == 1:  # psycopg's executemany sets up a pipeline: dearer for a single row
-                cursor.execute(compiled.sql, compiled.parameters(rows[0]))
-            else:
-                cursor.executemany(compiled.sql, [compiled.parameters(values) for values in rows])
         finally:
             cursor.close()
 
@@ -95,7 +99,9 @@ class Prepared:
         names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(compiled.binds)
         if any(compiled.binds[name].expanding for name in names):
             raise ValueError("expanding parameters are not supported by Prepared")
-        binds = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+        binds: dict[str, Processor] = {
+            name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        }
         # A SELECT's columns, or what an INSERT ... RETURNING returns.
         selected: list[ColumnElement[Any]] = list(
             getattr(self.statement, "selected_columns", None) or getattr(self.statement, "exported_columns", [])

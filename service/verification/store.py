@@ -15,15 +15,16 @@ on SQLite, in this process, the single statement runs once per item in one trans
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Date, Integer, String, bindparam, case, column, func, insert, literal_column, select, values
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Insert
 
-from service.db.prepared import Prepared
+from service.db.prepared import Bound, Prepared
 from service.domain.organizations import hash_api_key
 from service.keys.api_keys import Caller
 from service.keys.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
@@ -170,8 +171,17 @@ def _item(request: VerificationRequest, decode: Any, org_id: str, keys: Any, iss
     )
 
 
-def decide_and_record(
-    conn: Connection,
+@dataclass(frozen=True)
+class Work:
+    """Verifications ready to run: their ids, and the statement's runs with their parameters bound."""
+
+    ids: list[str]
+    statement: Prepared
+    bound: Bound
+
+
+def prepare(
+    dialect: Dialect,
     *,
     org_id: str,
     api_key_id: str,
@@ -180,19 +190,24 @@ def decide_and_record(
     issuer: str,
     token_cache: VerifiedTokenCache | None = None,
     now: datetime,
-) -> list[tuple[Decision, str]]:
-    """Decide and record every request in one statement; each decision and verification id, in input
-    order. The caller commits (or runs in autocommit)."""
+) -> Work:
+    """Everything before the database, in Python: each token checked, each request's row and the
+    statement's parameters. No transaction is open yet, so no lock is held meanwhile."""
     decode = token_cache.decode if token_cache is not None else decode_consent_token
     items = [_item(request, decode, org_id, keys, issuer) for request in requests]
+    ids = [item[0] for item in items]
     shared = {"org_id": org_id, "api_key_id": api_key_id, "now": now, "today": now.date()}
-    if len(items) == 1:
-        rows = DECIDE_AND_RECORD.rows(conn, {**dict(zip(ITEM_COLUMNS, items[0], strict=True)), **shared})
-    elif conn.dialect.name == "postgresql":  # one statement, whatever the number of items
+    if len(items) > 1 and dialect.name == "postgresql":  # one statement, whatever the number of items
         arrays = {f"{name}s": list(column) for name, column in zip(ITEM_COLUMNS, zip(*items, strict=True), strict=True)}
-        rows = DECIDE_AND_RECORD_MANY.rows(conn, {**arrays, **shared})
-    else:  # SQLite runs in this process: one statement per item, in the caller's transaction
-        many = [{**dict(zip(ITEM_COLUMNS, item, strict=True)), **shared} for item in items]
-        rows = DECIDE_AND_RECORD.rows_many(conn, many)
+        return Work(ids, DECIDE_AND_RECORD_MANY, DECIDE_AND_RECORD_MANY.bind(dialect, [{**arrays, **shared}]))
+    # One request; or, on SQLite (in this process), one run of the statement per request.
+    many = [dict(zip(ITEM_COLUMNS, item, strict=True)) for item in items]
+    return Work(ids, DECIDE_AND_RECORD, DECIDE_AND_RECORD.bind(dialect, many, shared))
+
+
+def decide_and_record(conn: Connection, work: Work) -> list[tuple[Decision, str]]:
+    """Decide and record the prepared verifications; each decision and verification id, in input order.
+    The caller commits (or runs in autocommit)."""
+    rows = work.statement.run(conn, work.bound)
     recorded = {vid: Decision(Reason(reason), consent_id) for vid, reason, consent_id in rows}
-    return [(recorded[item[0]], item[0]) for item in items]
+    return [(recorded[vid], vid) for vid in work.ids]

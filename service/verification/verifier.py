@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from flask import Flask
-from sqlalchemy.engine import Connection
 
 from service import db
 from service.keys.api_keys import Caller, KeyCache
@@ -19,7 +18,7 @@ from service.keys.tokens import VerifiedTokenCache
 from service.models import utcnow
 from service.observability import DECISIONS
 from service.verification.rules import Decision, Reason, VerificationRequest
-from service.verification.store import decide_and_record, find_caller
+from service.verification.store import Work, decide_and_record, find_caller, prepare
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +86,13 @@ class Verifier:
     ) -> list[tuple[Decision, str]] | None:
         """Every request's decision and verification id, recorded; ``None`` if anything failed."""
         try:
+            work = self._prepare(caller, requests)  # tokens and parameters, before any lock is taken
             if self.sqlite:  # one short write transaction, queued on the writers' lock
                 with self.held.connection() as conn, conn.begin():
-                    results = self._decide_and_record(conn, caller, requests)
+                    results = decide_and_record(conn, work)
             else:  # one statement in autocommit (a batch's too): atomic, committed when it returns
                 with self.held.connection() as conn:
-                    results = self._decide_and_record(conn, caller, requests)
+                    results = decide_and_record(conn, work)
         except Exception:
             # Fail closed: whatever went wrong, the answer is deny.
             log.exception("verification failed; answering deny", extra={"request_id": request_id})
@@ -102,11 +102,9 @@ class Verifier:
             _decision_counter(decision.reason).inc()
         return results
 
-    def _decide_and_record(
-        self, conn: Connection, caller: Caller, requests: list[VerificationRequest]
-    ) -> list[tuple[Decision, str]]:
-        return decide_and_record(
-            conn,
+    def _prepare(self, caller: Caller, requests: list[VerificationRequest]) -> Work:
+        return prepare(
+            self.engine.dialect,
             org_id=caller.org_id,
             api_key_id=caller.key_id,
             requests=requests,
