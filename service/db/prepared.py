@@ -9,7 +9,7 @@ expanding ``IN`` parameters are not supported: use ``conn.execute`` for those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -30,19 +30,18 @@ class _Compiled:
     binds: dict[str, Processor]  # each distinct parameter's type processor
     results: tuple[Processor, ...]
 
-    def processed(self, values: dict[str, Any], done: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``values`` through their types' processors, each distinct parameter once; ``done``: values
-        processed already (a batch's shared ones), taken as they are."""
-        found = dict(done) if done else {}
-        for name, process in self.binds.items():
-            if name not in found:
-                value = values.get(name, self.defaults.get(name))
-                found[name] = value if process is None or value is None else process(value)
+    def processed(self, values: dict[str, Any], only: Iterable[str] | None = None) -> dict[str, Any]:
+        """``values`` through their types' processors, each distinct parameter once (``only`` those named)."""
+        names = self.binds if only is None else [name for name in only if name in self.binds]
+        found = {}
+        for name in names:
+            process, value = self.binds[name], values.get(name, self.defaults.get(name))
+            found[name] = value if process is None or value is None else process(value)
         return found
 
-    def parameters(self, values: dict[str, Any], done: dict[str, Any] | None = None) -> Any:
+    def parameters(self, values: dict[str, Any]) -> Any:
         """The driver's parameters for ``values`` (positional or by name, as the driver wants them)."""
-        found = self.processed(values, done)
+        found = self.processed(values)
         return [found[name] for name in self.names] if self.positional else found
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
@@ -75,10 +74,16 @@ class Prepared:
         """The driver's parameters for one run per set of values in ``many`` (each with ``shared``, the
         values they all have in common, processed once). Pure Python: do it before taking any lock."""
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
-        common = (
-            {name: value for name, value in compiled.processed(shared).items() if name in shared} if shared else None
-        )
-        return Bound(compiled, [compiled.parameters(values, common) for values in many])
+        common = compiled.processed(shared or {}, only=shared or ())
+        rest = [(name, process) for name, process in compiled.binds.items() if name not in common]
+        runs = []
+        for values in many:
+            found = dict(common)
+            for name, process in rest:
+                value = values.get(name, compiled.defaults.get(name))
+                found[name] = value if process is None or value is None else process(value)
+            runs.append([found[name] for name in compiled.names] if compiled.positional else found)
+        return Bound(compiled, runs)
 
     def run(self, conn: Connection, bound: Bound) -> list[tuple[Any, ...]]:
         """Run ``bound``, one after another, in the connection's current transaction; all rows, in order."""

@@ -130,7 +130,7 @@ MAX_JSON_DEPTH = 32
 #: A JSON string, or an unclosed one running to the end. Linear on any input: each string is matched once
 #: from its opening quote, without backtracking (a pattern that could fail on an unclosed string would be
 #: retried from every later quote: quadratic, a minute for 64 KB).
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.S)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
 _JSON_BRACKET = re.compile(rb"[\[\]{}]")
 
 
