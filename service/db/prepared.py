@@ -29,6 +29,7 @@ class _Compiled:
     positional: bool
     binds: dict[str, Processor]  # each distinct parameter's type processor
     results: tuple[Processor, ...]
+    plain_rows: bool  # no result column needs processing
 
     def processed(self, values: dict[str, Any], only: Iterable[str] | None = None) -> dict[str, Any]:
         """``values`` through their types' processors, each distinct parameter once (``only`` those named)."""
@@ -45,6 +46,8 @@ class _Compiled:
         return [found[name] for name in self.names] if self.positional else found
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        if self.plain_rows:
+            return tuple(raw)
         return tuple(
             value if process is None else process(value) for process, value in zip(self.results, raw, strict=True)
         )
@@ -75,14 +78,20 @@ class Prepared:
         values they all have in common, processed once). Pure Python: do it before taking any lock."""
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
         common = compiled.processed(shared or {}, only=shared or ())
-        rest = [(name, process) for name, process in compiled.binds.items() if name not in common]
+        if not compiled.positional:
+            return Bound(compiled, [{**compiled.processed(values, only=values), **common} for values in many])
+        # A template of the positional parameters with the shared values in place; each run fills its slots.
+        template = [common.get(name, compiled.defaults.get(name)) for name in compiled.names]
+        slots = [
+            (position, name, compiled.binds[name]) for position, name in enumerate(compiled.names) if name not in common
+        ]
         runs = []
         for values in many:
-            found = dict(common)
-            for name, process in rest:
-                value = values.get(name, compiled.defaults.get(name))
-                found[name] = value if process is None or value is None else process(value)
-            runs.append([found[name] for name in compiled.names] if compiled.positional else found)
+            run = template.copy()
+            for position, name, process in slots:
+                value = values.get(name, run[position])
+                run[position] = value if process is None or value is None else process(value)
+            runs.append(run)
         return Bound(compiled, runs)
 
     def run(self, conn: Connection, bound: Bound) -> list[tuple[Any, ...]]:
@@ -113,6 +122,7 @@ class Prepared:
         )
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
         defaults = {name: value for name, value in compiled.params.items() if value is not None}
-        found = _Compiled(compiled.string, names, defaults, dialect.positional, binds, results)
+        plain = all(process is None for process in results)
+        found = _Compiled(compiled.string, names, defaults, dialect.positional, binds, results, plain)
         self._by_dialect[dialect.name] = found
         return found

@@ -102,7 +102,9 @@ def _plain_item(data: Any) -> VerificationRequest | None:
         return None
     for name, value in data.items():
         longest = FIELD_LENGTHS.get(name)
-        if longest is None or type(value) is not str or not 0 < len(value) <= longest or unstorable(value):
+        if longest is None or type(value) is not str or not 0 < len(value) <= longest:
+            return None
+        if not (value.isascii() and "\x00" not in value) and unstorable(value):  # ASCII: only NUL is unstorable
             return None
     return VerificationRequest(**data)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import Counter
 from typing import Any
 
 from flask import Flask
@@ -98,8 +99,8 @@ class Verifier:
             log.exception("verification failed; answering deny", extra={"request_id": request_id})
             _decision_counter(Reason.UNAVAILABLE).inc(len(requests))
             return None
-        for decision, _ in results:
-            _decision_counter(decision.reason).inc()
+        for reason, count in Counter(decision.reason for decision, _ in results).items():
+            _decision_counter(reason).inc(count)
         return results
 
     def _prepare(self, caller: Caller, requests: list[VerificationRequest]) -> Work:
