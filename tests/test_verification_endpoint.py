@@ -496,3 +496,17 @@ def test_a_token_with_a_deeply_nested_header_is_only_invalid(world: dict[str, An
     good = {"purpose": "door_access", "token": world["tokens"]["active"]}
     batch = _post(client, "/v1/verifications/batch", {"items": [good, {**good, "token": deep}]}, key)
     assert [r["reason"] for r in batch.json["results"]] == ["consent_active", "invalid_token"]
+
+
+@pytest.mark.parametrize("count", [2, 3, 17, 1000])
+def test_a_batch_records_exactly_its_items(count: int, world: dict[str, Any], app: Flask, client: FlaskClient) -> None:
+    """A batch runs as one statement of a size rounded up (a power of two on SQLite): only its items count."""
+    tokens = world["tokens"]
+    mixed = [{"purpose": "door_access", "token": tokens[("active", "revoked", "expired")[n % 3]]} for n in range(count)]
+    before = _recorded(app)
+    answer = _post(client, "/v1/verifications/batch", {"items": mixed}, world["tenant"].keys["verify"])
+    assert answer.status_code == 200
+    reasons = [r["reason"] for r in answer.json["results"]]
+    assert reasons == [("consent_active", "revoked", "expired")[n % 3] for n in range(count)]
+    assert _recorded(app) == before + count
+    assert [r["reason"] for r in _records(app, answer.json)] == reasons

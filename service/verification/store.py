@@ -53,8 +53,27 @@ Item = tuple[Any, ...]  # values in ITEM_COLUMNS order
 
 def _one_item() -> Any:
     """One request as bound parameters by name (``ITEM_COLUMNS``): a one-row ``VALUES``, any dialect."""
-    row = tuple(bindparam(name, type_=String) for name in ITEM_COLUMNS)
-    return values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data([row]).cte("items")
+    return _rows(1)
+
+
+def _rows(count: int) -> Any:
+    """``count`` requests as bound parameters (``vid`` for the first, ``vid_1`` ...): a ``VALUES`` list."""
+    rows = [
+        tuple(bindparam(name if n == 0 else f"{name}_{n}", type_=String) for name in ITEM_COLUMNS) for n in range(count)
+    ]
+    return values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data(rows).cte("items")
+
+
+#: The SQLite batch statements, by their number of rows: powers of two, the unused rows left empty.
+_BY_SIZE: dict[int, Prepared] = {}
+
+
+def _for_size(count: int) -> Prepared:
+    size = 1 << (count - 1).bit_length()  # at most 11 shapes for 2 to 1000 requests
+    found = _BY_SIZE.get(size)
+    if found is None:
+        found = _BY_SIZE[size] = Prepared(_statement(_rows(size)))
+    return found
 
 
 def _item_arrays() -> Any:
@@ -106,6 +125,7 @@ def _statement(items: Any) -> Insert:
             found.label("reason"),
         )
         .select_from(joined)
+        .where(items.c.vid.is_not(None))  # a batch statement's unused rows
         .subquery("decided")
     )
     d = decided.c
@@ -200,9 +220,16 @@ def prepare(
     if len(items) > 1 and dialect.name == "postgresql":  # one statement, whatever the number of items
         arrays = {f"{name}s": list(column) for name, column in zip(ITEM_COLUMNS, zip(*items, strict=True), strict=True)}
         return Work(ids, DECIDE_AND_RECORD_MANY, DECIDE_AND_RECORD_MANY.bind(dialect, [{**arrays, **shared}]))
-    # One request; or, on SQLite (in this process), one run of the statement per request.
-    many = [dict(zip(ITEM_COLUMNS, item, strict=True)) for item in items]
-    return Work(ids, DECIDE_AND_RECORD, DECIDE_AND_RECORD.bind(dialect, many, shared))
+    if len(items) == 1:
+        one = dict(zip(ITEM_COLUMNS, items[0], strict=True))
+        return Work(ids, DECIDE_AND_RECORD, DECIDE_AND_RECORD.bind(dialect, [one], shared))
+    statement = _for_size(len(items))
+    named = {
+        (name if n == 0 else f"{name}_{n}"): value
+        for n, item in enumerate(items)
+        for name, value in zip(ITEM_COLUMNS, item, strict=True)
+    }
+    return Work(ids, statement, statement.bind(dialect, [named], shared))
 
 
 def decide_and_record(conn: Connection, work: Work) -> list[tuple[Decision, str]]:
