@@ -7,9 +7,10 @@ One statement decides and records a request: ``INSERT INTO verifications ... SEL
 (a one-row ``VALUES``), joined with its consent, subject, purpose and device, the reason computed by the
 rules' SQL expression (``service.verification.rules.reason``) and ``RETURNING`` what was recorded. So a
 verification is one round trip, reads and records one consistent snapshot, and its decision can never
-differ from its record. The statement is compiled once per dialect. On PostgreSQL a batch is the same
-statement over arrays, one per column, unnested into the requests (one statement for the whole batch);
-on SQLite, in this process, the single statement runs once per item in one transaction.
+differ from its record. The statement is compiled once per dialect. A batch is the same statement over
+all its requests: on PostgreSQL over arrays, one per column, unnested (one shape for any number); on
+SQLite over a ``VALUES`` list of the next power of two rows, the unused ones left empty (11 shapes).
+Tokens are checked and parameters bound before (:func:`prepare`), so no transaction waits on Python.
 """
 
 from __future__ import annotations
