@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -129,3 +130,29 @@ def test_measuring_depth_is_linear_on_any_body(body: bytes, race: Race) -> None:
     found: list[int] = []
     race(lambda: found.append(json_depth(body)), timeout=120)  # fails the test if it has not returned
     assert len(found) == 1 and found[0] <= 34
+
+
+@pytest.mark.committed
+def test_threads_at_once_cannot_overspend_the_allowance(five_a_minute: str, tenant: Tenant, race: Race) -> None:
+    """Eight requests released together, each spelling the key its own way, three of them batches of two:
+    five allowed units, and never more answered than fit, every round."""
+    tenant.purpose()
+    key = tenant.keys["verify"]
+    item = {"purpose": "door_access", "subject_id": tenant.subject()["id"]}
+    spellings = [f"Bearer {key}", f"bearer {key}", f"Bearer   {key}", f"BEARER {key}"]
+
+    def single(spelling: str) -> Callable[[], int]:
+        return lambda: int(_verify(tenant, spelling, item).status_code)
+
+    def pair(spelling: str) -> Callable[[], int]:
+        return lambda: int(_verify(tenant, spelling, {"items": [item, item]}, "/v1/verifications/batch").status_code)
+
+    for round_ in range(3):
+        tenant.client.application.extensions["consent_gate.verify_limit"]._local = LocalWindows(parse("5/minute"))
+        calls = [single(spellings[n % 4]) for n in range(5)] + [pair(spellings[n % 4]) for n in range(3)]
+        [statuses] = race(*calls)
+        assert set(statuses) <= {200, 429}, statuses
+        singles, pairs = statuses[:5], statuses[5:]
+        spent = singles.count(200) + 2 * pairs.count(200)
+        assert spent <= 5, (round_, statuses)  # never more than the allowance, whatever the interleaving
+        assert spent >= 1, (round_, statuses)  # the first to arrive is served (a refused one still counts)
