@@ -21,15 +21,23 @@ class PurposeCreateSchema(StrictSchema):
     description = text(4000)
     category = ma.fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     necessity = text(4000, metadata={"description": "Why processing the face is necessary for this purpose"})
-    alternative = text(4000, metadata={"description": "The non-biometric way offered instead (R6)"})
+    alternative = text(
+        4000,
+        metadata={
+            "description": "The non-biometric way offered instead (R6). A placeholder (无, 没有, 不提供, none, "
+            "n/a, -) or under 4 characters is refused with `alternative_required`."
+        },
+    )
     retention_days = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
     analyses = ma.fields.List(
         ma.fields.String(validate=validate.Length(min=1, max=64)),
         load_default=list,
         validate=validate.Length(max=20),
         metadata={
-            "description": "What is inferred from a face besides identity. Race, ethnicity, religion, "
-            "health or social class are refused with `prohibited_analysis` (R11)."
+            "description": "What is done with a face, from a closed list: `liveness`, `verification_1to1`, "
+            "`identification_1toN`, `age_estimation`, `quality_check`. Anything naming race, ethnicity, "
+            "religion, health or social class (or a synonym, in either language) is refused with "
+            "`prohibited_analysis` (R11); anything else with `unknown_analysis`."
         },
     )
     transmits_face_data = ma.fields.Boolean(

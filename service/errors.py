@@ -47,6 +47,8 @@ ERROR_CODES = (
     "service_unavailable",
     "database_unavailable",
     "prohibited_analysis",
+    "unknown_analysis",
+    "alternative_required",
     "purpose_exists",
     "unknown_purpose",
     "subject_exists",

@@ -51,12 +51,43 @@ def test_r6_purpose_declares_the_non_biometric_alternative(tenant: Tenant, purpo
     assert "alternative" in response.json["errors"]["json"]
 
 
-@pytest.mark.parametrize("analysis", ["race", "Ethnicity", "religion", "health", "social class", "种族", "宗教信仰"])
+@pytest.mark.parametrize(
+    "analysis",
+    [
+        *("race", "Ethnicity", "religion", "health", "social class", "种族", "宗教信仰"),
+        *("民族识别", "肤色", "skin_color", "疾病", "宗教 信仰", "Religious-Belief", "caste", "收入水平"),
+    ],
+)
 def test_r11_prohibited_analysis_is_refused(tenant: Tenant, analysis: str, purpose_body: PurposeBody) -> None:
     response = tenant.post("/v1/purposes", purpose_body(analyses=["liveness", analysis]))
     assert response.status_code == 422
     assert response.json["code"] == "prohibited_analysis"
     assert tenant.get("/v1/purposes").json == []
+
+
+@pytest.mark.parametrize("placeholder", ["无", "没有。", "不提供", "none", "N/A", "-", "n/a.", "刷卡", "abc"])
+def test_r6_a_placeholder_is_not_an_alternative(tenant: Tenant, placeholder: str, purpose_body: PurposeBody) -> None:
+    response = tenant.post("/v1/purposes", purpose_body(alternative=placeholder))
+    assert (response.status_code, response.json["code"]) == (422, "alternative_required"), placeholder
+    assert tenant.get("/v1/purposes").json == []
+    assert tenant.post("/v1/purposes", purpose_body(alternative="刷卡进入校门")).status_code == 201
+
+
+@pytest.mark.parametrize("analysis", ["emotion", "gaze_tracking", "attractiveness", "face_trace"])
+def test_r11_analyses_are_a_closed_list(tenant: Tenant, analysis: str, purpose_body: PurposeBody) -> None:
+    response = tenant.post("/v1/purposes", purpose_body(analyses=["liveness", analysis]))
+    assert (response.status_code, response.json["code"]) == (422, "unknown_analysis")
+    assert response.json["errors"] == {"analyses": [analysis]}
+    listed = ["Liveness", "verification_1to1", "IDENTIFICATION_1TON", "age-estimation", "quality check"]
+    created = tenant.post("/v1/purposes", purpose_body(analyses=listed))
+    assert created.status_code == 201
+    assert created.json["analyses"] == [
+        "liveness",
+        "verification_1to1",
+        "identification_1toN",
+        "age_estimation",
+        "quality_check",
+    ]
 
 
 def test_duplicate_purpose_code_conflicts(tenant: Tenant, purpose_body: PurposeBody) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from datetime import date, timedelta
 from typing import Any
@@ -16,33 +17,74 @@ from service.domain.statuses import ConsentStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
 
-#: Analyses the draft Provisions forbid inferring from a face (R11), in English and Chinese.
-PROHIBITED_ANALYSES = frozenset(
-    {
-        "race",
-        "racial_origin",
-        "ethnicity",
-        "ethnic_origin",
-        "religion",
-        "religious_belief",
-        "health",
-        "health_status",
-        "social_class",
-        "socioeconomic_status",
-        "种族",
-        "民族",
-        "宗教",
-        "宗教信仰",
-        "健康",
-        "健康状况",
-        "社会阶层",
-    }
-)
+#: The analyses a purpose may declare (R11): a closed list, in its canonical spelling.
+ANALYSES = ("liveness", "verification_1to1", "identification_1toN", "age_estimation", "quality_check")
+_ANALYSES_BY_KEY = {name.lower(): name for name in ANALYSES}
+
+#: Words naming what the draft Provisions forbid inferring from a face (R11): race, ethnicity, religion,
+#: health, social class, and their synonyms, in English (whole words, or their start) and Chinese (anywhere).
+PROHIBITED_WORDS = (
+    "race", "racial", "ethnic", "religio", "faith", "belief", "health", "disease", "illness", "medical",
+    "disabilit", "skin", "caste", "class", "socioeconomic", "income", "wealth", "poverty",
+)  # fmt: skip
+PROHIBITED_CHINESE = (
+    "种族", "民族", "人种", "肤色", "宗教", "信仰", "健康", "疾病", "病", "残疾", "医疗",
+    "阶层", "阶级", "社会地位", "收入", "贫困", "财富",
+)  # fmt: skip
 
 
 def normalize_analysis(name: str) -> str:
     folded = unicodedata.normalize("NFKC", name).strip().lower()
     return "_".join(folded.replace("-", " ").split())
+
+
+def names_prohibited_inference(analysis: str) -> bool:
+    """Whether ``analysis`` names a prohibited inference, in either language, however spelled."""
+    folded = normalize_analysis(analysis)
+    compact = re.sub(r"[\W_]+", "", folded)
+    if any(word in compact for word in PROHIBITED_CHINESE):
+        return True
+    return any(word.startswith(PROHIBITED_WORDS) for word in re.split(r"[\W_\d]+", folded) if word)
+
+
+def check_analyses(analyses: list[str], *, prohibit_sensitive_analysis: bool) -> list[str]:
+    """The declared analyses in their canonical spelling: 422 ``prohibited_analysis`` for any naming a
+    prohibited inference, 422 ``unknown_analysis`` for any other outside the list."""
+    prohibited = sorted({a for a in analyses if names_prohibited_inference(a)})
+    if prohibited and prohibit_sensitive_analysis:
+        raise Unprocessable(
+            "inferring race, ethnicity, religion, health or social class from a face is prohibited",
+            code="prohibited_analysis",
+            details={"analyses": prohibited},
+        )
+    unknown = sorted({a for a in analyses if normalize_analysis(a) not in _ANALYSES_BY_KEY and a not in prohibited})
+    if unknown:
+        raise Unprocessable(
+            f"unknown analysis: declare only {', '.join(ANALYSES)}",
+            code="unknown_analysis",
+            details={"analyses": unknown},
+        )
+    return [_ANALYSES_BY_KEY.get(normalize_analysis(a), normalize_analysis(a)) for a in analyses]
+
+
+#: Answers that offer no alternative at all (R6), however punctuated or cased.
+ALTERNATIVE_PLACEHOLDERS = frozenset(
+    {"无", "没有", "不提供", "暂无", "无替代", "none", "no", "n/a", "na", "nil", "null", "-", "--", "tbd", "todo"}
+)
+ALTERNATIVE_MIN_LENGTH = 4
+
+
+def check_alternative(text: str) -> str:
+    """A real non-biometric alternative (R6): 422 ``alternative_required`` for a placeholder or under 4 characters."""
+    folded = unicodedata.normalize("NFKC", text).strip().lower()
+    bare = re.sub(r"^[\W_]+|[\W_]+$", "", folded)  # punctuation and spaces around it, in any script
+    if bare in ALTERNATIVE_PLACEHOLDERS or folded in ALTERNATIVE_PLACEHOLDERS or len(bare) < ALTERNATIVE_MIN_LENGTH:
+        raise Unprocessable(
+            "describe the non-biometric alternative offered instead (at least 4 characters, not a placeholder)",
+            code="alternative_required",
+            details={"alternative": ["not a real alternative"]},
+        )
+    return text
 
 
 def purpose_terms(purpose: Purpose) -> dict[str, Any]:
@@ -85,14 +127,8 @@ def list_purposes(session: Session, *, org_id: str) -> list[Purpose]:
 def create_purpose(
     session: Session, *, org_id: str, actor: str, prohibit_sensitive_analysis: bool, fields: dict[str, Any]
 ) -> Purpose:
-    analyses = [normalize_analysis(a) for a in fields.get("analyses", [])]
-    prohibited = sorted({a for a in analyses if a in PROHIBITED_ANALYSES})
-    if prohibited and prohibit_sensitive_analysis:
-        raise Unprocessable(
-            "inferring race, ethnicity, religion, health or social class from a face is prohibited",
-            code="prohibited_analysis",
-            details={"analyses": prohibited},
-        )
+    analyses = check_analyses(fields.get("analyses", []), prohibit_sensitive_analysis=prohibit_sensitive_analysis)
+    check_alternative(fields["alternative"])
     existing = session.scalars(
         select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == fields["code"])
     ).first()
