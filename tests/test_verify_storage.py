@@ -28,7 +28,7 @@ from service.db import make_engine, start_wal_checkpoints
 from service.db.prepared import Prepared
 from service.domain.organizations import hash_api_key
 from service.models import Verification, new_sequential_id, utcnow
-from service.verification.store import DECIDE_AND_RECORD, FIND_CALLER, _one_item, _statement
+from service.verification.store import DECIDE_AND_RECORD, FIND_CALLER, _rows, _statement
 
 if TYPE_CHECKING:
     from tests.support import ForceExpiry, Race, Tenant
@@ -54,7 +54,7 @@ def test_prepared_statements_return_what_sqlalchemy_returns(
     shared = {"org_id": tenant.org_id, "api_key_id": "k", "now": now, "today": now.date()}
     with app.app_context(), db.engine().connect() as conn, conn.begin():
         fast = DECIDE_AND_RECORD.rows(conn, {**item, **shared, "vid": "v-fast"})
-        slow = [tuple(row) for row in conn.execute(_statement(_one_item()), {**item, **shared, "vid": "v-slow"})]
+        slow = [tuple(row) for row in conn.execute(_statement(_rows(1)), {**item, **shared, "vid": "v-slow"})]
         assert fast == [("v-fast", "expired", consent["id"])] and slow == [("v-slow", "expired", consent["id"])]
         recorded = conn.execute(select(Verification.created_at).where(Verification.id == "v-fast")).scalar_one()
         assert isinstance(recorded, datetime) and recorded.tzinfo is not None and recorded == now

@@ -9,7 +9,7 @@ expanding ``IN`` parameters are not supported: use ``conn.execute`` for those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -31,18 +31,13 @@ class _Compiled:
     results: tuple[Processor, ...]
     plain_rows: bool  # no result column needs processing
 
-    def processed(self, values: dict[str, Any], only: Iterable[str] | None = None) -> dict[str, Any]:
-        """``values`` through their types' processors, each distinct parameter once (``only`` those named)."""
-        names = self.binds if only is None else [name for name in only if name in self.binds]
-        found = {}
-        for name in names:
-            process, value = self.binds[name], values.get(name, self.defaults.get(name))
-            found[name] = value if process is None or value is None else process(value)
-        return found
-
     def parameters(self, values: dict[str, Any]) -> Any:
-        """The driver's parameters for ``values`` (positional or by name, as the driver wants them)."""
-        found = self.processed(values)
+        """The driver's parameters for ``values`` (positional or by name, as the driver wants them): each
+        distinct parameter through its type's processor once, however often the statement repeats it."""
+        found = {}
+        for name, process in self.binds.items():
+            value = values.get(name, self.defaults.get(name))
+            found[name] = value if process is None or value is None else process(value)
         return [found[name] for name in self.names] if self.positional else found
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
@@ -55,10 +50,22 @@ class _Compiled:
 
 @dataclass(frozen=True)
 class Bound:
-    """A statement's runs, their parameters ready for the driver (``Prepared.bind``)."""
+    """A statement with its parameters ready for the driver (``Prepared.bind``)."""
 
     compiled: _Compiled
-    parameters: list[Any]
+    parameters: Any
+
+    def run(self, conn: Connection) -> list[tuple[Any, ...]]:
+        """Run it in the connection's current transaction; the rows, processed (none for a statement
+        without any)."""
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.compiled.sql, self.parameters)
+            if not self.compiled.results:
+                return []
+            return [self.compiled.row(raw) for raw in cursor.fetchall()]
+        finally:
+            cursor.close()
 
 
 class Prepared:
@@ -71,42 +78,12 @@ class Prepared:
 
     def rows(self, conn: Connection, values: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement with ``values``; the rows, processed (none for a statement without any)."""
-        return self.run(conn, self.bind(conn.dialect, [values]))
+        return self.bind(conn.dialect, values).run(conn)
 
-    def bind(self, dialect: Dialect, many: Sequence[dict[str, Any]], shared: dict[str, Any] | None = None) -> Bound:
-        """The driver's parameters for one run per set of values in ``many`` (each with ``shared``, the
-        values they all have in common, processed once). Pure Python: do it before taking any lock."""
+    def bind(self, dialect: Dialect, values: dict[str, Any]) -> Bound:
+        """The statement with ``values`` as the driver wants them. Pure Python: do it before taking any lock."""
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
-        common = compiled.processed(shared or {}, only=shared or ())
-        if not compiled.positional:
-            return Bound(compiled, [{**compiled.processed(values, only=values), **common} for values in many])
-        # A template of the positional parameters with the shared values in place; each run fills its slots.
-        template = [common.get(name, compiled.defaults.get(name)) for name in compiled.names]
-        slots = [
-            (position, name, compiled.binds[name]) for position, name in enumerate(compiled.names) if name not in common
-        ]
-        runs = []
-        for values in many:
-            run = template.copy()
-            for position, name, process in slots:
-                value = values.get(name, run[position])
-                run[position] = value if process is None or value is None else process(value)
-            runs.append(run)
-        return Bound(compiled, runs)
-
-    def run(self, conn: Connection, bound: Bound) -> list[tuple[Any, ...]]:
-        """Run ``bound``, one after another, in the connection's current transaction; all rows, in order."""
-        compiled = bound.compiled
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            found: list[tuple[Any, ...]] = []
-            for parameters in bound.parameters:
-                cursor.execute(compiled.sql, parameters)
-                if compiled.results:
-                    found.extend(compiled.row(raw) for raw in cursor.fetchall())
-            return found
-        finally:
-            cursor.close()
+        return Bound(compiled, compiled.parameters(values))
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect, column_keys=self.column_keys))

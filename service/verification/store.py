@@ -28,7 +28,7 @@ from sqlalchemy.sql import Insert
 from service.db.prepared import Bound, Prepared
 from service.domain.organizations import hash_api_key
 from service.keys.api_keys import Caller
-from service.keys.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache, decode_consent_token
+from service.keys.tokens import ExpiredToken, InvalidToken, VerifiedTokenCache
 from service.models import ApiKey, Consent, Device, Purpose, Subject, Verification, new_sequential_id
 from service.models.types import UTCDateTime
 from service.verification import rules
@@ -52,25 +52,24 @@ RECORD_COLUMNS = (
 Item = tuple[Any, ...]  # values in ITEM_COLUMNS order
 
 
-def _one_item() -> Any:
-    """One request as bound parameters by name (``ITEM_COLUMNS``): a one-row ``VALUES``, any dialect."""
-    return _rows(1)
+def _param(name: str, row: int) -> str:
+    """The parameter for ``name`` in row ``row`` of a ``VALUES`` list: ``vid`` in the first, ``vid_1`` ..."""
+    return name if row == 0 else f"{name}_{row}"
 
 
 def _rows(count: int) -> Any:
-    """``count`` requests as bound parameters (``vid`` for the first, ``vid_1`` ...): a ``VALUES`` list."""
-    rows = [
-        tuple(bindparam(name if n == 0 else f"{name}_{n}", type_=String) for name in ITEM_COLUMNS) for n in range(count)
-    ]
+    """``count`` requests as bound parameters (``_param``): a ``VALUES`` list, any dialect."""
+    rows = [tuple(bindparam(_param(name, n), type_=String) for name in ITEM_COLUMNS) for n in range(count)]
     return values(*(column(name, String) for name in ITEM_COLUMNS), name="items").data(rows).cte("items")
 
 
-#: The SQLite batch statements, by their number of rows: powers of two, the unused rows left empty.
+#: The statements over a ``VALUES`` list, by their number of rows: one request (any dialect), and SQLite's
+#: batches, in powers of two, the unused rows left empty.
 _BY_SIZE: dict[int, Prepared] = {}
 
 
 def _for_size(count: int) -> Prepared:
-    size = 1 << (count - 1).bit_length()  # at most 11 shapes for 2 to 1000 requests
+    size = 1 << (count - 1).bit_length()  # at most 11 shapes for 1 to 1000 requests
     found = _BY_SIZE.get(size)
     if found is None:
         found = _BY_SIZE[size] = Prepared(_statement(_rows(size)))
@@ -150,7 +149,7 @@ def _statement(items: Any) -> Insert:
     )
 
 
-DECIDE_AND_RECORD = Prepared(_statement(_one_item()))
+DECIDE_AND_RECORD = _for_size(1)
 DECIDE_AND_RECORD_MANY = Prepared(_statement(_item_arrays()))  # PostgreSQL
 
 
@@ -194,10 +193,9 @@ def _item(request: VerificationRequest, decode: Any, org_id: str, keys: Any, iss
 
 @dataclass(frozen=True)
 class Work:
-    """Verifications ready to run: their ids, and the statement's runs with their parameters bound."""
+    """Verifications ready to run: their ids, and the statement with its parameters bound."""
 
     ids: list[str]
-    statement: Prepared
     bound: Bound
 
 
@@ -209,33 +207,27 @@ def prepare(
     requests: Sequence[VerificationRequest],
     keys: Any,
     issuer: str,
-    token_cache: VerifiedTokenCache | None = None,
+    token_cache: VerifiedTokenCache,
     now: datetime,
 ) -> Work:
     """Everything before the database, in Python: each token checked, each request's row and the
     statement's parameters. No transaction is open yet, so no lock is held meanwhile."""
-    decode = token_cache.decode if token_cache is not None else decode_consent_token
-    items = [_item(request, decode, org_id, keys, issuer) for request in requests]
+    items = [_item(request, token_cache.decode, org_id, keys, issuer) for request in requests]
     ids = [item[0] for item in items]
     shared = {"org_id": org_id, "api_key_id": api_key_id, "now": now, "today": now.date()}
     if len(items) > 1 and dialect.name == "postgresql":  # one statement, whatever the number of items
         arrays = {f"{name}s": list(column) for name, column in zip(ITEM_COLUMNS, zip(*items, strict=True), strict=True)}
-        return Work(ids, DECIDE_AND_RECORD_MANY, DECIDE_AND_RECORD_MANY.bind(dialect, [{**arrays, **shared}]))
-    if len(items) == 1:
-        one = dict(zip(ITEM_COLUMNS, items[0], strict=True))
-        return Work(ids, DECIDE_AND_RECORD, DECIDE_AND_RECORD.bind(dialect, [one], shared))
-    statement = _for_size(len(items))
+        return Work(ids, DECIDE_AND_RECORD_MANY.bind(dialect, {**arrays, **shared}))
+    # One request; or a SQLite batch, in this process: a VALUES list of the next power-of-two size.
     named = {
-        (name if n == 0 else f"{name}_{n}"): value
-        for n, item in enumerate(items)
-        for name, value in zip(ITEM_COLUMNS, item, strict=True)
+        _param(name, n): value for n, item in enumerate(items) for name, value in zip(ITEM_COLUMNS, item, strict=True)
     }
-    return Work(ids, statement, statement.bind(dialect, [named], shared))
+    return Work(ids, _for_size(len(items)).bind(dialect, {**named, **shared}))
 
 
 def decide_and_record(conn: Connection, work: Work) -> list[tuple[Decision, str]]:
     """Decide and record the prepared verifications; each decision and verification id, in input order.
     The caller commits (or runs in autocommit)."""
-    rows = work.statement.run(conn, work.bound)
+    rows = work.bound.run(conn)
     recorded = {vid: Decision(Reason(reason), consent_id) for vid, reason, consent_id in rows}
     return [(recorded[vid], vid) for vid in work.ids]
