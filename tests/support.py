@@ -477,7 +477,7 @@ JOIN_TIMEOUT = 60.0
 
 
 class VerifyScenarios:
-    """Verification scenarios shared by test_concurrency_faults and test_verification_endpoint."""
+    """Verification scenarios under faults and concurrency (test_concurrency_faults)."""
 
     def __init__(self, app: Flask):
         self.app = app

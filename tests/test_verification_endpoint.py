@@ -26,7 +26,7 @@ from service.verification import bodies
 from service.verification.endpoint import VerificationEndpoint
 
 if TYPE_CHECKING:
-    from tests.support import ForceExpiry, MakeTenant, Tenant, VerifyScenarios
+    from tests.support import ForceExpiry, MakeTenant, Tenant
 
 #: The endpoint decides on connections of its own: every test here commits for real.
 pytestmark = pytest.mark.committed
@@ -399,35 +399,6 @@ def test_the_endpoint_logs_neither_tokens_nor_keys(
     ]
     assert access[0].request_id == "trace-me-0001"  # type: ignore[attr-defined]
     assert not any(token in r.getMessage() or key in r.getMessage() for r in caplog.records)
-
-
-@pytest.fixture()
-def hot_tenant(hot_config: dict[str, Any], tenant: Tenant) -> Tenant:
-    return tenant
-
-
-def test_no_allow_after_a_revoke_has_committed(hot_tenant: Tenant, verify_scenarios: VerifyScenarios) -> None:
-    verify_scenarios.no_allow_after_revoke(hot_tenant)
-
-
-@pytest.fixture()
-def short_timeouts(hot_config: dict[str, Any]) -> None:
-    hot_config["DB_TIMEOUT_MS"] = 300
-
-
-def test_locked_database_makes_the_endpoint_deny_then_recover(
-    short_timeouts: None, hot_tenant: Tenant, verify_scenarios: VerifyScenarios
-) -> None:
-    verify_scenarios.locked_database_denies_then_recovers(hot_tenant)
-
-
-@pytest.mark.parametrize("holder", ["process", "thread"])
-def test_a_held_sqlite_writer_lock_makes_the_endpoint_deny_then_recover(
-    short_timeouts: None, holder: str, app: Flask, hot_tenant: Tenant, verify_scenarios: VerifyScenarios
-) -> None:
-    if not app.config["DATABASE_URL"].startswith("sqlite"):
-        pytest.skip("the writer lock (an flock beside the database file) is SQLite's")
-    verify_scenarios.writer_lock_held_denies_then_recovers(hot_tenant, holder)
 
 
 @pytest.fixture()
