@@ -18,7 +18,7 @@ run: $(STAMP)
 	@echo ""
 	@echo "Consent Gate on http://127.0.0.1:8000  (docs: http://127.0.0.1:8000/docs)"
 	@echo "First API key, in another terminal:"
-	@echo "  ORG=\$$($(BIN)/consent-gate orgs create 'My Organization' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')"
+	@echo "  ORG=\$$($(BIN)/consent-gate orgs create 'My Organization' --contact 'privacy@example.org' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')"
 	@echo "  $(BIN)/consent-gate keys create \$$ORG --scopes admin,consents,verify --json"
 	@echo ""
 	$(BIN)/consent-gate serve --host 127.0.0.1 --port 8000

@@ -18,14 +18,17 @@ from service.keys.signing import issuer, key_set
 
 PURPOSE = {
     "code": "door_access",
-    "name": "Door access",
-    "description": "Gate by face",
+    "name": {"zh-CN": "校门通行", "en": "Door access"},
+    "description": {"zh-CN": "刷脸开门", "en": "Gate by face"},
     "category": "access_control",
-    "necessity": "n",
-    "alternative": "card",
+    "necessity": {"zh-CN": "高峰时段", "en": "Peak hours"},
+    "alternative": {"zh-CN": "刷学生卡开门", "en": "A student card"},
+    "processing_method": {"zh-CN": "比对后删除", "en": "Compared, then deleted"},
+    "rights_impact": {"zh-CN": "可随时撤回", "en": "Withdraw at any time"},
+    "capture": "personal_device",
     "retention_days": 365,
     "analyses": [],
-    "notice": {"en": "Gate by face"},
+    "notice": {"zh-CN": "刷脸开门", "en": "Gate by face"},
 }
 
 
@@ -33,9 +36,16 @@ def seed(app: Flask, subjects: int) -> dict[str, Any]:
     """An organization, a key, one assessed purpose and ``subjects`` people each with an active consent."""
     with app.app_context():
         session = db.session()
-        org = create_organization(session, name="Bench School")
+        org = create_organization(session, name="Bench School", contact="privacy@bench.example")
         _, key = create_api_key(session, org_id=org.id, scopes=["admin", "consents", "verify"])
-        create_purpose(session, org_id=org.id, actor="bench", prohibit_sensitive_analysis=True, fields=PURPOSE)
+        create_purpose(
+            session,
+            org_id=org.id,
+            actor="bench",
+            prohibit_sensitive_analysis=True,
+            required_locales=("zh-CN",),
+            fields=PURPOSE,
+        )
         record_assessment(
             session,
             org_id=org.id,

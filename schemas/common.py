@@ -7,7 +7,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-LOCALES = ("zh-CN", "en")
+from service.config import SUPPORTED_LOCALES as LOCALES
+
 ID_FIELD_LENGTH = validate.Length(min=1, max=36)
 
 
@@ -48,6 +49,22 @@ class StrictSchema(ma.Schema):
 
 def text(max_length: int, *, required: bool = True, **kwargs: Any) -> ma.fields.String:
     return ma.fields.String(required=required, validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class LocalizedText(ma.fields.Dict):
+    """A text people read, by locale: ``{"zh-CN": …, "en": …}``. A plain string is refused; the locales
+    in ``REQUIRED_LOCALES`` are checked by the domain (422 ``missing_locale``)."""
+
+    def __init__(self, max_length: int, *, required: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"].setdefault("description", 'By locale: {"zh-CN": …, "en": …}')
+        super().__init__(
+            keys=ma.fields.String(validate=validate.OneOf(LOCALES)),
+            values=ma.fields.String(validate=validate.Length(min=1, max=max_length)),
+            validate=validate.Length(min=1, error="give the text in zh-CN and/or en"),
+            required=required,
+            **kwargs,
+        )
 
 
 class NoticeTexts(ma.fields.Dict):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import NoticeTexts, StrictSchema, text
+from schemas.common import LocalizedText, NoticeTexts, StrictSchema, text
+from service.domain.purposes import CAPTURES
 
 CATEGORIES = ("identity_verification", "access_control", "payment", "attendance", "public_safety", "other")
 RISK_LEVELS = ("low", "medium", "high")
@@ -17,15 +18,30 @@ class PurposeCreateSchema(StrictSchema):
         validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,63}$", error="2-64 lowercase letters, digits or _"),
         metadata={"description": "Stable identifier used in tokens and verifications"},
     )
-    name = text(200)
-    description = text(4000)
+    name = LocalizedText(200)
+    description = LocalizedText(4000, metadata={"description": "What the face is used for, by locale"})
     category = ma.fields.String(required=True, validate=validate.OneOf(CATEGORIES))
-    necessity = text(4000, metadata={"description": "Why processing the face is necessary for this purpose"})
-    alternative = text(
+    necessity = LocalizedText(4000, metadata={"description": "Why processing the face is necessary, by locale"})
+    alternative = LocalizedText(
         4000,
         metadata={
-            "description": "The non-biometric way offered instead (R6). A placeholder (无, 没有, 不提供, none, "
-            "n/a, -) or under 4 characters is refused with `alternative_required`."
+            "description": "The non-biometric way offered instead (R6), by locale. A placeholder (无, 没有, "
+            "不提供, none, n/a, -) or under 4 characters is refused with `alternative_required`."
+        },
+    )
+    processing_method = LocalizedText(
+        4000, metadata={"description": "How faces are captured, compared and stored (R1), by locale"}
+    )
+    rights_impact = LocalizedText(
+        4000,
+        metadata={"description": "The effect on the person's rights and how to exercise them (R1), by locale"},
+    )
+    capture = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(CAPTURES),
+        metadata={
+            "description": "`device`: a fixed camera or terminal (a verification without a registered "
+            "`device_id` denies `device_required`); `personal_device`: the person's own phone"
         },
     )
     retention_days = ma.fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
@@ -61,13 +77,20 @@ class NoticeCreateSchema(StrictSchema):
     )
 
 
+def _by_locale() -> ma.fields.Dict:
+    return ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
 class PurposeSchema(StrictSchema):
     code = ma.fields.String()
-    name = ma.fields.String()
-    description = ma.fields.String()
+    name = _by_locale()
+    description = _by_locale()
     category = ma.fields.String()
-    necessity = ma.fields.String()
-    alternative = ma.fields.String()
+    necessity = _by_locale()
+    alternative = _by_locale()
+    processing_method = _by_locale()
+    rights_impact = _by_locale()
+    capture = ma.fields.String(metadata={"enum": list(CAPTURES)})
     retention_days = ma.fields.Integer()
     analyses = ma.fields.List(ma.fields.String())
     transmits_face_data = ma.fields.Boolean()

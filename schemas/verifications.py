@@ -19,6 +19,7 @@ REASONS = (
     "expired",
     "reconsent_required",
     "assessment_required",
+    "device_required",
     "device_unknown",
     "prohibited_location",
     "public_safety_only",

@@ -43,7 +43,7 @@ def orgs_group() -> None:
 
 @orgs_group.command("create")
 @click.argument("name")
-@click.option("--contact", default="", help="How people reach the organization (shown to guardians).")
+@click.option("--contact", required=True, help="How people reach the organization (shown on every page for people).")
 @click.option("--json", "as_json", is_flag=True, help='Print {"id"} as JSON.')
 @with_appcontext
 def orgs_create(name: str, contact: str, as_json: bool) -> None:

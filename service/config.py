@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_REQUESTS": True,
     "FILING_HOLIDAYS": "",
     "FILING_EXTRA_WORKDAYS": "",
+    #: Locales every person-facing text of a purpose must be given in (comma-separated; zh-CN, en).
+    "REQUIRED_LOCALES": "zh-CN",
 }
 
 _INTS = {
@@ -119,6 +121,8 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     return settings
 
 
+#: The locales people are told things in: the pages' and the purposes' texts.
+SUPPORTED_LOCALES = ("zh-CN", "en")
 #: PostgreSQL's ``synchronous_commit`` levels, for verification records (see README, "Durability").
 SYNCHRONOUS_COMMIT = ("on", "off", "local", "remote_write", "remote_apply")
 #: Connections one serving thread may hold at once: its request's session (any API request) and the
@@ -171,6 +175,12 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
+    locales = settings["REQUIRED_LOCALES"]
+    if isinstance(locales, str):
+        locales = [locale.strip() for locale in locales.split(",") if locale.strip()]
+    if not locales or not set(locales) <= set(SUPPORTED_LOCALES):
+        raise ConfigError(f"{PREFIX}REQUIRED_LOCALES must list locales among {', '.join(SUPPORTED_LOCALES)}")
+    settings["REQUIRED_LOCALES"] = tuple(dict.fromkeys(locales))
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
         raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
     return settings

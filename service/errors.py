@@ -49,6 +49,8 @@ ERROR_CODES = (
     "prohibited_analysis",
     "unknown_analysis",
     "alternative_required",
+    "missing_locale",
+    "contact_required",
     "purpose_exists",
     "unknown_purpose",
     "subject_exists",

@@ -46,11 +46,25 @@ Race = Callable[..., list[list[object]]]
 def purpose_body(code: str = "door_access", **overrides: Any) -> dict[str, Any]:
     body = {
         "code": code,
-        "name": "Door access",
-        "description": "Opening the school gate by face",
+        "name": {"zh-CN": "校门通行", "en": "Door access"},
+        "description": {"zh-CN": "刷脸打开校门", "en": "Opening the school gate by face"},
         "category": "access_control",
-        "necessity": "Staff cannot check every student by sight at peak hours",
-        "alternative": "A student card opens the same gate",
+        "necessity": {
+            "zh-CN": "高峰时段教职工无法逐一核对每位学生",
+            "en": "Staff cannot check every student by sight at peak hours",
+        },
+        "alternative": {"zh-CN": "刷学生卡同样可以开启校门", "en": "A student card opens the same gate"},
+        "processing_method": {
+            "zh-CN": "闸机摄像头拍摄人脸，与登记照片比对后立即删除抓拍图像；特征值加密保存在学校服务器。",
+            "en": "The gate camera takes a picture, compares it with the enrolled photo and deletes it at once; "
+            "the template is stored encrypted on the school's server.",
+        },
+        "rights_impact": {
+            "zh-CN": "人脸信息属于敏感个人信息，一旦泄露难以更改。您可随时查阅、更正、删除或撤回同意。",
+            "en": "Face data is sensitive and cannot be changed if leaked. You may access, correct or delete it, "
+            "or withdraw consent, at any time.",
+        },
+        "capture": "personal_device",
         "retention_days": 90,
         "analyses": ["liveness"],
         "notice": {"zh-CN": "我们使用人脸识别开门。", "en": "We open the gate by face."},
@@ -151,6 +165,7 @@ class Tenant:
         phone: str = "+8613812345678",
         relationship: str = "parent",
         locale: str = "zh-CN",
+        **extra: Any,
     ) -> Any:
         return self.post(
             "/v1/guardian-requests",
@@ -160,6 +175,7 @@ class Tenant:
                 "delivery": delivery,
                 "locale": locale,
                 "guardian": {"phone": phone, "relationship": relationship},
+                **extra,
             },
             scope="consents",
         )
@@ -198,9 +214,9 @@ def setup_child(tenant: Tenant, *, age_years: int = 9) -> dict[str, Any]:
     tenant.purpose(
         "canteen_payment",
         category="payment",
-        name="Canteen payment",
+        name={"zh-CN": "食堂刷脸支付", "en": "Canteen payment"},
         transmits_face_data=True,
-        alternative="Pay with the canteen card",
+        alternative={"zh-CN": "使用食堂饭卡支付", "en": "Pay with the canteen card"},
     )
     return tenant.subject(age_years=age_years)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def journey(tenant: Tenant) -> dict[str, Any]:
     tenant.purpose()
-    tenant.post("/v1/purposes/door_access/notices", {"texts": {"en": "v2"}, "material": False})
+    tenant.post("/v1/purposes/door_access/notices", {"texts": {"zh-CN": "新版告知", "en": "v2"}, "material": False})
     person = tenant.subject()
     consent = tenant.consent(person["id"], notice_version=2).json
     tenant.post(f"/v1/consents/{consent['id']}/revoke", scope="consents")

@@ -105,7 +105,9 @@ def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant)
     intruder = other_tenant
     checks = [
         intruder.get("/v1/purposes/door_access"),
-        intruder.post("/v1/purposes/door_access/notices", {"texts": {"en": "x"}, "material": True}),
+        intruder.post(
+            "/v1/purposes/door_access/notices", {"texts": {"zh-CN": "新版告知", "en": "x"}, "material": True}
+        ),
         intruder.get(f"/v1/subjects/{subject_id}", scope="consents"),
         intruder.delete(f"/v1/subjects/{subject_id}"),
         intruder.get(f"/v1/consents/{consent_id}", scope="consents"),

@@ -194,7 +194,7 @@ def test_change_feed_is_ordered_and_resumable(tenant: Tenant) -> None:
 
 def test_change_feed_reports_reconsent(tenant: Tenant) -> None:
     people = _people(tenant, 1)
-    tenant.post("/v1/purposes/door_access/notices", {"texts": {"en": "changed"}, "material": True})
+    tenant.post("/v1/purposes/door_access/notices", {"texts": {"zh-CN": "新版告知", "en": "changed"}, "material": True})
     events = tenant.get("/v1/consent-events", scope="verify").json["events"]
     assert events[-1]["type"] == "reconsent_required"
     assert events[-1]["subject_id"] == people[0]["subject"]["id"]

@@ -105,7 +105,7 @@ def test_wrong_types_in_purposes(tenant: Tenant, purpose_body: PurposeBody) -> N
 
 def test_bodies_over_the_size_limit_are_413(tenant: Tenant, app: Flask, purpose_body: PurposeBody) -> None:
     before = counts(app)
-    huge = purpose_body(description="x" * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    huge = purpose_body(description={"zh-CN": "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)})
     response = tenant.post("/v1/purposes", huge)
     assert response.status_code == 413
     assert response.json["code"] == "payload_too_large"

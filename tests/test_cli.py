@@ -41,7 +41,7 @@ def run_cli(app: Flask, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_orgs_and_keys_create_print_json(app: Flask) -> None:
-    org = run_cli(app, "orgs", "create", "Sunrise School", "--json")
+    org = run_cli(app, "orgs", "create", "Sunrise School", "--contact", "privacy@sunrise.example", "--json")
     assert org.returncode == 0, org.stderr
     org_id = json.loads(org.stdout)["id"]
     key = run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json")
@@ -148,18 +148,23 @@ def two_servers(app: Flask, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _journey_key(app: Flask, base: str) -> tuple[str, dict[str, Any]]:
-    org_id = json.loads(run_cli(app, "orgs", "create", "Gate Co", "--json").stdout)["id"]
+    org_id = json.loads(run_cli(app, "orgs", "create", "Gate Co", "--contact", "help@gate.example", "--json").stdout)[
+        "id"
+    ]
     created = run_cli(app, "keys", "create", org_id, "--scopes", "admin,consents,verify", "--json")
     key = json.loads(created.stdout)["key"]
     purpose = {
         "code": "door_access",
-        "name": "Door",
-        "description": "Door by face",
+        "name": {"zh-CN": "门禁", "en": "Door"},
+        "description": {"zh-CN": "刷脸开门", "en": "Door by face"},
         "category": "access_control",
-        "necessity": "n",
-        "alternative": "card",
+        "necessity": {"zh-CN": "人多", "en": "n"},
+        "alternative": {"zh-CN": "刷卡开门", "en": "card"},
+        "processing_method": {"zh-CN": "比对后删除", "en": "compared, then deleted"},
+        "rights_impact": {"zh-CN": "可随时撤回", "en": "withdraw at any time"},
+        "capture": "personal_device",
         "retention_days": 30,
-        "notice": {"en": "We open doors by face"},
+        "notice": {"zh-CN": "我们刷脸开门", "en": "We open doors by face"},
     }
     assert call(base, "POST", "/v1/purposes", key, purpose)[0] == 201
     assessment = {

@@ -35,7 +35,10 @@ def test_r9_transmission_is_declared_shown_and_recorded(tenant: Tenant) -> None:
 
 def test_r10_material_change_outdates_the_assessment_and_the_report_lists_it(tenant: Tenant) -> None:
     tenant.purpose()
-    tenant.post("/v1/purposes/door_access/notices", {"texts": {"en": "Now also for attendance"}, "material": True})
+    tenant.post(
+        "/v1/purposes/door_access/notices",
+        {"texts": {"zh-CN": "新版告知", "en": "Now also for attendance"}, "material": True},
+    )
     assert tenant.get("/v1/purposes/door_access").json["assessed_until"] is None
     report = tenant.get("/v1/reports/compliance").json
     [due] = report["assessments_due"]

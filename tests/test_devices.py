@@ -67,7 +67,7 @@ def test_r7_verification_through_unknown_or_deactivated_device_denies(tenant: Te
 @pytest.mark.committed
 def test_r7_public_place_device_verifies_only_public_safety_purposes(tenant: Tenant) -> None:
     tenant.purpose("door_access")
-    tenant.purpose("station_watchlist", category="public_safety", name="Station safety")
+    tenant.purpose("station_watchlist", category="public_safety", name={"zh-CN": "车站安全", "en": "Station safety"})
     person = tenant.subject()
     tenant.consent(person["id"], "door_access")
     tenant.consent(person["id"], "station_watchlist")

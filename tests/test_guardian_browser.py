@@ -60,10 +60,18 @@ def test_sms_link_tick_one_of_two_and_approve(
         "privacy@sunrise.example",
         "我们使用人脸识别开门。",
         "90 天",
-        "A student card opens the same gate",
+        "刷学生卡同样可以开启校门",
+        "闸机摄像头拍摄人脸",
+        "人脸信息属于敏感个人信息",
+        "个人信息处理者",
+        "不满十四周岁",
+        "监护人同意",
         "撤回",
     ):
         assert expected in text, expected
+    # R1: a Chinese page tells everything in Chinese; nothing the organization wrote shows in English.
+    for english in ("Door access", "A student card", "Staff cannot check", "The gate camera"):
+        assert english not in text, english
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(exist_ok=True)
         phone.screenshot(path=str(SCREENSHOTS / "guardian-page-zh.png"), full_page=True)
@@ -181,9 +189,11 @@ def test_english_rendering_by_accept_language_and_by_lang(
     text = page.locator("main").inner_text()
     assert "Consent for processing your child's face" in text
     assert "We open the gate by face." in text and "90 days" in text
+    for expected in ("Door access", "A student card opens the same gate", "The gate camera takes a picture"):
+        assert expected in text, expected
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(SCREENSHOTS / "guardian-page-en.png"), full_page=True)
     page.goto(created["approve_url"] + "?lang=zh-CN")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    assert "儿童人脸信息处理授权" in page.locator("main").inner_text()
+    assert "处理孩子人脸信息的监护人同意" in page.locator("main").inner_text()
     context.close()

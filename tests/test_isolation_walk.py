@@ -47,7 +47,7 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
                 continue
             body: Any = {}
             if method == "post" and path.endswith("/notices"):
-                body = {"texts": {"en": "x"}, "material": True}
+                body = {"texts": {"zh-CN": "新版告知", "en": "x"}, "material": True}
             for scope in ("admin", "consents", "verify"):
                 response = other_tenant.client.open(
                     concrete, method=method.upper(), json=body, headers=other_tenant.headers(scope)

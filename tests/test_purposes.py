@@ -44,11 +44,13 @@ def test_r1_notice_needs_a_text_in_a_supported_locale(tenant: Tenant, purpose_bo
 
 
 def test_r6_purpose_declares_the_non_biometric_alternative(tenant: Tenant, purpose_body: PurposeBody) -> None:
-    created = tenant.purpose(alternative="Show the student card at the gate", assess=False)
-    assert created["alternative"] == "Show the student card at the gate"
-    response = tenant.post("/v1/purposes", purpose_body("other_code", alternative=""))
-    assert response.status_code == 422
-    assert "alternative" in response.json["errors"]["json"]
+    alternative = {"zh-CN": "在校门出示学生卡", "en": "Show the student card at the gate"}
+    created = tenant.purpose(alternative=alternative, assess=False)
+    assert created["alternative"] == alternative
+    for empty in ("", {"zh-CN": ""}, {}):
+        response = tenant.post("/v1/purposes", purpose_body("other_code", alternative=empty))
+        assert response.status_code == 422
+        assert "alternative" in response.json["errors"]["json"]
 
 
 @pytest.mark.parametrize(
@@ -67,10 +69,11 @@ def test_r11_prohibited_analysis_is_refused(tenant: Tenant, analysis: str, purpo
 
 @pytest.mark.parametrize("placeholder", ["无", "没有。", "不提供", "none", "N/A", "-", "n/a.", "刷卡", "abc"])
 def test_r6_a_placeholder_is_not_an_alternative(tenant: Tenant, placeholder: str, purpose_body: PurposeBody) -> None:
-    response = tenant.post("/v1/purposes", purpose_body(alternative=placeholder))
-    assert (response.status_code, response.json["code"]) == (422, "alternative_required"), placeholder
+    for alternative in ({"zh-CN": placeholder}, {"zh-CN": "刷学生卡进入校门", "en": placeholder}):
+        response = tenant.post("/v1/purposes", purpose_body(alternative=alternative))
+        assert (response.status_code, response.json["code"]) == (422, "alternative_required"), alternative
     assert tenant.get("/v1/purposes").json == []
-    assert tenant.post("/v1/purposes", purpose_body(alternative="刷卡进入校门")).status_code == 201
+    assert tenant.post("/v1/purposes", purpose_body(alternative={"zh-CN": "刷卡进入校门"})).status_code == 201
 
 
 @pytest.mark.parametrize("analysis", ["emotion", "gaze_tracking", "attractiveness", "face_trace"])
@@ -121,7 +124,10 @@ def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
     consent = tenant.consent(person["id"]).json
     assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
 
-    tenant.post("/v1/purposes/door_access/notices", {"texts": {"en": "We now also log entry times"}, "material": True})
+    tenant.post(
+        "/v1/purposes/door_access/notices",
+        {"texts": {"zh-CN": "我们还会记录进出时间", "en": "We now also log entry times"}, "material": True},
+    )
 
     assert tenant.get(f"/v1/consents/{consent['id']}", scope="consents").json["status"] == "reconsent_required"
     denied = tenant.verify("door_access", token=consent["token"]).json
@@ -140,7 +146,9 @@ def test_r5_material_notice_change_requires_reconsent(tenant: Tenant) -> None:
 def test_r5_non_material_change_keeps_consents_active(tenant: Tenant) -> None:
     tenant.purpose()
     consent = tenant.consent(tenant.subject()["id"]).json
-    tenant.post("/v1/purposes/door_access/notices", {"texts": {"en": "Typo fixed"}, "material": False})
+    tenant.post(
+        "/v1/purposes/door_access/notices", {"texts": {"zh-CN": "新版告知", "en": "Typo fixed"}, "material": False}
+    )
     assert tenant.verify("door_access", token=consent["token"]).json["decision"] == "allow"
 
 

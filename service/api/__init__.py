@@ -78,6 +78,7 @@ def init_app(app: Flask) -> Api:
         devices,
         guardian_requests,
         health,
+        organization,
         purposes,
         reports,
         status_lists,
@@ -91,6 +92,7 @@ def init_app(app: Flask) -> Api:
         "ApiKey", {"type": "http", "scheme": "bearer", "description": "An API key from `consent-gate keys create`"}
     )
     for module in (
+        organization,
         purposes,
         assessments,
         subjects,

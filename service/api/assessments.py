@@ -11,6 +11,7 @@ from schemas.purposes import AssessmentCreateSchema, AssessmentSchema
 from service import db
 from service.api import Blueprint
 from service.domain import purposes
+from service.domain.guardian import Messenger, reconsent
 from service.keys.api_keys import current_caller
 from service.models import Assessment
 
@@ -38,4 +39,12 @@ class Assessments(MethodView):
             fields=fields,
         )
         session.commit()
+        purpose_ids = [p.id for p in assessment.purposes]
+        reconsent.ask_guardians(
+            session,
+            org_id=caller.org_id,
+            purpose_ids=purpose_ids,
+            messenger=Messenger.of(current_app),
+            hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+        )
         return assessment

@@ -11,6 +11,7 @@ from schemas.purposes import NoticeCreateSchema, NoticeSchema, PurposeCreateSche
 from service import db
 from service.api import Blueprint
 from service.domain import purposes
+from service.domain.guardian import Messenger, reconsent
 from service.keys.api_keys import current_caller
 from service.models import Notice, Purpose
 
@@ -32,9 +33,11 @@ class Purposes(MethodView):
     def post(self, fields: dict[str, Any]) -> Purpose:
         """Create a purpose with its first notice
 
-        A purpose declares its necessity, retention period and non-biometric alternative, and carries a
-        notice. Declaring an analysis of race, ethnicity, religion, health or social class answers 422
-        `prohibited_analysis`; an existing code answers 409 `purpose_exists`.
+        A purpose declares, in every locale of `REQUIRED_LOCALES` (422 `missing_locale`), its name, use,
+        necessity, processing method, effect on the person's rights and non-biometric alternative, where
+        faces are captured, its retention period, and carries a notice. Declaring an analysis of race,
+        ethnicity, religion, health or social class answers 422 `prohibited_analysis`; an existing code
+        answers 409 `purpose_exists`.
         """
         caller = current_caller()
         session = db.session()
@@ -43,6 +46,7 @@ class Purposes(MethodView):
             org_id=caller.org_id,
             actor=caller.actor,
             prohibit_sensitive_analysis=current_app.config["PROHIBIT_SENSITIVE_ANALYSIS"],
+            required_locales=current_app.config["REQUIRED_LOCALES"],
             fields=fields,
         )
         session.commit()
@@ -69,7 +73,9 @@ class PurposeNotices(MethodView):
         """Publish a new notice version
 
         With `material: true` every active consent to the purpose moves to `reconsent_required` (R5) and
-        verification denies until the person consents again.
+        verification denies until the person consents again. The purpose then needs a new impact
+        assessment (R10); once it has one, each guardian whose consent was moved gets an SMS with a fresh
+        link to the new notice (a new guardian request, `delivery: sms`).
         """
         caller = current_caller()
         session = db.session()
@@ -80,6 +86,15 @@ class PurposeNotices(MethodView):
             code=code,
             texts=fields["texts"],
             material=fields["material"],
+            required_locales=current_app.config["REQUIRED_LOCALES"],
         )
         session.commit()
+        if notice.material:
+            reconsent.ask_guardians(
+                session,
+                org_id=caller.org_id,
+                purpose_ids=[notice.purpose_id],
+                messenger=Messenger.of(current_app),
+                hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+            )
         return notice

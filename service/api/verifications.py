@@ -53,7 +53,8 @@ class Verifications(MethodView):
         Send the purpose about to be processed, always, with the person's consent token or subject id.
         The decision is recorded before the answer. Deny reasons are a closed set: `invalid_token`,
         `no_consent`, `unknown_purpose`, `purpose_mismatch`, `pending_guardian`, `declined`, `revoked`,
-        `expired`, `reconsent_required`, `assessment_required`, `device_unknown`, `prohibited_location`,
+        `expired`, `reconsent_required`, `assessment_required`, `device_required` (the purpose is captured
+        by a fixed device and no registered `device_id` was sent), `device_unknown`, `prohibited_location`,
         `public_safety_only` (a public-place device may verify only public-safety purposes), `subject_erased`.
         A token is allowed only for the consent it was issued for (its subject, purpose and organization)
         and only in its canonical spelling. Each request counts once against the key's rate limit.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,11 +22,16 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_organization(session: Session, *, name: str, contact: str = "") -> Organization:
-    name = name.strip()
+def create_organization(session: Session, *, name: str, contact: str) -> Organization:
+    """A new organization: people must be told who processes their face and how to reach them (R1)."""
+    name, contact = name.strip(), contact.strip()
     if not name or len(name) > 200:
         raise Unprocessable("an organization needs a name of 1 to 200 characters", code="invalid_name")
-    org = Organization(name=name, contact=contact.strip())
+    if not contact or len(contact) > 200:
+        raise Unprocessable(
+            "an organization needs a contact people can reach (1 to 200 characters)", code="contact_required"
+        )
+    org = Organization(name=name, contact=contact)
     session.add(org)
     session.flush()
     record_event(
@@ -36,6 +42,41 @@ def create_organization(session: Session, *, name: str, contact: str = "") -> Or
         object_type="organization",
         object_id=org.id,
         data={"name": org.name},
+    )
+    return org
+
+
+def get_organization(session: Session, org_id: str) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"organization {org_id} does not exist")
+    return org
+
+
+def update_organization(session: Session, *, org_id: str, actor: str, fields: dict[str, Any]) -> Organization:
+    """Change the contact, protection officer or complaint channel (``None`` removes the latter two)."""
+    org = get_organization(session, org_id)
+    changed: list[str] = []
+    if "contact" in fields:
+        org.contact = fields["contact"].strip()
+        changed.append("contact")
+    if "pipo" in fields:
+        pipo = fields["pipo"]
+        org.pipo_name = pipo["name"].strip() if pipo else None
+        org.pipo_contact = pipo["contact"].strip() if pipo else None
+        changed.append("pipo")
+    if "complaint_channel" in fields:
+        org.complaint_channel = fields["complaint_channel"].strip() if fields["complaint_channel"] else None
+        changed.append("complaint_channel")
+    session.flush()
+    record_event(
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="organization.updated",
+        object_type="organization",
+        object_id=org_id,
+        data={"changed": changed},
     )
     return org
 

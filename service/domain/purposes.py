@@ -17,6 +17,12 @@ from service.domain.statuses import ConsentStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
 
+#: Where a face is captured: a fixed camera or terminal of the organization's (a registered device), or
+#: the person's own phone.
+CAPTURES = ("device", "personal_device")
+#: What a person reads about a purpose (R1), each a locale map ``{"zh-CN": …, "en": …}``.
+LOCALIZED_FIELDS = ("name", "description", "necessity", "alternative", "processing_method", "rights_impact")
+
 #: The analyses a purpose may declare (R11): a closed list, in its canonical spelling.
 ANALYSES = ("liveness", "verification_1to1", "identification_1toN", "age_estimation", "quality_check")
 _ANALYSES_BY_KEY = {name.lower(): name for name in ANALYSES}
@@ -74,17 +80,61 @@ ALTERNATIVE_PLACEHOLDERS = frozenset(
 ALTERNATIVE_MIN_LENGTH = 4
 
 
-def check_alternative(text: str) -> str:
-    """A real non-biometric alternative (R6): 422 ``alternative_required`` for a placeholder or under 4 characters."""
-    folded = unicodedata.normalize("NFKC", text).strip().lower()
-    bare = re.sub(r"^[\W_]+|[\W_]+$", "", folded)  # punctuation and spaces around it, in any script
-    if bare in ALTERNATIVE_PLACEHOLDERS or folded in ALTERNATIVE_PLACEHOLDERS or len(bare) < ALTERNATIVE_MIN_LENGTH:
+def check_alternative(texts: dict[str, str] | str) -> dict[str, str] | str:
+    """A real non-biometric alternative (R6), in every locale given: 422 ``alternative_required`` for a
+    placeholder or under 4 characters."""
+    given = {"": texts} if isinstance(texts, str) else texts
+    refused = sorted(locale for locale, text in given.items() if not _is_real_alternative(text))
+    if refused or not given:
         raise Unprocessable(
             "describe the non-biometric alternative offered instead (at least 4 characters, not a placeholder)",
             code="alternative_required",
-            details={"alternative": ["not a real alternative"]},
+            details={
+                "alternative": [
+                    f"not a real alternative: {locale}" if locale else "not a real alternative"
+                    for locale in refused or [""]
+                ]
+            },
         )
-    return text
+    return texts
+
+
+def _is_real_alternative(text: str) -> bool:
+    folded = unicodedata.normalize("NFKC", text).strip().lower()
+    bare = re.sub(r"^[\W_]+|[\W_]+$", "", folded)  # punctuation and spaces around it, in any script
+    return not (
+        bare in ALTERNATIVE_PLACEHOLDERS or folded in ALTERNATIVE_PLACEHOLDERS or len(bare) < ALTERNATIVE_MIN_LENGTH
+    )
+
+
+def check_locales(fields: dict[str, Any], required: tuple[str, ...]) -> None:
+    """Every person-facing text in every required locale (R1): 422 ``missing_locale`` naming what lacks which.
+
+    ``fields`` holds locale maps (a purpose's texts, or a notice's ``texts``); blank texts count as missing.
+    """
+    missing = {
+        name: [locale for locale in required if not str(texts.get(locale) or "").strip()]
+        for name, texts in fields.items()
+        if isinstance(texts, dict)
+    }
+    missing = {name: locales for name, locales in missing.items() if locales}
+    if missing:
+        raise Unprocessable(
+            f"give every text people read in {', '.join(required)}",
+            code="missing_locale",
+            details={name: [f"missing {', '.join(locales)}"] for name, locales in sorted(missing.items())},
+        )
+
+
+def in_locale(texts: dict[str, str], locale: str, preferred: tuple[str, ...] = ("zh-CN", "en")) -> tuple[str, str]:
+    """The text in ``locale``, else in the first of ``preferred`` given, else any: ``(text, its locale)``."""
+    for candidate in (locale, *preferred):
+        if texts.get(candidate):
+            return texts[candidate], candidate
+    for candidate, text in texts.items():
+        if text:
+            return text, candidate
+    return "", locale
 
 
 def purpose_terms(purpose: Purpose) -> dict[str, Any]:
@@ -96,6 +146,9 @@ def purpose_terms(purpose: Purpose) -> dict[str, Any]:
         "category": purpose.category,
         "necessity": purpose.necessity,
         "alternative": purpose.alternative,
+        "processing_method": purpose.processing_method,
+        "rights_impact": purpose.rights_impact,
+        "capture": purpose.capture,
         "retention_days": purpose.retention_days,
         "analyses": list(purpose.analyses),
         "transmits_face_data": purpose.transmits_face_data,
@@ -103,9 +156,10 @@ def purpose_terms(purpose: Purpose) -> dict[str, Any]:
 
 
 def notice_digest(org: Organization, purpose: Purpose, version: int, texts: dict[str, str]) -> str:
-    """SHA-256 over everything the person is told (R1): who, what for, how long, why, the alternative."""
+    """SHA-256 over everything the person is told (R1): who (and whom to ask or complain to), what for, how,
+    with what effect on their rights, how long, why, the alternative, in every locale."""
     document = {
-        "controller": {"id": org.id, "name": org.name, "contact": org.contact},
+        "controller": org.controller(),
         "purpose": purpose_terms(purpose),
         "version": version,
         "texts": texts,
@@ -125,10 +179,19 @@ def list_purposes(session: Session, *, org_id: str) -> list[Purpose]:
 
 
 def create_purpose(
-    session: Session, *, org_id: str, actor: str, prohibit_sensitive_analysis: bool, fields: dict[str, Any]
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    prohibit_sensitive_analysis: bool,
+    required_locales: tuple[str, ...],
+    fields: dict[str, Any],
 ) -> Purpose:
+    check_locales({name: fields[name] for name in (*LOCALIZED_FIELDS, "notice")}, required_locales)
     analyses = check_analyses(fields.get("analyses", []), prohibit_sensitive_analysis=prohibit_sensitive_analysis)
     check_alternative(fields["alternative"])
+    if fields["capture"] not in CAPTURES:
+        raise Unprocessable("capture is device or personal_device", code="validation_error")
     existing = session.scalars(
         select(Purpose.id).where(Purpose.org_id == org_id, Purpose.code == fields["code"])
     ).first()
@@ -144,6 +207,9 @@ def create_purpose(
         category=fields["category"],
         necessity=fields["necessity"],
         alternative=fields["alternative"],
+        processing_method=fields["processing_method"],
+        rights_impact=fields["rights_impact"],
+        capture=fields["capture"],
         retention_days=fields["retention_days"],
         analyses=analyses,
         transmits_face_data=fields.get("transmits_face_data", False),
@@ -171,6 +237,7 @@ def create_purpose(
         data={
             "code": purpose.code,
             "category": purpose.category,
+            "capture": purpose.capture,
             "retention_days": purpose.retention_days,
             "notice_version": 1,
             "notice_digest": notice.digest,
@@ -180,7 +247,14 @@ def create_purpose(
 
 
 def publish_notice(
-    session: Session, *, org_id: str, actor: str, code: str, texts: dict[str, str], material: bool
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    code: str,
+    texts: dict[str, str],
+    material: bool,
+    required_locales: tuple[str, ...] = (),
 ) -> Notice:
     """Add a notice version. A material change moves every active consent to ``reconsent_required`` (R5).
 
@@ -188,6 +262,7 @@ def publish_notice(
     consent to the current notice (``consent_lifecycle.take_notice``), so a grant racing this change
     either commits first and is moved here, or waits and then sees the new version.
     """
+    check_locales({"texts": texts}, required_locales)
     purpose = lock_purpose(session, get_purpose(session, org_id=org_id, code=code).id, exclusive=True)
     org = session.get(Organization, org_id)
     assert org is not None

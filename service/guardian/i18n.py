@@ -7,15 +7,33 @@ from __future__ import annotations
 
 from typing import Any
 
-LOCALES = ("zh-CN", "en")
+from service.config import SUPPORTED_LOCALES as LOCALES
+
 DEFAULT_LOCALE = "zh-CN"
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
-        "title": "儿童人脸信息处理授权",
-        "intro": "{org} 请求您作为孩子的监护人，就以下用途分别作出是否同意处理孩子人脸信息的决定。"
-        "每一项均需单独勾选；不勾选即为不同意，不会因此影响孩子使用其他方式（见“替代方式”）。",
-        "controller": "处理者",
+        "title": "处理孩子人脸信息的监护人同意",
+        "intro": "{org}请您作为孩子的监护人，对下列用途逐项决定是否同意处理孩子的人脸信息。"
+        "同意哪一项就勾选哪一项，不勾选即表示不同意。是否同意由您自主决定；"
+        "不同意不影响孩子使用每项用途下列出的“不使用人脸识别的替代方式”。",
+        "controller": "个人信息处理者",
+        "processing_method": "处理方式",
+        "capture": "采集方式",
+        "capture_device": "由{org}安装的固定摄像头或终端设备采集人脸",
+        "capture_personal_device": "在孩子或您本人的手机上采集人脸",
+        "rights_impact": "对孩子权益的影响",
+        "rights_how": "您可以代孩子向上述个人信息处理者申请查阅、复制、更正、补充、删除孩子的个人信息，"
+        "要求解释处理规则，或撤回同意。请通过下列联系方式提出；个人信息处理者拒绝的，应当说明理由。",
+        "complaint_authority": "您也可以向网信部门等履行个人信息保护职责的部门投诉、举报"
+        "（《个人信息保护法》第六十五条）。",
+        "age_end": "孩子年满十四周岁时，您作出的监护人同意自动终止，此后由孩子本人决定。",
+        "pipo": "个人信息保护负责人",
+        "complaint": "投诉与行使权利的渠道",
+        "complaint_default": "联系{contact}",
+        "why_guardian": "孩子不满十四周岁，其个人信息（包括人脸信息）属于敏感个人信息。"
+        "依照《个人信息保护法》第二十八条、第二十九条和第三十一条，"
+        "处理孩子的人脸信息须取得您作为父母或其他监护人的单独同意（监护人同意）。",
         "contact": "联系方式",
         "purpose": "用途",
         "notice": "告知内容",
@@ -25,11 +43,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention_days": "{days} 天（到期后删除）",
         "alternative": "不使用人脸识别的替代方式",
         "transmits": "此用途会将人脸信息传出设备，需您单独同意。",
-        "local_only": "人脸信息仅保存在设备上，不向外传输。",
-        "withdraw_how": "如何撤回",
-        "withdraw_text": "您可随时撤回同意：作出决定后，我们会通过短信向您发送撤回链接；也可联系 {contact}。"
-        "撤回不影响撤回前已进行的处理。",
-        "agree_to": "同意将孩子的人脸信息用于“{name}”",
+        "local_only": "人脸信息仅在采集设备上处理和保存，不会传出设备。",
+        "withdraw_how": "如何撤回同意",
+        "withdraw_text": "您可随时撤回同意。如您同意了任一用途，提交后会收到一条含撤回链接的短信；也可联系{contact}。"
+        "撤回后即停止处理，个人信息处理者应当删除孩子的人脸信息；撤回不影响撤回前基于您的同意已进行的处理的效力。",
+        "agree_to": "我同意将孩子的人脸信息用于“{name}”",
         "code_heading": "验证您的手机号",
         "code_help": "我们将向尾号为 {phone} 的手机发送 6 位验证码，10 分钟内有效。",
         "code_label": "短信验证码",
@@ -41,10 +59,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "code_wrong": "验证码不正确，还可尝试 {left} 次。",
         "code_expired": "验证码已过期，请重新发送。",
         "code_missing": "请先发送并输入短信验证码。",
-        "locked": "错误次数过多，此授权请求已锁定。请联系 {org} 重新发起。",
+        "locked": "验证码错误次数过多，此请求已锁定，未作任何决定。如仍需作出决定，可联系{org}重新发起。",
         "rate_limited": "发送过于频繁，请 {seconds} 秒后再试。",
         "sms_failed": "短信发送失败，请稍后再试。",
-        "select_one": "请至少勾选一项用途，或选择“全部不同意”。",
+        "select_one": "您没有勾选任何用途。如需同意，请勾选相应用途；如都不同意，请点击“全部不同意”。",
         "child": "孩子",
         "attest_guardian": "我确认我是该孩子的父母或其他法定监护人，有权代孩子作出上述决定。",
         "attestation_required": "如需同意，请先勾选“我确认我是该孩子的父母或其他法定监护人”一项。",
@@ -61,20 +79,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_withdraw_link": "您的决定已记录，但撤回链接短信未能发出。"
         "请截图或复制保存以下链接，今后可随时通过它撤回同意：",
         "receipt_time": "记录时间：{when}",
-        "withdraw_title": "撤回孩子的人脸信息授权",
-        "withdraw_intro": "以下是 {org} 为您的孩子保存的授权。撤回立即生效。",
-        "withdraw_button": "撤回",
-        "withdrawn": "已撤回“{name}”的授权。",
+        "withdraw_title": "撤回对处理孩子人脸信息的同意",
+        "withdraw_intro": "以下是{org}就处理孩子人脸信息的各项同意及其状态。带有“撤回同意”按钮的各项，"
+        "您可逐项撤回；撤回立即生效，孩子可改用所列的替代方式。",
+        "withdraw_button": "撤回同意",
+        "withdrawn": "已撤回对“{name}”的同意，孩子的人脸信息不再用于该用途。",
         "status_active": "有效",
         "status_pending_guardian": "待监护人决定",
         "status_declined": "未同意",
         "status_revoked": "已撤回",
         "status_expired": "已过期",
-        "status_reconsent_required": "需重新同意",
+        "status_reconsent_required": "已暂停（告知内容已变更）",
         "gone_title": "此链接已失效",
-        "link_expired": "此链接已过期。如需授权，请联系 {org} 重新发起。",
-        "link_used": "此链接已用于作出决定，不能再次使用。",
-        "request_locked": "错误次数过多，此授权请求已锁定。",
+        "link_expired": "此链接已过期。如需重新决定，请联系 {org} 重新发起。",
+        "link_used": "此链接已用于作出决定，不能再次使用。"
+        "如需撤回同意，请使用决定后收到的短信中的撤回链接，或联系个人信息处理者。",
+        "request_locked": "验证码错误次数过多，此监护人同意请求已锁定。",
         "not_found_title": "链接无效",
         "not_found": "找不到此链接，请检查短信中的完整链接。",
         "forbidden_title": "请求无法验证",
@@ -86,7 +106,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "intro": "{org} asks you, as the child's parent or guardian, to decide separately for each purpose below "
         "whether your child's face may be processed. Each purpose has its own box; leaving a box unticked means "
         "no, and your child can still use the alternative shown.",
-        "controller": "Organization",
+        "controller": "Personal information handler",
+        "processing_method": "How the face is processed",
+        "capture": "Where the face is captured",
+        "capture_device": "By a fixed camera or terminal installed by {org}",
+        "capture_personal_device": "On your child's or your own phone",
+        "rights_impact": "Effect on your child's rights",
+        "rights_how": "On your child's behalf you may ask the personal information handler to let you see or copy "
+        "your child's personal information, correct, complete or delete it, explain its processing rules, or "
+        "withdraw consent. Use the contacts below; a refusal must give its reasons.",
+        "complaint_authority": "You may also complain to the cyberspace administration or another authority in "
+        "charge of personal information protection (PIPL Article 65).",
+        "age_end": "Your consent ends when your child turns 14; from then on your child decides.",
+        "pipo": "Personal information protection officer",
+        "complaint": "Complaints and exercising your rights",
+        "complaint_default": "Contact {contact}",
+        "why_guardian": "Your child is under 14, so their personal information, face data included, is sensitive "
+        "personal information. Under Articles 28, 29 and 31 of the Personal Information Protection Law, processing "
+        "it needs the separate consent of a parent or other guardian.",
         "contact": "Contact",
         "purpose": "Purpose",
         "notice": "Notice",
@@ -96,12 +133,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention_days": "{days} days, then deleted",
         "alternative": "The alternative without face recognition",
         "transmits": "For this purpose face data leaves the device; you consent to that separately here.",
-        "local_only": "Face data stays on the device and is not transmitted.",
-        "withdraw_how": "How to withdraw",
-        "withdraw_text": "You can withdraw at any time: after you decide we send you a withdrawal link by SMS; "
-        "you can also contact {contact}. Withdrawing does not undo processing before it.",
+        "local_only": "Face data is processed and kept on the capturing device only; it never leaves it.",
+        "withdraw_how": "How to withdraw consent",
+        "withdraw_text": "You can withdraw consent at any time. If you agree to any purpose, you will get an SMS with "
+        "a withdrawal link; you can also contact {contact}. After withdrawal, processing stops and the personal "
+        "information handler must delete your child's face data; processing done before, based on your consent, "
+        "stays lawful.",
         "agree_to": "I agree that my child's face may be used for “{name}”",
-        "code_heading": "Confirm your phone",
+        "code_heading": "Verify your phone number",
         "code_help": "We send a 6-digit code to the phone ending {phone}. It is valid for 10 minutes.",
         "code_label": "Code from the SMS",
         "send_code": "Send code",
@@ -112,10 +151,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "code_wrong": "That code is wrong. {left} tries left.",
         "code_expired": "That code has expired. Please send a new one.",
         "code_missing": "Please send and enter the SMS code first.",
-        "locked": "Too many wrong codes: this request is locked. Please ask {org} to start a new one.",
+        "locked": "Too many wrong codes: this request is locked and nothing was decided. If you still want to decide, "
+        "ask {org} to start a new request.",
         "rate_limited": "Too many messages. Please try again in {seconds} seconds.",
         "sms_failed": "The SMS could not be sent. Please try again later.",
-        "select_one": "Tick at least one purpose, or choose “Decline all”.",
+        "select_one": "You ticked no purpose. To agree, tick the purposes you agree to; to agree to none, choose "
+        "“Decline all”.",
         "child": "Child",
         "attest_guardian": "I confirm that I am this child's parent or other legal guardian and may decide for them.",
         "attestation_required": "To agree, please tick the box confirming that you are the child's parent or other "
@@ -125,9 +166,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "sms_budget": "The code cannot be sent for now (the message limit is reached). Please try again in a few "
         "hours, or contact {org} directly.",
         "changed_title": "This request has changed",
-        "nothing_pending": "{org} withdrew every purpose of this request: there is nothing left for you to decide. "
+        "nothing_pending": "{org} cancelled every purpose of this request: there is nothing left for you to decide. "
         "Contact {org} if in doubt.",
-        "state_changed": "While you were deciding, {org} changed this request (for example, withdrew one of its "
+        "state_changed": "While you were deciding, {org} changed this request (for example, cancelled one of its "
         "purposes), so your choices were not submitted. Please open the link in the SMS again to see the current "
         "request; contact {org} if in doubt.",
         "receipt_title": "Your decision is recorded",
@@ -138,23 +179,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "Take a screenshot or copy this link: use it at any time to withdraw.",
         "receipt_time": "Recorded at {when}",
         "withdraw_title": "Withdraw consent for your child",
-        "withdraw_intro": "These are the consents {org} holds for your child. Withdrawing takes effect at once.",
-        "withdraw_button": "Withdraw",
-        "withdrawn": "Consent to “{name}” was withdrawn.",
+        "withdraw_intro": "These are the consents {org} holds for processing your child's face, with their status. "
+        "You can withdraw each one that has a withdraw button; withdrawal takes effect at once and your child can "
+        "use the alternative shown.",
+        "withdraw_button": "Withdraw consent",
+        "withdrawn": "Consent to “{name}” was withdrawn: your child's face data is no longer used for it.",
         "status_active": "Active",
         "status_pending_guardian": "Awaiting guardian",
         "status_declined": "Declined",
         "status_revoked": "Withdrawn",
         "status_expired": "Expired",
-        "status_reconsent_required": "Needs renewed consent",
+        "status_reconsent_required": "Paused (the notice changed)",
         "gone_title": "This link no longer works",
         "link_expired": "This link has expired. Please ask {org} to start a new request.",
-        "link_used": "This link was already used to decide and cannot be used again.",
+        "link_used": "This link was already used to decide and cannot be used again. To withdraw consent, use the "
+        "link in the SMS you got after deciding, or contact the personal information handler.",
         "request_locked": "Too many wrong codes: this request is locked.",
         "not_found_title": "Unknown link",
         "not_found": "We could not find this link. Please check the full link in the SMS.",
         "forbidden_title": "The request could not be verified",
-        "forbidden": "The page expired or the request came from elsewhere. Please reload the page and try again.",
+        "forbidden": "The page expired or the form could not be verified. Please reload the page and try again.",
         "language": "中文",
     },
 }

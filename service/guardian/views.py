@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
@@ -13,6 +14,7 @@ from service import db
 from service.domain import guardian as flow
 from service.domain.consent_lifecycle import StateChanged, effective_status
 from service.domain.guardian import Messenger, local_time
+from service.domain.purposes import LOCALIZED_FIELDS, in_locale
 from service.domain.statuses import Delivery
 from service.errors import NotFound
 from service.guardian.i18n import pick_locale, translate
@@ -25,6 +27,17 @@ bp = Blueprint("guardian", __name__, template_folder="templates")
 CSRF_COOKIE = "cg_csrf"
 
 
+@dataclass(frozen=True)
+class Localized:
+    """A text and the language it is in, which may differ from the page's (``lang`` on its element)."""
+
+    text: str
+    lang: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class Page:
     """What every page needs: the locale, the translator, the CSRF pair."""
 
@@ -35,6 +48,11 @@ class Page:
 
     def t(self, key: str, **values: Any) -> str:
         return translate(self.locale, key, **values)
+
+    def local(self, texts: dict[str, str]) -> Localized:
+        """A text the organization wrote, in the page's language where it was given (R1)."""
+        text, lang = in_locale(texts, self.locale)
+        return Localized(text, lang)
 
     @property
     def csrf_token(self) -> str:
@@ -57,8 +75,8 @@ class Page:
         )
         return response
 
-    def message(self, heading_key: str, message: str, status: int) -> Response:
-        return self.render("message.html", status, heading=self.t(heading_key), message=message)
+    def message(self, heading_key: str, message: str, status: int, org: Organization | None = None) -> Response:
+        return self.render("message.html", status, heading=self.t(heading_key), message=message, org=org)
 
 
 @bp.after_request
@@ -82,32 +100,27 @@ def _open(session: Session, token: str) -> tuple[GuardianLink | None, Response |
     except flow.LinkGone as gone:
         session.commit()  # an expiry found on the way is recorded
         org = _org_of_token(session, token)
-        return None, page.message("gone_title", page.t(gone.code, org=org), 410)
+        return None, page.message("gone_title", page.t(gone.code, org=org.name if org else ""), 410, org)
     except NotFound:
         return None, page.message("not_found_title", page.t("not_found"), 404)
     return link, None
 
 
-def _org_of_token(session: Session, token: str) -> str:
+def _org_of_token(session: Session, token: str) -> Organization | None:
     link = session.scalars(select(GuardianLink).where(GuardianLink.token_hash == token_hash(token))).first()
-    org = session.get(Organization, link.request.org_id) if link else None
-    return org.name if org else ""
+    return session.get(Organization, link.request.org_id) if link else None
 
 
-def _purpose_view(purpose: Purpose, locale: str) -> dict[str, Any]:
-    texts = purpose.current_notice.texts
-    notice_locale = locale if locale in texts else next(iter(texts))
+def _purpose_view(purpose: Purpose, page: Page) -> dict[str, Any]:
+    """Everything a guardian is told about a purpose (R1), in the page's language where it was given."""
     return {
         "code": purpose.code,
         "notice_version": purpose.notice_version,
-        "name": purpose.name,
-        "description": purpose.description,
-        "necessity": purpose.necessity,
-        "alternative": purpose.alternative,
+        **{name: page.local(getattr(purpose, name)) for name in LOCALIZED_FIELDS},
+        "capture": purpose.capture,
         "retention_days": purpose.retention_days,
         "transmits_face_data": purpose.transmits_face_data,
-        "notice": texts[notice_locale],
-        "notice_locale": notice_locale,
+        "notice": page.local(purpose.current_notice.texts),
     }
 
 
@@ -123,9 +136,9 @@ def _decision_page(
 ) -> Response:
     req = link.request
     org = session.get(Organization, req.org_id)
-    purposes = [_purpose_view(c.purpose, page.locale) for c in req.consents if c.status == "pending_guardian"]
+    purposes = [_purpose_view(c.purpose, page) for c in req.consents if c.status == "pending_guardian"]
     if not purposes:  # the organization withdrew every purpose of the request: nothing is left to decide
-        return page.message("changed_title", page.t("nothing_pending", org=org.name if org else ""), 410)
+        return page.message("changed_title", page.t("nothing_pending", org=org.name if org else ""), 410, org)
     return page.render(
         "decide.html",
         status,
@@ -153,8 +166,8 @@ def _withdrawal_page(session: Session, link: GuardianLink, page: Page, *, flash:
         consents.append(
             {
                 "id": consent.id,
-                "name": consent.purpose.name,
-                "alternative": consent.purpose.alternative,
+                "name": page.local(consent.purpose.name),
+                "alternative": page.local(consent.purpose.alternative),
                 "status": status,
                 "withdrawable": status in flow.WITHDRAWABLE,
             }
@@ -251,7 +264,7 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
     except flow.CodeRejected as rejected:
         session.commit()  # the try is counted (and a lock recorded) even though nothing is decided
         if rejected.check is flow.CodeCheck.LOCKED:
-            return page.message("gone_title", page.t("locked", org=org_name), 410)
+            return page.message("gone_title", page.t("locked", org=org_name), 410, org)
         message = {
             flow.CodeCheck.WRONG: page.t("code_wrong", left=rejected.tries_left),
             flow.CodeCheck.EXPIRED: page.t("code_expired"),
@@ -267,10 +280,10 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
         return _decision_page(session, link, page, flash=page.t("notice_changed"), flash_kind="error", status=409)
     except flow.LinkGone as gone:
         session.rollback()
-        return page.message("gone_title", page.t(gone.code, org=org_name), 410)
+        return page.message("gone_title", page.t(gone.code, org=org_name), 410, org)
     except StateChanged:
         session.rollback()
-        return page.message("changed_title", page.t("state_changed", org=org_name), 409)
+        return page.message("changed_title", page.t("state_changed", org=org_name), 409, org)
     session.commit()
     withdrawal_sent, withdrawal_url = False, None
     if decision.withdrawal_token:
@@ -280,7 +293,7 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
             # guardian gets it here, on the page only they are looking at.
             withdrawal_url = flow.link_url(current_app.config["PUBLIC_URL"], decision.withdrawal_token)
     outcome = [
-        {"code": c.purpose.code, "name": c.purpose.name, "status": c.status}
+        {"code": c.purpose.code, "name": page.local(c.purpose.name), "status": c.status}
         for c in session.get(GuardianRequest, req.id).consents  # type: ignore[union-attr]
     ]
     decided_at = local_time(req.decided_at or utcnow(), page.locale)
@@ -316,4 +329,4 @@ def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:
         session.rollback()
         return _withdrawal_page(session, link, page)
     session.commit()
-    return _withdrawal_page(session, link, page, flash=page.t("withdrawn", name=consent.purpose.name))
+    return _withdrawal_page(session, link, page, flash=page.t("withdrawn", name=page.local(consent.purpose.name)))

@@ -16,8 +16,29 @@ class Organization(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
-    contact: Mapped[str] = mapped_column(String(200), default="")
+    contact: Mapped[str] = mapped_column(String(200))
+    #: The personal-information protection officer (PIPL Art. 52), shown on every page for people.
+    pipo_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pipo_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Where people complain or exercise their rights (PIPL Art. 50).
+    complaint_channel: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def pipo(self) -> dict[str, str] | None:
+        if self.pipo_name is None and self.pipo_contact is None:
+            return None
+        return {"name": self.pipo_name or "", "contact": self.pipo_contact or ""}
+
+    def controller(self) -> dict[str, object]:
+        """Who processes the faces, as every notice and receipt names them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "contact": self.contact,
+            "pipo": self.pipo,
+            "complaint_channel": self.complaint_channel,
+        }
 
 
 class ApiKey(Base):

@@ -34,6 +34,7 @@ class Reason(enum.StrEnum):
     EXPIRED = "expired"
     RECONSENT_REQUIRED = "reconsent_required"
     ASSESSMENT_REQUIRED = "assessment_required"
+    DEVICE_REQUIRED = "device_required"
     DEVICE_UNKNOWN = "device_unknown"
     PROHIBITED_LOCATION = "prohibited_location"
     PUBLIC_SAFETY_ONLY = "public_safety_only"
@@ -140,7 +141,12 @@ def reason(t: Judged, now: Any, today: Any) -> ColumnElement[str]:
             or_(purpose.assessed_until.is_(None), purpose.assessed_until < today),
             text_constant(Reason.ASSESSMENT_REQUIRED),
         ),
-        # Where the face is captured matters (R7).
+        # Where the face is captured matters (R7): a purpose captured by a fixed camera or terminal names
+        # the registered device doing it.
+        (
+            and_(items.device_id.is_(None), purpose.capture == text_constant("device")),
+            text_constant(Reason.DEVICE_REQUIRED),
+        ),
         (
             and_(items.device_id.is_not(None), or_(device.id.is_(None), device.active.is_(False))),
             text_constant(Reason.DEVICE_UNKNOWN),

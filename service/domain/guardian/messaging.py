@@ -29,18 +29,29 @@ from service.sms import SmsError, SmsProvider
 #: presume the answer.
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
-        "link": "【{org}】{org} 请您作为监护人，逐项决定是否同意处理您孩子的人脸信息（可全部不同意）。"
-        "请打开：{url} 有效期至 {when}。",
-        "code": "【{org}】验证码 {code}，用于确认您对孩子人脸信息处理的监护人决定，10 分钟内有效。"
-        "请勿告诉他人，工作人员不会向您索要。",
-        "withdrawal": "【{org}】您对孩子人脸信息处理的决定已记录。请保存本短信，如需撤回同意，可随时打开：{url}",
+        "link": "【{org}】{org}请您作为监护人，逐项决定是否同意处理孩子的人脸信息。可全部不同意，"
+        "不同意不影响孩子使用其他方式。该页面不会要求付款或提供银行卡、密码；如有疑问，"
+        "请通过您熟悉的渠道联系{org}核实。有效期至{when}，链接：{url}",
+        "reconsent": "【{org}】{org}变更了处理孩子人脸信息的告知内容，相关用途已暂停。是否重新同意由您决定，"
+        "可全部不同意。该页面不会要求付款或提供银行卡、密码。有效期至{when}，链接：{url}",
+        "code": "【{org}】验证码 {code} ，用于您作为监护人决定是否同意处理孩子的人脸信息，10分钟内有效。"
+        "请勿告诉任何人，{org}工作人员不会向您索要。如非本人操作，请忽略本短信。",
+        "withdrawal": "【{org}】您对处理孩子人脸信息的决定已记录。请保存本短信，可随时打开链接查看或撤回同意；"
+        "如非本人操作，请立即撤回并联系{org}。{url}",
     },
     "en": {
         "link": "{org} asks you, as guardian, to decide purpose by purpose whether your child's face data may be "
-        "processed (you may decline all): {url} (valid until {when})",
-        "code": "{org}: your code for the guardian decision about your child's face recognition is {code}, "
-        "valid for 10 minutes. Do not share it: staff will never ask you for it.",
-        "withdrawal": "{org}: your decision for your child is recorded. To withdraw at any time: {url}",
+        "processed. You may decline all; your child can still use other means. The page never asks for payment "
+        "or passwords; if in doubt, contact {org} through a channel you know. Valid until {when}: {url}",
+        "reconsent": "{org} changed what it tells you about processing your child's face data; those purposes are "
+        "paused. Whether to agree again is your choice; you may decline all. The page never asks for payment or "
+        "passwords. Valid until {when}: {url}",
+        "code": "{org}: {code} is your code for deciding, as guardian, whether your child's face data may be "
+        "processed. Valid for 10 minutes. Do not share it: {org} staff will never ask for it. If you did not ask "
+        "for it, ignore this message.",
+        "withdrawal": "{org}: your decision about processing your child's face data is recorded. Keep this message: "
+        "the link lets you see or withdraw your consent at any time. If you did not make this decision, withdraw "
+        "and contact {org}. {url}",
     },
 }
 
@@ -107,6 +118,12 @@ class Messenger:
         url = link_url(self.public_url, token)
         when = local_time(request.expires_at, request.locale)
         return message_text(request.locale, "link", org=_org_name(session, request), url=url, when=when)
+
+    def reconsent_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+        """The link of a request opened because a notice changed (``reconsent``): says so, presumes nothing."""
+        url = link_url(self.public_url, token)
+        when = local_time(request.expires_at, request.locale)
+        return message_text(request.locale, "reconsent", org=_org_name(session, request), url=url, when=when)
 
     def code_text(self, session: Session, request: GuardianRequest, code: str) -> str:
         return message_text(request.locale, "code", org=_org_name(session, request), code=code)

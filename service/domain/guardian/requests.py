@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -15,6 +18,7 @@ from service.domain.consent_lifecycle import (
     persist_expiry,
 )
 from service.domain.guardian.common import audit_step, claim_request, expire_pending_consents, new_link
+from service.domain.guardian.messages import RateLimited
 from service.domain.guardian.messaging import Messenger
 from service.domain.purposes import assessment_is_current, get_purpose
 from service.domain.statuses import Delivery, GuardianRequestStatus, Relationship
@@ -94,36 +98,95 @@ def create_guardian_request(
                 details={"consent_id": consent.id, "purpose": consent.purpose.code},
             )
     protector = messenger.protector
+    return open_request(
+        session,
+        org_id=org_id,
+        actor=actor,
+        messenger=messenger,
+        subject_id=subject.id,
+        purposes=found,
+        phone=PhoneOnRecord(protector.encrypt(e164), protector.lookup_hash(e164), mask_phone(e164)),
+        relationship=relationship,
+        delivery=delivery,
+        locale=locale,
+        hours=hours,
+        child_name_ciphertext=protector.encrypt(child_display_name) if child_display_name else None,
+        overdue=live,
+    )
+
+
+@dataclass(frozen=True)
+class PhoneOnRecord:
+    """The guardian's number as stored: encrypted, its lookup hash (for the SMS allowance), masked."""
+
+    ciphertext: str
+    lookup_hash: str
+    masked: str
+
+
+def open_request(
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    messenger: Messenger,
+    subject_id: str,
+    purposes: list[Purpose],
+    phone: PhoneOnRecord,
+    relationship: str,
+    delivery: str,
+    locale: str,
+    hours: int,
+    child_name_ciphertext: str | None,
+    overdue: Sequence[Consent] = (),
+    tolerate_limits: bool = False,
+    **audit: Any,
+) -> tuple[GuardianRequest, SmsMessage | None, str]:
+    """The request itself, once its subject is locked and checked: one ``pending_guardian`` consent per
+    purpose on its current notice, the decision link, and (``delivery: sms``) the link SMS reserved.
+
+    ``overdue`` consents (past their end, not swept yet) are recorded as expired first. With
+    ``tolerate_limits`` an SMS allowance spent does not refuse the request: it is opened with
+    ``delivery_status: failed`` and the limit's code, for the app to ``resend`` later.
+    """
+    now = utcnow()
     request = GuardianRequest(
         org_id=org_id,
-        subject_id=subject.id,
+        subject_id=subject_id,
         status=GuardianRequestStatus.PENDING.value,
         delivery=delivery,
         locale=locale,
         guardian_relationship=relationship,
-        phone_ciphertext=protector.encrypt(e164),
-        phone_hash=protector.lookup_hash(e164),
-        phone_masked=mask_phone(e164),
-        child_name_ciphertext=protector.encrypt(child_display_name) if child_display_name else None,
+        phone_ciphertext=phone.ciphertext,
+        phone_hash=phone.lookup_hash,
+        phone_masked=phone.masked,
+        child_name_ciphertext=child_name_ciphertext,
         expires_at=now + timedelta(hours=hours),
         delivery_status="pending" if delivery == Delivery.SMS else "not_required",
     )
     session.add(request)
     session.flush()
-    reservation = messenger.reserve(session, request, "link") if delivery == Delivery.SMS else None
-    for consent in live:  # past their end, not swept yet: record the expiry now (after the org lock: lock order)
+    reservation = None
+    if delivery == Delivery.SMS:
+        try:
+            reservation = messenger.reserve(session, request, "link")
+        except RateLimited as limited:
+            if not tolerate_limits:
+                raise
+            request.delivery_status, request.delivery_error = "failed", limited.code
+    for consent in overdue:  # after the organization's lock: the lock order
         persist_expiry(session, consent)
     token = new_link(session, request, kind="decision", expires_at=request.expires_at)
     if delivery == Delivery.QR:
         # The app shows it again as a QR code while pending. An SMS link is stored hashed only: not even
         # whoever holds DATA_KEY can read it back, and a resend issues a new one (renew_decision_link).
-        request.link_ciphertext = protector.encrypt(token)
-    for purpose in found:
+        request.link_ciphertext = messenger.protector.encrypt(token)
+    for purpose in purposes:
         notice = purpose.current_notice
         session.add(
             Consent(
                 org_id=org_id,
-                subject_id=subject.id,
+                subject_id=subject_id,
                 purpose_id=purpose.id,
                 status=ConsentStatus.PENDING_GUARDIAN.value,
                 notice_version=notice.version,
@@ -139,11 +202,12 @@ def create_guardian_request(
         request,
         actor,
         "guardian_request.created",
-        subject_id=subject.id,
-        purposes=codes,
+        subject_id=subject_id,
+        purposes=[p.code for p in purposes],
         delivery=delivery,
         relationship=relationship,
         expires_at=request.expires_at.isoformat(),
+        **audit,
     )
     return request, reservation, token
 

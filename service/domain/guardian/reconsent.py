@@ -1,0 +1,143 @@
+"""Telling guardians of a material change (PIPL Arts. 14, 17): a fresh link to the new notice.
+
+A material notice change moves every active consent of the purpose to ``reconsent_required`` (R5) and
+calls for a new impact assessment (R10). Each guardian whose consent was moved then gets an SMS with a
+fresh link: a new guardian request for the child and the purposes concerned, on their current notices.
+
+It is sent once the purpose can be consented to again, that is when it has a current assessment: right
+after the change if it still has one, else when the next assessment covering it is recorded. Sending it
+earlier would lead the guardian to a page whose approval could not take effect. Each child and purpose is
+asked once per notice version: a consent on the current notice (pending, decided or expired) means the
+guardian was asked.
+
+Each child is handled in a transaction of its own, after the change committed: it starts with the child's
+lock, as every change to a person's consents does (``consent_lifecycle``), and checks again under it. The
+SMS counts against the phone's and the organization's allowance like any other; when it is spent the
+request is still opened, with ``delivery_status: failed`` and the limit's code, for the app to resend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from service.domain.consent_lifecycle import LIVE_CONSENT, ConsentStatus, lock_subject
+from service.domain.guardian.messaging import Messenger
+from service.domain.guardian.requests import PhoneOnRecord, open_request
+from service.domain.purposes import assessment_is_current
+from service.domain.statuses import Delivery
+from service.domain.subjects import is_minor
+from service.models import Consent, GuardianRequest, Purpose, SmsMessage, utcnow
+
+ACTOR = "system:reconsent"
+
+
+@dataclass(frozen=True)
+class Reask:
+    """One child to ask again: their subject id, the purposes, and the guardian request to copy the phone from."""
+
+    subject_id: str
+    purpose_ids: tuple[str, ...]
+    previous_request_id: str
+
+
+def due(session: Session, *, org_id: str, purpose_ids: list[str]) -> list[Reask]:
+    """The children whose guardian has not been asked about the current notice of these purposes."""
+    asked = aliased(Consent)
+    rows = session.execute(
+        select(Consent.subject_id, Consent.purpose_id, Consent.guardian_request_id)
+        .join(Purpose, Purpose.id == Consent.purpose_id)
+        .where(
+            Consent.org_id == org_id,
+            Consent.purpose_id.in_(purpose_ids),
+            Consent.status == ConsentStatus.RECONSENT_REQUIRED,
+            Consent.guardian_request_id.is_not(None),
+            ~exists().where(
+                and_(
+                    asked.subject_id == Consent.subject_id,
+                    asked.purpose_id == Consent.purpose_id,
+                    asked.notice_version == Purpose.notice_version,
+                )
+            ),
+        )
+        .order_by(Consent.subject_id, Consent.created_at.desc())
+    ).all()
+    by_child: dict[str, tuple[list[str], str]] = {}
+    for subject_id, purpose_id, request_id in rows:
+        purposes, _ = by_child.setdefault(subject_id, ([], str(request_id)))  # the newest request's phone
+        if purpose_id not in purposes:
+            purposes.append(purpose_id)
+    return [Reask(subject, tuple(purposes), request) for subject, (purposes, request) in by_child.items()]
+
+
+def open_reconsent(
+    session: Session, reask: Reask, *, org_id: str, messenger: Messenger, hours: int
+) -> tuple[GuardianRequest, SmsMessage | None, str] | None:
+    """The new request for one child, under the child's lock; ``None`` if nothing is left to ask."""
+    subject = lock_subject(session, reask.subject_id)
+    now = utcnow()
+    if subject is None or subject.erased_at is not None or not is_minor(subject, now.date()):
+        return None  # erased, or old enough to decide for themselves: no guardian is asked
+    previous = session.get(GuardianRequest, reask.previous_request_id)
+    if previous is None or previous.phone_ciphertext is None or previous.phone_hash is None:
+        return None
+    purposes = [
+        purpose
+        for purpose in session.scalars(select(Purpose).where(Purpose.id.in_(reask.purpose_ids)).order_by(Purpose.code))
+        if assessment_is_current(purpose, now.date())
+        and session.scalars(
+            select(Consent.id).where(
+                Consent.subject_id == subject.id,
+                Consent.purpose_id == purpose.id,
+                (Consent.notice_version == purpose.notice_version) | Consent.status.in_(LIVE_CONSENT),
+            )
+        ).first()
+        is None
+    ]
+    if not purposes:
+        return None
+    return open_request(
+        session,
+        org_id=org_id,
+        actor=ACTOR,
+        messenger=messenger,
+        subject_id=subject.id,
+        purposes=purposes,
+        phone=PhoneOnRecord(previous.phone_ciphertext, previous.phone_hash, previous.phone_masked),
+        relationship=previous.guardian_relationship,
+        delivery=Delivery.SMS.value,
+        locale=previous.locale,
+        hours=hours,
+        child_name_ciphertext=previous.child_name_ciphertext,
+        tolerate_limits=True,
+        reason="notice_changed",
+        previous_request_id=previous.id,
+    )
+
+
+def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], messenger: Messenger, hours: int) -> int:
+    """Text each guardian due a fresh link (see the module doc); the number of requests opened.
+
+    Call it after the change (a material notice, an assessment) committed: it commits each child apart.
+    """
+    session.commit()
+    opened = 0
+    for reask in due(session, org_id=org_id, purpose_ids=purpose_ids):
+        try:
+            made = open_reconsent(session, reask, org_id=org_id, messenger=messenger, hours=hours)
+            session.commit()
+        except IntegrityError:  # a request for this child and purpose committed meanwhile: it asks already
+            session.rollback()
+            continue
+        if made is None:
+            session.rollback()
+            continue
+        request, reservation, token = made
+        opened += 1
+        if reservation is not None:
+            messenger.deliver(session, request, reservation, messenger.reconsent_text(session, request, token))
+            session.commit()
+    return opened

@@ -1,0 +1,189 @@
+"""People are told of material changes (PIPL Arts. 14, 17): each guardian whose consent a material notice
+change moved to ``reconsent_required`` gets an SMS with a fresh link to the new notice (issue 12, point 6)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from service import db
+from service.domain.guardian import Messenger, reconsent
+from service.models import Consent, GuardianRequest, SmsMessage, Subject, utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.support import GuardianKit, Tenant
+
+MATERIAL = {"texts": {"zh-CN": "我们现在还会记录进出时间。", "en": "We now also log entry times."}, "material": True}
+
+
+def _age_sms(app: Flask, minutes: int = 61) -> None:
+    """Every SMS so far sent long enough ago that the phone's allowance is whole again."""
+    with app.app_context():
+        session = db.session()
+        session.execute(update(SmsMessage).values(created_at=utcnow() - timedelta(minutes=minutes)))
+        session.commit()
+
+
+def _approved_child(tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask) -> tuple[dict[str, Any], str]:
+    """A child whose guardian approved door access over the SMS link; the consent's id."""
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"], child_display_name="张*明")
+    assert created.status_code == 202, created.json
+    parent = guardian.browser(guardian.url_from(outbox()[-1]))
+    decided = parent.submit(purpose="door_access", attest_guardian="yes", action="approve")
+    assert decided.status_code == 200, decided.get_data(as_text=True)
+    polled = tenant.get(f"/v1/guardian-requests/{created.json['id']}", scope="consents").json
+    assert polled["consents"][0]["status"] == "active"
+    _age_sms(app)
+    return child, polled["consents"][0]["id"]
+
+
+def test_pipl17_guardians_are_told_of_material_changes_domain(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    _, consent_id = _approved_child(tenant, guardian, outbox, app)
+    sent_before = len(outbox())
+    assert tenant.post("/v1/purposes/door_access/notices", MATERIAL).status_code == 201
+    with app.app_context():
+        session = db.session()
+        purpose_id = session.get(Consent, consent_id).purpose_id  # type: ignore[union-attr]
+        # Not before the purpose has a current assessment again: its approval could not take effect.
+        assert reconsent.due(session, org_id=tenant.org_id, purpose_ids=[purpose_id]) != []
+        messenger = Messenger.of(app)
+        assert (
+            reconsent.ask_guardians(
+                session, org_id=tenant.org_id, purpose_ids=[purpose_id], messenger=messenger, hours=72
+            )
+            == 0
+        )
+    assert len(outbox()) == sent_before
+    tenant.assess(["door_access"])  # the assessment sends it (through the same function)
+    with app.app_context():
+        session = db.session()
+        assert reconsent.due(session, org_id=tenant.org_id, purpose_ids=[purpose_id]) == []
+        assert (
+            reconsent.ask_guardians(
+                session, org_id=tenant.org_id, purpose_ids=[purpose_id], messenger=Messenger.of(app), hours=72
+            )
+            == 0
+        )  # asked once per notice version
+    messages = outbox()[sent_before:]
+    assert len(messages) == 1
+    body = messages[0]["body"]
+    assert "变更了处理孩子人脸信息的告知内容" in body and "可全部不同意" in body
+    assert "确认" not in body and "张" not in body  # neutral, and never names the child
+
+
+@pytest.mark.committed
+def test_pipl17_reconsent_link_shows_the_new_notice_and_restores_access(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    child, consent_id = _approved_child(tenant, guardian, outbox, app)
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "reconsent_required"
+    tenant.assess(["door_access"])
+    parent = guardian.browser(guardian.url_from(outbox()[-1]))
+    page = parent.open().get_data(as_text=True)
+    assert "我们现在还会记录进出时间。" in page and "张*明" in page
+    parent.submit(purpose="door_access", notice_version_door_access="2", attest_guardian="yes", action="approve")
+    assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
+    old = tenant.get(f"/v1/consents/{consent_id}", scope="consents").json
+    assert old["status"] == "reconsent_required"  # the old consent stays what it was; the new one allows
+    actions = [(e["action"], e["actor"]) for e in tenant.get("/v1/audit/events").json["events"]]
+    assert ("guardian_request.created", "system:reconsent") in actions
+
+
+def test_pipl17_reconsent_respects_the_sms_allowance(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    child, _ = _approved_child(tenant, guardian, outbox, app)
+    _age_sms(app, minutes=0)  # the link and withdrawal SMS just now: the phone's minute is spent
+    sent_before = len(outbox())
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    tenant.assess(["door_access"])
+    assert len(outbox()) == sent_before  # nothing beyond the limit
+    with app.app_context():
+        session = db.session()
+        opened = session.scalars(
+            select(GuardianRequest).where(GuardianRequest.subject_id == child["id"]).order_by(GuardianRequest.created_at)
+        ).all()[-1]
+        assert (opened.delivery_status, opened.delivery_error) == ("failed", "rate_limited")
+        request_id = opened.id
+    _age_sms(app)
+    resent = tenant.post(f"/v1/guardian-requests/{request_id}/resend", scope="consents")
+    assert resent.status_code == 200 and resent.json["delivery_status"] == "sent"
+    assert len(outbox()) == sent_before + 1
+
+
+def test_pipl17_no_reconsent_sms_for_adults_erased_or_grown_children_or_other_tenants(
+    tenant: Tenant, other_tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    child, _ = _approved_child(tenant, guardian, outbox, app)
+    erased, _ = _second_child(tenant, guardian, outbox, app)
+    adult = tenant.subject(age_years=30)
+    assert tenant.consent(adult["id"]).status_code == 201
+    other_child = guardian.setup_child(other_tenant)
+    assert other_tenant.guardian_request(other_child["id"], ["door_access"]).status_code == 202
+    other_parent = guardian.browser(guardian.url_from(outbox()[-1]))
+    other_parent.submit(purpose="door_access", attest_guardian="yes", action="approve")
+    _age_sms(app)
+    assert tenant.delete(f"/v1/subjects/{erased['id']}").status_code == 204
+    with app.app_context():  # the first child turned 14 meanwhile: they decide for themselves now
+        session = db.session()
+        session.execute(
+            update(Subject)
+            .where(Subject.id == child["id"])
+            .values(guardian_required_until=utcnow().date() - timedelta(days=1))
+        )
+        session.commit()
+    sent_before = len(outbox())
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    tenant.assess(["door_access"])
+    assert outbox()[sent_before:] == []
+
+
+def _second_child(tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask) -> tuple[dict[str, Any], str]:
+    child = tenant.subject(age_years=7)
+    created = tenant.guardian_request(child["id"], ["door_access"], phone="+8613912345678")  # another family
+    assert created.status_code == 202, created.json
+    guardian.browser(guardian.url_from(outbox()[-1])).submit(
+        purpose="door_access", attest_guardian="yes", action="approve"
+    )
+    polled = tenant.get(f"/v1/guardian-requests/{created.json['id']}", scope="consents").json
+    return child, polled["consents"][0]["id"]
+
+
+@pytest.mark.committed
+def test_pipl17_two_assessments_at_once_ask_each_guardian_once(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask, race: Callable[..., list[list[object]]]
+) -> None:
+    children = [_approved_child(tenant, guardian, outbox, app)[0], _second_child(tenant, guardian, outbox, app)[0]]
+    ids = [child["id"] for child in children]
+
+    def assess() -> object:
+        return tenant.assess(["door_access"])["id"]
+
+    for round_ in range(4):
+        _age_sms(app)
+        version = tenant.post("/v1/purposes/door_access/notices", MATERIAL).json["version"]
+        sent_before = len(outbox())
+        [results] = race(assess, assess)
+        assert all(isinstance(result, str) for result in results), results
+        with app.app_context():
+            session = db.session()
+            pending = session.scalars(
+                select(Consent).where(Consent.subject_id.in_(ids), Consent.status == "pending_guardian")
+            ).all()
+            assert sorted(c.subject_id for c in pending) == sorted(ids), round_
+            assert {c.notice_version for c in pending} == {version}
+            # Nobody answers: the requests lapse, and the next change asks again.
+            session.execute(update(Consent).where(Consent.id.in_([c.id for c in pending])).values(status="expired"))
+            session.execute(update(GuardianRequest).where(GuardianRequest.status == "pending").values(status="expired"))
+            session.commit()
+        assert len(outbox()) - sent_before == 2, round_
