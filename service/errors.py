@@ -80,6 +80,8 @@ ERROR_CODES = (
     "code_expired",
     "code_wrong",
     "code_locked",
+    "transmission_consent_required",
+    "recently_declined",
 )
 
 
