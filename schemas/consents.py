@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -9,13 +11,32 @@ from schemas.common import LOCALES, StrictSchema, text
 from service.domain.statuses import ConsentStatus
 
 EVIDENCE_METHODS = ("checkbox", "button", "signature", "voice", "other")
+#: What the person decided: consent, or a refusal that is recorded as carefully (PIPL 16).
+CONSENT_DECISIONS = ("granted", "declined")
 EVIDENCE_CHANNELS = ("mobile_app", "web", "kiosk", "paper", "sms_link", "qr_code", "other")
+
+
+class JsonBoolean(ma.fields.Boolean):
+    """A JSON `true` or `false` only: an act of consent is not a string or a number that reads as one."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class EvidenceSchema(StrictSchema):
     method = ma.fields.String(required=True, validate=validate.OneOf(EVIDENCE_METHODS))
     channel = ma.fields.String(required=True, validate=validate.OneOf(EVIDENCE_CHANNELS))
     locale = ma.fields.String(required=True, validate=validate.OneOf(LOCALES))
+    transmission_consent = JsonBoolean(
+        required=False,
+        metadata={
+            "description": "The person's own, separate act of consent to their face data leaving the device "
+            "(R9). Required `true` to grant a purpose with `transmits_face_data: true` (else 422 "
+            "`transmission_consent_required`); recorded in the consent's evidence"
+        },
+    )
 
 
 class ConsentCreateSchema(StrictSchema):
@@ -25,6 +46,15 @@ class ConsentCreateSchema(StrictSchema):
         required=True, validate=validate.Range(min=1), metadata={"description": "The notice version shown"}
     )
     evidence = ma.fields.Nested(EvidenceSchema, required=True)
+    decision = ma.fields.String(
+        required=False,
+        load_default=CONSENT_DECISIONS[0],
+        validate=validate.OneOf(CONSENT_DECISIONS),
+        metadata={
+            "description": "`granted` (default) or `declined`: a refusal is recorded like a grant (201, status "
+            "`declined`, no token), without penalty (PIPL 16, Measures Art. 12)"
+        },
+    )
 
 
 class ConsentSchema(StrictSchema):

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
     "GUARDIAN_POLL_INTERVAL": 5,
+    #: Days after a guardian declined a purpose before the organization may ask again for that child and
+    #: purpose (PIPL 16, Measures Art. 12: no repeated asking after a refusal). 0 lets it ask again at once.
+    "REASK_AFTER_DAYS": 30,
     #: Guardian SMS go only to mobile numbers of these regions (ISO 3166 codes, comma-separated).
     "SMS_ALLOWED_REGIONS": "CN",
     #: SMS one organization may send in 24 hours, every kind together.
@@ -73,6 +76,7 @@ _INTS = {
     "SMS_RETRY_ATTEMPTS",
     "GUARDIAN_REQUEST_HOURS",
     "GUARDIAN_POLL_INTERVAL",
+    "REASK_AFTER_DAYS",
     "STATUS_LIST_TTL",
     "API_KEY_CACHE_SECONDS",
     "DB_TIMEOUT_MS",
@@ -181,6 +185,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     if not locales or not set(locales) <= set(SUPPORTED_LOCALES):
         raise ConfigError(f"{PREFIX}REQUIRED_LOCALES must list locales among {', '.join(SUPPORTED_LOCALES)}")
     settings["REQUIRED_LOCALES"] = tuple(dict.fromkeys(locales))
+    if not 0 <= settings["REASK_AFTER_DAYS"] <= 3650:
+        raise ConfigError(f"{PREFIX}REASK_AFTER_DAYS must be between 0 and 3650 days")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
         raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
     return settings

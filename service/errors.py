@@ -82,6 +82,8 @@ ERROR_CODES = (
     "code_expired",
     "code_wrong",
     "code_locked",
+    "transmission_consent_required",
+    "recently_declined",
 )
 
 

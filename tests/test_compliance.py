@@ -27,8 +27,11 @@ def test_r9_transmission_is_declared_shown_and_recorded(tenant: Tenant) -> None:
     local = tenant.purpose("door_access")
     sent = tenant.purpose("cloud_match", transmits_face_data=True)
     assert local["transmits_face_data"] is False and sent["transmits_face_data"] is True
-    consent = tenant.consent(tenant.subject()["id"], "cloud_match").json
+    evidence = {"method": "checkbox", "channel": "mobile_app", "locale": "zh-CN", "transmission_consent": True}
+    body = {"subject_id": tenant.subject()["id"], "purpose": "cloud_match", "notice_version": 1, "evidence": evidence}
+    consent = tenant.post("/v1/consents", body, scope="consents").json
     assert consent["evidence"]["transmits_face_data"] is True
+    assert consent["evidence"]["transmission_consent"] is True
     receipt = tenant.get(f"/v1/consents/{consent['id']}/receipt", scope="consents").json["receipt"]
     assert receipt["purpose"]["transmits_face_data"] is True
 

@@ -93,10 +93,12 @@ def test_qr_then_sms_code_then_approve(
     phone.goto(created["approve_url"])
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.check('input[name="transmit"][value="canteen_payment"]')
     phone.click('button[name="action"][value="send_code"]')
     assert "验证码已发送" in phone.locator("#flash").inner_text()
     # Ticks survive the round trip of sending the code.
     assert phone.locator('input[name="purpose"][value="door_access"]').is_checked()
+    assert phone.locator('input[name="transmit"][value="canteen_payment"]').is_checked()
     phone.fill('input[name="otp"]', guardian.code_from(outbox()[-1]))
     phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
@@ -166,6 +168,7 @@ def test_withdrawal_page(live: str, tenant: Tenant, outbox: Any, phone: Any, gua
     phone.goto(guardian.url_from(outbox()[0]))
     phone.check('input[name="purpose"][value="door_access"]')
     phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.check('input[name="transmit"][value="canteen_payment"]')
     phone.check('input[name="attest_guardian"]')
     phone.click('button[name="action"][value="approve"]')
     phone.goto(guardian.url_from(outbox()[-1]))
@@ -196,4 +199,59 @@ def test_english_rendering_by_accept_language_and_by_lang(
     page.goto(created["approve_url"] + "?lang=zh-CN")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert "处理孩子人脸信息的监护人同意" in page.locator("main").inner_text()
+    context.close()
+
+
+def test_r9_transmission_is_its_own_box_in_chromium(
+    live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit
+) -> None:
+    """A purpose that sends face data off the device has a second, unticked box; one box alone approves nothing."""
+    child, created = _request(tenant, guardian)
+    phone.goto(guardian.url_from(outbox()[0]))
+    transmit = phone.locator('input[name="transmit"]')
+    assert transmit.count() == 1, "only the purpose that transmits has the second box"
+    canteen = phone.locator('input[name="transmit"][value="canteen_payment"]')
+    assert not canteen.is_checked()
+    assert "人脸信息传出设备" in phone.locator('label[for="transmit-canteen_payment"]').inner_text()
+    assert phone.locator('input[name="transmit"][value="door_access"]').count() == 0
+
+    # The purpose ticked, its transmission not: refused, nothing recorded, the error next to the box.
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="purpose"][value="canteen_payment"]')
+    phone.check('input[name="attest_guardian"]')
+    phone.click('button[name="action"][value="approve"]')
+    assert "您的选择未提交" in phone.locator("#flash").inner_text()
+    assert phone.locator('[data-transmit-error="canteen_payment"]').is_visible()
+    assert phone.locator('input[name="purpose"][value="canteen_payment"]').is_checked()
+    assert _statuses(tenant, created["id"]) == (
+        "pending",
+        {"door_access": "pending_guardian", "canteen_payment": "pending_guardian"},
+    )
+
+    # The transmission box alone: refused as well.
+    phone.uncheck('input[name="purpose"][value="canteen_payment"]')
+    phone.check('input[name="transmit"][value="canteen_payment"]')
+    phone.click('button[name="action"][value="approve"]')
+    assert phone.locator('[data-transmit-error="canteen_payment"]').is_visible()
+    assert _statuses(tenant, created["id"])[0] == "pending"
+
+    # Both boxes: approved, and the evidence says the transmission was consented to on its own.
+    phone.check('input[name="purpose"][value="canteen_payment"]')
+    assert phone.locator('input[name="transmit"][value="canteen_payment"]').is_checked()
+    phone.click('button[name="action"][value="approve"]')
+    assert phone.locator("#receipt").is_visible()
+    assert _statuses(tenant, created["id"]) == ("approved", {"door_access": "active", "canteen_payment": "active"})
+    allowed = tenant.verify("canteen_payment", subject_id=child["id"]).json
+    consent = tenant.get(f"/v1/consents/{allowed['consent_id']}", scope="consents").json
+    assert consent["evidence"]["transmission_consent"] is True
+
+
+def test_r9_transmission_box_in_english(live: str, tenant: Tenant, browser: Any, guardian: GuardianKit) -> None:
+    _, created = _request(tenant, guardian, delivery="qr")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    page.goto(created["approve_url"])
+    label = page.locator('label[for="transmit-canteen_payment"]').inner_text()
+    assert "I separately agree that my child's face data may be transmitted off the device" in label
+    assert "you consent to that separately here" not in page.locator("main").inner_text()
     context.close()

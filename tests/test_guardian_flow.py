@@ -197,7 +197,11 @@ def test_qr_delivery_needs_the_sms_code(tenant: Tenant, outbox: Any, client: Any
     code = guardian.code_from(outbox()[-1])
     assert outbox()[-1]["to"] == PHONE
     receipt = parent.submit(
-        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], otp=code
+        action="approve",
+        attest_guardian="yes",
+        purpose=["door_access", "canteen_payment"],
+        transmit="canteen_payment",
+        otp=code,
     )
     assert receipt.status_code == 200
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
@@ -300,7 +304,7 @@ def test_provider_failure_keeps_the_request(
 def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: Any, guardian: GuardianKit) -> None:
     child, created = start(tenant, guardian)
     guardian.browser(guardian.url_from(outbox()[0])).submit(
-        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"]
+        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], transmit="canteen_payment"
     )
     withdrawal = guardian.browser(guardian.url_from(outbox()[-1]))
     page = withdrawal.open().get_data(as_text=True)

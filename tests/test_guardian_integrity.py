@@ -265,7 +265,7 @@ def test_r13_erasure_removes_links_phone_lookups_and_withdrawal_notes(
     child, created = _request(tenant, guardian)
     decision_link = guardian.url_from(outbox()[0])
     guardian.browser(decision_link).submit(
-        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"]
+        action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"], transmit="canteen_payment"
     )
     withdrawal_link = guardian.url_from(outbox()[-1])
     door = next(c["id"] for c in created["consents"] if c["purpose"] == "door_access")
@@ -307,14 +307,17 @@ def test_r3_a_revoke_is_not_undone_by_a_later_approval(
     assert tenant.post(f"/v1/consents/{door}/revoke", scope="consents").status_code == 200
     parent = guardian.browser(guardian.url_from(outbox()[0]))
     # The page the guardian had open still offered both: the approval changes nothing, and says so.
-    late = parent.submit(action="approve", attest_guardian="yes", purpose=["door_access", "canteen_payment"])
+    both = ["door_access", "canteen_payment"]
+    late = parent.submit(action="approve", attest_guardian="yes", purpose=both, transmit="canteen_payment")
     assert late.status_code == 409 and "text/html" in late.content_type
     assert _status(tenant, created["id"]) == "pending"
     assert tenant.get(f"/v1/consents/{door}", scope="consents").json["status"] == "revoked"
     # Reloaded, the page offers what is left.
     page = parent.open().get_data(as_text=True)
     assert 'value="door_access"' not in page and 'value="canteen_payment"' in page
-    receipt = parent.submit(action="approve", attest_guardian="yes", purpose="canteen_payment")
+    receipt = parent.submit(
+        action="approve", attest_guardian="yes", purpose="canteen_payment", transmit="canteen_payment"
+    )
     assert receipt.status_code == 200
     assert tenant.get(f"/v1/consents/{door}", scope="consents").json["status"] == "revoked"
     assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "revoked"
@@ -456,7 +459,13 @@ def test_odd_form_values_on_the_guardian_pages_answer_4xx(
     child, _ = _request(tenant, guardian)
     parent = guardian.browser(guardian.url_from(outbox()[0]))
     both = ["door_access", "canteen_payment"]
-    odd = parent.submit(action="approve", attest_guardian="yes", purpose=both, notice_version_door_access="²")
+    odd = parent.submit(
+        action="approve",
+        attest_guardian="yes",
+        purpose=both,
+        transmit="canteen_payment",
+        notice_version_door_access="²",
+    )
     assert odd.status_code == 200  # a version that is no number is ignored, not a crash
     withdrawal = guardian.browser(guardian.url_from(outbox()[-1]))
     for value in ("abc\x00def", "x" * 500, "", "ü" * 36):

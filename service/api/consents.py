@@ -70,12 +70,19 @@ class Consents(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     def post(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Record an adult's separate consent to one purpose
+        """Record an adult's separate consent to one purpose, or their refusal
 
         Binds the person to the notice version they were shown (an older one answers 409 `stale_notice`)
         and returns the consent token. A person under the guardian age answers 409 `guardian_required`;
         a purpose without a current impact assessment 409 `assessment_required`; a second live consent
-        to the same purpose 409 `consent_exists`.
+        to the same purpose 409 `consent_exists`. A purpose with `transmits_face_data: true` needs the
+        person's own act of consent to the transmission, `evidence.transmission_consent: true` (else 422
+        `transmission_consent_required`, R9).
+
+        `"decision": "declined"` records a refusal (PIPL 16): 201, status `declined`, no token, the
+        evidence and an audit event like a grant's. It is bound to any notice version the purpose has had,
+        needs no assessment, and is refused for a minor (409 `guardian_required`: the guardian declines
+        through a guardian request) and while a live consent exists (409 `consent_exists`: withdraw it).
         """
         caller = current_caller()
         session = db.session()
@@ -88,8 +95,9 @@ class Consents(MethodView):
                 )
                 if replay is not None:
                     return consent_view(replay)
+            record = consents.decline_consent if fields["decision"] == "declined" else consents.grant_consent
             try:
-                consent = consents.grant_consent(
+                consent = record(
                     session,
                     org_id=caller.org_id,
                     actor=caller.actor,

@@ -98,6 +98,11 @@ class GuardianRequests(MethodView):
         of that phone in your organization (one of a kind a minute, five an hour: 429 `rate_limited`) and
         your organization's daily budget (429 `sms_budget_exhausted`); a 429 creates nothing. A subject who
         is not a minor answers 409 `not_a_minor`.
+
+        No repeated asking after a refusal (PIPL 16): a purpose the guardian declined for this child (or
+        left unticked while approving others) less than `REASK_AFTER_DAYS` (30) days ago answers 409
+        `recently_declined`, naming the purposes (`errors.purposes`) and when each may be asked again
+        (`errors.ask_again_after`); nothing is created and no SMS sent.
         """
         caller = current_caller()
         session = db.session()
@@ -116,6 +121,7 @@ class GuardianRequests(MethodView):
                 delivery=fields["delivery"],
                 locale=fields["locale"],
                 hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+                reask_after_days=current_app.config["REASK_AFTER_DAYS"],
                 child_display_name=fields.get("child_display_name"),
             )
             session.commit()

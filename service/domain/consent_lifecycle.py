@@ -61,6 +61,7 @@ __all__ = [
     "expiry_reason",
     "lock_subject",
     "persist_expiry",
+    "record_refusal",
     "take_notice",
 ]
 
@@ -173,6 +174,58 @@ def activate(
             "guardian": consent.guardian_authorized,
             "guardian_request_id": consent.guardian_request_id,
             "possession": evidence.get("possession"),
+            "transmission_consent": evidence.get("transmission_consent"),
+        },
+    )
+
+
+def record_refusal(
+    session: Session,
+    consent: Consent,
+    *,
+    actor: str,
+    notice: Notice,
+    declined_at: datetime,
+    evidence: dict[str, Any],
+) -> None:
+    """Insert an adult's refusal as a ``declined`` consent, recorded as carefully as a grant (PIPL 16).
+
+    It is final from the start (``ended_at`` is the moment of the refusal, ``end_reason`` ``person_declined``)
+    and never live, so the unique live index does not concern it; its audit event carries the grant's
+    payload, so the trail reads a refusal as it reads a consent.
+    """
+    values: dict[str, Any] = {
+        "status": ConsentStatus.DECLINED.value,
+        "notice_version": notice.version,
+        "notice_digest": notice.digest,
+        "guardian_authorized": False,
+        "evidence": evidence,
+        "ended_at": declined_at,
+        "ended_by": actor,
+        "end_reason": "person_declined",
+    }
+    for name, value in values.items():
+        setattr(consent, name, value)
+    session.add(consent)
+    session.flush()
+    record_event(
+        session,
+        org_id=consent.org_id,
+        actor=actor,
+        action="consent.declined",
+        object_type="consent",
+        object_id=consent.id,
+        data={
+            "subject_id": consent.subject_id,
+            "purpose": consent.purpose.code,
+            "reason": "person_declined",
+            "notice_version": notice.version,
+            "notice_digest": notice.digest,
+            "method": evidence.get("method"),
+            "channel": evidence.get("channel"),
+            "guardian": False,
+            "guardian_request_id": None,
+            "possession": None,
             "transmission_consent": evidence.get("transmission_consent"),
         },
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from service.domain.consent_lifecycle import (
     end_consent,
     lock_subject,
     persist_expiry,
+    record_refusal,
     take_notice,
 )
 from service.domain.purposes import assessment_is_current, get_purpose
@@ -26,7 +27,7 @@ from service.domain.status_lists import status_uri
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
 from service.keys.tokens import KeySet, encode_consent_token
-from service.models import Consent, utcnow
+from service.models import Consent, Purpose, Subject, utcnow
 
 
 def request_fingerprint(body: dict[str, Any]) -> str:
@@ -47,6 +48,55 @@ def find_by_idempotency_key(session: Session, *, org_id: str, key: str, fingerpr
     return consent
 
 
+class TransmissionConsentRequired(Unprocessable):
+    """A purpose that sends face data off the device needs its own act of consent to that (R9)."""
+
+    code = "transmission_consent_required"
+
+
+def require_transmission_consent(purpose: Purpose, evidence: dict[str, Any]) -> None:
+    """R9: consent to a purpose that transmits face data is not consent to the transmission itself.
+
+    The person must have given a second, separate act of consent to it (``transmission_consent: true``);
+    anything else, absent or false, is not that act.
+    """
+    if purpose.transmits_face_data and evidence.get("transmission_consent") is not True:
+        raise TransmissionConsentRequired(
+            f"purpose {purpose.code!r} sends face data off the device: that needs its own act of consent, "
+            "evidence.transmission_consent: true",
+            details={"purpose": purpose.code},
+        )
+
+
+def _adult_subject(session: Session, *, org_id: str, subject_id: str) -> Subject:
+    """The person, under their row lock, if they may decide for themself: not erased, not a minor."""
+    get_subject(session, org_id=org_id, subject_id=subject_id)  # 404 before any lock
+    subject = lock_subject(session, subject_id)
+    assert subject is not None
+    if subject.erased_at is not None:
+        raise Conflict("this subject was erased", code="subject_erased")
+    return subject
+
+
+def _refuse_minor(subject: Subject, now: datetime) -> None:
+    if is_minor(subject, now.date()):
+        # A child under the guardian age neither consents nor refuses alone (PIPL 31): the guardian does
+        # both, through a guardian request, where declining is one of the answers.
+        raise Conflict(
+            "this person is under the guardian age: consent must come from a parent or guardian "
+            "through POST /v1/guardian-requests",
+            code="guardian_required",
+        )
+
+
+def _live_consent(session: Session, subject: Subject, purpose: Purpose) -> Consent | None:
+    return session.scalars(
+        select(Consent)
+        .where(Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_CONSENT))
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def grant_consent(
     session: Session,
     *,
@@ -61,18 +111,9 @@ def grant_consent(
 ) -> Consent:
     """Record an adult's separate consent to one purpose, bound to the notice version they were shown."""
     now = utcnow()
-    get_subject(session, org_id=org_id, subject_id=subject_id)  # 404 before any lock
-    subject = lock_subject(session, subject_id)
-    assert subject is not None
-    if subject.erased_at is not None:
-        raise Conflict("this subject was erased", code="subject_erased")
+    subject = _adult_subject(session, org_id=org_id, subject_id=subject_id)
     purpose = get_purpose(session, org_id=org_id, code=purpose_code)
-    if is_minor(subject, now.date()):
-        raise Conflict(
-            "this person is under the guardian age: consent must come from a parent or guardian "
-            "through POST /v1/guardian-requests",
-            code="guardian_required",
-        )
+    _refuse_minor(subject, now)
     notice = take_notice(session, purpose)  # also reads the purpose afresh, under the lock
     if not assessment_is_current(purpose, now.date()):
         raise Conflict(f"purpose {purpose.code!r} has no current impact assessment", code="assessment_required")
@@ -82,11 +123,8 @@ def grant_consent(
             code="stale_notice",
             details={"current_version": notice.version},
         )
-    live = session.scalars(
-        select(Consent)
-        .where(Consent.subject_id == subject.id, Consent.purpose_id == purpose.id, Consent.status.in_(LIVE_CONSENT))
-        .execution_options(populate_existing=True)
-    ).first()
+    require_transmission_consent(purpose, evidence)
+    live = _live_consent(session, subject, purpose)
     if live is not None and idempotency_key is not None and live.idempotency_key == idempotency_key:
         # The same request, committed by a concurrent twin between our key lookup and now.
         if live.request_fingerprint != fingerprint:
@@ -115,6 +153,80 @@ def grant_consent(
         expires_at=now + timedelta(days=purpose.retention_days),
         evidence={
             **evidence,
+            "recorded_at": now.isoformat(),
+            "notice_digest": notice.digest,
+            "transmits_face_data": purpose.transmits_face_data,
+        },
+    )
+    return consent
+
+
+def decline_consent(
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    subject_id: str,
+    purpose_code: str,
+    notice_version: int,
+    evidence: dict[str, Any],
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> Consent:
+    """Record an adult's refusal of one purpose: a ``declined`` consent, with its evidence and audit event.
+
+    Refusing is the person's right (PIPL 16, Measures Art. 12), so it asks less than a grant: no current
+    impact assessment, no transmission consent, and any notice version the purpose has had (the refusal is
+    bound to the one the person was shown). Still refused: a minor (409 ``guardian_required``: the
+    guardian declines for them), an erased subject, and a person with a live consent to the purpose (409
+    ``consent_exists``: to end it, withdraw it), since the newest consent is what verification reads.
+    """
+    now = utcnow()
+    subject = _adult_subject(session, org_id=org_id, subject_id=subject_id)
+    purpose = get_purpose(session, org_id=org_id, code=purpose_code)
+    _refuse_minor(subject, now)
+    current = take_notice(session, purpose)
+    notice = next((n for n in purpose.notices if n.version == notice_version), None)
+    if notice is None:
+        raise Conflict(
+            f"purpose {purpose.code!r} has no notice version {notice_version}",
+            code="stale_notice",
+            details={"current_version": current.version},
+        )
+    if idempotency_key is not None:
+        twin = session.scalars(
+            select(Consent).where(Consent.org_id == org_id, Consent.idempotency_key == idempotency_key)
+        ).first()
+        if twin is not None:  # committed by a concurrent twin between our key lookup and now
+            if twin.request_fingerprint != fingerprint:
+                raise Unprocessable(
+                    "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
+                )
+            return twin
+    live = _live_consent(session, subject, purpose)
+    if live is not None and not persist_expiry(session, live):
+        raise Conflict(
+            "this person already has a live consent to this purpose: withdraw it (POST /v1/consents/{id}/revoke)",
+            code="consent_exists",
+            details={"consent_id": live.id},
+        )
+    consent = Consent(
+        org_id=org_id,
+        subject_id=subject.id,
+        purpose_id=purpose.id,
+        purpose=purpose,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    record_refusal(
+        session,
+        consent,
+        actor=actor,
+        notice=notice,
+        declined_at=now,
+        evidence={
+            **evidence,
+            "decision": "declined",
             "recorded_at": now.isoformat(),
             "notice_digest": notice.digest,
             "transmits_face_data": purpose.transmits_face_data,

@@ -137,7 +137,7 @@ def compliance_report(
         or 0
     )
     return {
-        "organization": {"id": org.id, "name": org.name, "contact": org.contact},
+        "organization": org.controller(),
         "generated_at": utcnow(),
         "filing": filing_status(
             session, org_id=org_id, threshold=threshold, holidays=holidays, extra_workdays=extra_workdays, today=day

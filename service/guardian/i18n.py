@@ -42,7 +42,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention": "保存期限",
         "retention_days": "{days} 天（到期后删除）",
         "alternative": "不使用人脸识别的替代方式",
-        "transmits": "此用途会将人脸信息传出设备，需您单独同意。",
+        "transmits": "此用途会将孩子的人脸信息传出设备。传出须经您另行单独同意，即下方的第二个勾选框："
+        "同意此用途须两项都勾选；不同意则两项都不勾选。",
+        "transmit_to": "我另行单独同意：为“{name}”将孩子的人脸信息传出设备",
+        "transmission_consent_required": "您的选择未提交。会将人脸信息传出设备的用途有两个勾选框："
+        "同意须两项都勾选，不同意则两项都不勾选。请检查标出的用途后重新提交。",
+        "transmission_pair": "同意“{name}”须勾选以上两项；不同意则两项都不勾选。",
         "local_only": "人脸信息仅在采集设备上处理和保存，不会传出设备。",
         "withdraw_how": "如何撤回同意",
         "withdraw_text": "您可随时撤回同意。如您同意了任一用途，提交后会收到一条含撤回链接的短信；也可联系{contact}。"
@@ -132,7 +137,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention": "Kept for",
         "retention_days": "{days} days, then deleted",
         "alternative": "The alternative without face recognition",
-        "transmits": "For this purpose face data leaves the device; you consent to that separately here.",
+        "transmits": "For this purpose your child's face data leaves the device. That needs your separate "
+        "consent, given with the second box below: to agree to this purpose tick both boxes; to decline it, "
+        "leave both unticked.",
+        "transmit_to": "I separately agree that my child's face data may be transmitted off the device for “{name}”",
+        "transmission_consent_required": "Your choices were not submitted. A purpose whose face data leaves the "
+        "device has two boxes: tick both to agree, or neither to decline. Please check the purpose marked below "
+        "and submit again.",
+        "transmission_pair": "To agree to “{name}”, tick both boxes above; to decline it, leave both unticked.",
         "local_only": "Face data is processed and kept on the capturing device only; it never leaves it.",
         "withdraw_how": "How to withdraw consent",
         "withdraw_text": "You can withdraw consent at any time. If you agree to any purpose, you will get an SMS with "

@@ -132,6 +132,8 @@ def _decision_page(
     flash: str | None = None,
     flash_kind: str = "info",
     ticked: list[str] | None = None,
+    transmit: list[str] | None = None,
+    transmit_errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
     req = link.request
@@ -151,6 +153,8 @@ def _decision_page(
         flash=flash,
         flash_kind=flash_kind,
         ticked=ticked or [],
+        transmit_ticked=transmit or [],
+        transmit_errors=transmit_errors or [],
         # A page shown again (a code sent, an error) keeps the guardian's confirmation as they left it.
         attested=request.method == "POST" and request.form.get("attest_guardian") == "yes",
     )
@@ -203,14 +207,15 @@ def act(token: str) -> Response:
         return _withdraw(session, link, page)
     action = request.form.get("action")
     ticked = [code for code in request.form.getlist("purpose") if code]
+    transmit = [code for code in request.form.getlist("transmit") if code]
     if action == "send_code" and link.request.delivery == Delivery.QR:
-        return _send_code(session, link, page, ticked)
+        return _send_code(session, link, page, ticked, transmit)
     if action in {"approve", "decline"}:
-        return _decide(session, link, page, approve=action == "approve", ticked=ticked)
+        return _decide(session, link, page, approve=action == "approve", ticked=ticked, transmit=transmit)
     return _decision_page(session, link, page, status=400)
 
 
-def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[str]) -> Response:
+def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[str], transmit: list[str]) -> Response:
     req: GuardianRequest = link.request
     messenger = Messenger.of(current_app)
     try:
@@ -226,6 +231,7 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
             flash=page.t(key, seconds=limited.retry_after, org=org.name if org else ""),
             flash_kind="error",
             ticked=ticked,
+            transmit=transmit,
             status=429,
         )
     code = flow.issue_code(session, req, protector())
@@ -233,8 +239,10 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
     outcome = messenger.deliver(session, req, reservation, messenger.code_text(session, req, code))
     session.commit()
     if not outcome.sent:
-        return _decision_page(session, link, page, flash=page.t("sms_failed"), flash_kind="error", ticked=ticked)
-    return _decision_page(session, link, page, flash=page.t("code_sent"), ticked=ticked)
+        return _decision_page(
+            session, link, page, flash=page.t("sms_failed"), flash_kind="error", ticked=ticked, transmit=transmit
+        )
+    return _decision_page(session, link, page, flash=page.t("code_sent"), ticked=ticked, transmit=transmit)
 
 
 def _shown_versions() -> dict[str, int]:
@@ -246,7 +254,9 @@ def _shown_versions() -> dict[str, int]:
     return shown
 
 
-def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, ticked: list[str]) -> Response:
+def _decide(
+    session: Session, link: GuardianLink, page: Page, *, approve: bool, ticked: list[str], transmit: list[str]
+) -> Response:
     req: GuardianRequest = link.request
     org = session.get(Organization, req.org_id)
     org_name = org.name if org else ""
@@ -260,6 +270,7 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
             code=request.form.get("otp"),
             protector=protector(),
             shown_versions=_shown_versions(),
+            transmit=transmit,
         )
     except flow.CodeRejected as rejected:
         session.commit()  # the try is counted (and a lock recorded) even though nothing is decided
@@ -270,11 +281,24 @@ def _decide(session: Session, link: GuardianLink, page: Page, *, approve: bool, 
             flow.CodeCheck.EXPIRED: page.t("code_expired"),
             flow.CodeCheck.MISSING: page.t("code_missing"),
         }[rejected.check]
-        return _decision_page(session, link, page, flash=message, flash_kind="error", ticked=ticked, status=400)
+        return _decision_page(
+            session, link, page, flash=message, flash_kind="error", ticked=ticked, transmit=transmit, status=400
+        )
     except flow.DecisionRefused as refused:
+        # Nothing recorded; the page comes back with the guardian's ticks as they left them, and a
+        # transmission box ticked alone or missing is pointed out next to it (TransmissionRefused).
         session.rollback()
-        flash = page.t(refused.code)
-        return _decision_page(session, link, page, flash=flash, flash_kind="error", ticked=ticked, status=400)
+        return _decision_page(
+            session,
+            link,
+            page,
+            flash=page.t(refused.code),
+            flash_kind="error",
+            ticked=ticked,
+            transmit=transmit,
+            transmit_errors=(refused.details or {}).get("purposes", []),
+            status=400,
+        )
     except flow.NoticeChanged:
         session.rollback()
         return _decision_page(session, link, page, flash=page.t("notice_changed"), flash_kind="error", status=409)

@@ -14,6 +14,7 @@ from service.domain.guardian.decisions import (
     Decision,
     DecisionRefused,
     NoticeChanged,
+    TransmissionRefused,
     consents_of_child,
     decide,
     withdraw,
@@ -22,15 +23,19 @@ from service.domain.guardian.links import LinkGone, resolve_link
 from service.domain.guardian.messages import RateLimited, SmsOutcome, check_sms_allowance
 from service.domain.guardian.messaging import Messenger, local_time
 from service.domain.guardian.requests import (
+    GUARDIAN_REFUSALS,
+    RecentlyDeclined,
     child_display_name,
     create_guardian_request,
     expire_if_due,
     expire_overdue_requests,
     get_request,
+    refuse_reasking,
     renew_decision_link,
 )
 
 __all__ = [
+    "GUARDIAN_REFUSALS",
     "OTP_MAX_FAILURES",
     "WITHDRAWABLE",
     "CodeCheck",
@@ -41,7 +46,9 @@ __all__ = [
     "Messenger",
     "NoticeChanged",
     "RateLimited",
+    "RecentlyDeclined",
     "SmsOutcome",
+    "TransmissionRefused",
     "check_code",
     "check_sms_allowance",
     "child_display_name",
@@ -54,6 +61,7 @@ __all__ = [
     "issue_code",
     "link_url",
     "local_time",
+    "refuse_reasking",
     "renew_decision_link",
     "resolve_link",
     "withdraw",

@@ -6,6 +6,13 @@ with ``delivery: sms`` the link itself, which exists only in the SMS sent to tha
 and verified for this request in this very decision. :func:`decide` refuses anything else, whatever path
 calls it, and the consent's evidence says which proof was given. Approving also needs the decider to
 confirm that they are the child's parent or legal guardian.
+
+**Transmission is its own act of consent (R9).** A purpose whose face data leaves the device is approved
+only when the guardian ticked both its boxes: the purpose, and the separate transmission box. One without
+the other refuses the whole form (:class:`TransmissionRefused`) and records nothing: we chose that over
+declining the purpose, because a declined purpose may not be asked again for ``REASK_AFTER_DAYS``, and a
+parent who ticked one box of two most likely meant to agree and missed the second, or the other way round.
+The page then says so next to the purpose, with the ticks kept, and the guardian ticks both or neither.
 """
 
 from __future__ import annotations
@@ -44,6 +51,12 @@ class DecisionRefused(DomainError):
 
     status = 422
     code = "select_one"
+
+
+class TransmissionRefused(DecisionRefused):
+    """A purpose that transmits face data was ticked without its transmission box, or the other way round."""
+
+    code = "transmission_consent_required"
 
 
 class CodeRejected(DomainError):
@@ -92,10 +105,17 @@ def decide(
     code: str | None,
     protector: DataProtector,
     shown_versions: dict[str, int] | None = None,
+    transmit: list[str] | tuple[str, ...] = (),
 ) -> Decision:
     """Record the guardian's decision, purpose by purpose; only one decision per request ever counts.
 
-    Raises :class:`DecisionRefused` (nothing ticked, no attestation), :class:`CodeRejected` (``qr`` without
+    ``ticked`` are the purposes the guardian agreed to; ``transmit`` the purposes whose transmission of
+    face data they agreed to, each its own act of consent (R9): a purpose that transmits is approved only
+    when it is in both. Codes in ``transmit`` for purposes that do not transmit, or that the request does
+    not hold, are ignored (they grant nothing).
+
+    Raises :class:`DecisionRefused` (nothing ticked, no attestation; :class:`TransmissionRefused` for a
+    transmitting purpose ticked in only one of the two lists), :class:`CodeRejected` (``qr`` without
     a verified code; the caller commits, so that the try is counted), :class:`NoticeChanged`,
     :class:`LinkGone` (decided, expired or locked meanwhile) or :class:`StateChanged` (a consent moved
     meanwhile, e.g. revoked by the organization): all but ``CodeRejected`` change nothing.
@@ -126,6 +146,8 @@ def decide(
         raise DecisionRefused("tick at least one purpose to approve, or decline", code="select_one")
     if approve and not attested:
         raise DecisionRefused("confirm that you are the child's parent or legal guardian", code="attestation_required")
+    if approve:
+        require_transmission_ticks(pending, chosen, {code for code in transmit if code})
     possession = _prove_possession(session, request, code, protector)
     notices: dict[str, Notice] = {}
     for consent in pending:
@@ -166,6 +188,7 @@ def decide(
                 granted_at=now,
                 # Guardian consent ends when the child reaches the guardian age (see README, "Turning 14").
                 expires_at=min(end, age_end) if age_end else end,
+                # Approved with both boxes ticked (require_transmission_ticks): its own act, recorded as such.
                 evidence=_evidence(request, possession, notice, purpose.transmits_face_data, now.isoformat()),
             )
             continue
@@ -201,6 +224,22 @@ def decide(
     )
 
 
+def require_transmission_ticks(pending: list[Consent], chosen: set[str], transmit: set[str]) -> None:
+    """R9 for guardians: each transmitting purpose is ticked in both boxes or in neither.
+
+    A purpose ticked without its transmission box is not approved, and the transmission box alone approves
+    nothing; rather than decide either way for the guardian, the form is refused and nothing recorded.
+    """
+    transmitting = {c.purpose.code for c in pending if c.purpose.transmits_face_data}
+    unmatched = sorted((chosen ^ transmit) & transmitting)
+    if unmatched:
+        raise TransmissionRefused(
+            "face data of these purposes leaves the device: to agree, tick both the purpose and its "
+            "transmission; to decline, leave both unticked",
+            details={"purposes": unmatched},
+        )
+
+
 def _prove_possession(session: Session, request: GuardianRequest, code: str | None, protector: DataProtector) -> str:
     """How the decider proved they hold the phone on record; raise :class:`CodeRejected` when they did not."""
     if request.delivery != Delivery.QR:
@@ -227,6 +266,8 @@ def _evidence(
         "recorded_at": recorded_at,
         "notice_digest": notice.digest,
         "transmits_face_data": transmits,
+        # R9: the guardian's separate act of consent to the transmission (its own box), where it applies.
+        **({"transmission_consent": True} if transmits else {}),
     }
 
 
@@ -273,7 +314,9 @@ __all__ = [
     "Decision",
     "DecisionRefused",
     "NoticeChanged",
+    "TransmissionRefused",
     "consents_of_child",
     "decide",
+    "require_transmission_ticks",
     "withdraw",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service.domain.consent_lifecycle import (
@@ -25,7 +25,7 @@ from service.domain.statuses import Delivery, GuardianRequestStatus, Relationshi
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
 from service.keys.crypto import DataProtector
-from service.models import Consent, GuardianLink, GuardianRequest, Purpose, SmsMessage, utcnow
+from service.models import Consent, GuardianLink, GuardianRequest, Purpose, SmsMessage, Subject, utcnow
 from service.sms.phones import InvalidPhone, mask_phone, normalize_mobile
 
 
@@ -43,12 +43,15 @@ def create_guardian_request(
     delivery: str,
     locale: str,
     hours: int,
+    reask_after_days: int,
     child_display_name: str | None = None,
 ) -> tuple[GuardianRequest, SmsMessage | None, str]:
     """Open a request with one ``pending_guardian`` consent per purpose.
 
     With ``delivery: sms`` the link SMS is reserved here (a 429 creates nothing); the caller delivers it
     after the commit, to the guardian only. Returns the request, that reservation and the link's token.
+    A purpose the guardian declined for this child less than ``reask_after_days`` ago answers 409
+    ``recently_declined`` (see :func:`refuse_reasking`).
     """
     now = utcnow()
     get_subject(session, org_id=org_id, subject_id=subject_id)
@@ -75,6 +78,7 @@ def create_guardian_request(
         raise Conflict(
             "purposes without a current impact assessment", code="assessment_required", details={"purposes": unassessed}
         )
+    refuse_reasking(session, subject=subject, purposes=found, days=reask_after_days, now=now)
     try:
         e164 = normalize_mobile(phone, allowed_regions)
     except InvalidPhone as exc:
@@ -210,6 +214,62 @@ def open_request(
         **audit,
     )
     return request, reservation, token
+
+
+#: The ends of a guardian request's consent that are the guardian's refusal: declined outright ("Decline
+#: all", or ticked and then refused), or left unticked while approving others. The page says that an
+#: unticked box means no, so a purpose the guardian did not tick was refused as much as a declined one.
+#: Not refusals: an expired or locked request (nobody answered), a missing assessment.
+GUARDIAN_REFUSALS = ("guardian_declined", "not_selected")
+
+
+class RecentlyDeclined(Conflict):
+    """The guardian refused these purposes for this child recently: do not ask again yet (PIPL 16)."""
+
+    code = "recently_declined"
+
+
+def refuse_reasking(session: Session, *, subject: Subject, purposes: list[Purpose], days: int, now: datetime) -> None:
+    """No repeated asking after a refusal (Measures Art. 12, PIPL 16; R6).
+
+    Raises :class:`RecentlyDeclined` when the guardian refused one of ``purposes`` for this child (its
+    consent ``declined`` with a reason of :data:`GUARDIAN_REFUSALS`) less than ``days`` days ago, naming
+    each such purpose and when asking again is allowed. The caller holds the subject's row lock, which a
+    guardian's decision takes first too: a decision and a new request for the same child never overlap,
+    so a refusal committed a moment ago is seen here.
+    """
+    if days <= 0 or not purposes:
+        return
+    since = now - timedelta(days=days)
+    refused = session.execute(
+        select(Consent.purpose_id, func.max(Consent.ended_at))
+        .where(
+            Consent.org_id == subject.org_id,
+            Consent.subject_id == subject.id,
+            Consent.purpose_id.in_([p.id for p in purposes]),
+            Consent.status == ConsentStatus.DECLINED,
+            Consent.guardian_request_id.is_not(None),
+            Consent.end_reason.in_(GUARDIAN_REFUSALS),
+            Consent.ended_at > since,
+        )
+        .group_by(Consent.purpose_id)
+    ).all()
+    if not refused:
+        return
+    codes = {p.id: p.code for p in purposes}
+    ask_again: dict[str, datetime] = {}
+    for purpose_id, declined_at in refused:
+        assert declined_at is not None  # a declined consent has ended
+        ask_again[codes[purpose_id]] = declined_at + timedelta(days=days)
+    names = sorted(ask_again)
+    raise RecentlyDeclined(
+        f"the guardian declined {', '.join(names)} for this child less than {days} days ago: "
+        "ask again only after the dates given",
+        details={
+            "purposes": names,
+            "ask_again_after": {code: ask_again[code].isoformat() for code in names},
+        },
+    )
 
 
 def renew_decision_link(session: Session, request: GuardianRequest) -> str:
