@@ -111,7 +111,9 @@ def test_pipl17_reconsent_respects_the_sms_allowance(
     with app.app_context():
         session = db.session()
         opened = session.scalars(
-            select(GuardianRequest).where(GuardianRequest.subject_id == child["id"]).order_by(GuardianRequest.created_at)
+            select(GuardianRequest)
+            .where(GuardianRequest.subject_id == child["id"])
+            .order_by(GuardianRequest.created_at)
         ).all()[-1]
         assert (opened.delivery_status, opened.delivery_error) == ("failed", "rate_limited")
         request_id = opened.id
