@@ -242,7 +242,7 @@ def test_r6_no_reasking_after_a_guardian_refusal_http(
     tenant: Tenant, make_tenant: Any, guardian: GuardianKit, outbox: Any, db_session: Session
 ) -> None:
     child = guardian.setup_child(tenant)
-    tenant.purpose("library", name="Library checkout")
+    tenant.purpose("library", name={"zh-CN": "图书借阅", "en": "Library checkout"})
     tenant.guardian_request(child["id"], ["door_access", "canteen_payment"])
     _decline_on_the_page(guardian, guardian.url_from(outbox()[0]), action="decline")
     declined_at = _declined_at(db_session, child["id"], "door_access")

@@ -27,7 +27,9 @@ EVIDENCE = {"method": "checkbox", "channel": "mobile_app", "locale": "zh-CN"}
 
 def _cloud_purpose(tenant: Tenant) -> None:
     tenant.purpose("door_access")
-    tenant.purpose("cloud_match", transmits_face_data=True, name="Cloud match", category="payment")
+    tenant.purpose(
+        "cloud_match", transmits_face_data=True, name={"zh-CN": "云端比对", "en": "Cloud match"}, category="payment"
+    )
 
 
 def _post_consent(tenant: Tenant, subject_id: str, purpose: str, **evidence: Any) -> Any:
