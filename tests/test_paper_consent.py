@@ -254,6 +254,16 @@ def test_pipl29_paper_partial_approval(tenant: Tenant, guardian: GuardianKit, ou
         {"door_access": "active", "canteen_payment": "declined"},
     )
     assert len(outbox()) == 1
+    door = next(c for c in answer.json["consents"] if c["purpose"] == "door_access")
+    receipt = tenant.get(f"/v1/consents/{door['id']}/receipt", scope="consents").json["receipt"]
+    assert receipt["consent"]["type"] == "explicit, separate, written"
+    assert receipt["collection"] == {
+        "method": "written",
+        "channel": "paper",
+        "recorded_at": receipt["collection"]["recorded_at"],
+        "form_sha256": FORM,
+        "signed_on": china_today().isoformat(),
+    }
 
 
 def test_pipl29_a_paper_decision_is_recorded_once(tenant: Tenant, guardian: GuardianKit, outbox: Any) -> None:
@@ -442,3 +452,34 @@ def test_pipl29_two_paper_decisions_racing_record_one(
             )
         assert sorted(decided) == sorted(["guardian_request.created", f"guardian_request.{winner}"])
         assert granted_or_declined == 2
+
+
+def test_pipl29_revoke_racing_a_form_is_never_undone(
+    app: Flask, make_tenant: MakeTenant, guardian: GuardianKit, race: Race
+) -> None:
+    """The organization revokes a pending consent while its approving form is recorded: it ends revoked."""
+    tenant = make_tenant()
+    guardian.setup_child(tenant)
+    outcomes: set[int] = set()
+    client, headers = app.test_client(), tenant.headers("consents")  # the revoking side's
+    for _ in range(5):
+        child = tenant.subject(age_years=9)
+        created = tenant.guardian_request(child["id"], BOTH, delivery="paper").json
+        door = next(c for c in created["consents"] if c["purpose"] == "door_access")
+        approve = poster(app, tenant, created["id"], body(dict.fromkeys(BOTH, "approve")))
+
+        def revoke(consent_id: str = door["id"]) -> int:
+            return int(client.post(f"/v1/consents/{consent_id}/revoke", json={}, headers=headers).status_code)
+
+        [[recorded, revoked]] = race(approve, revoke)
+        assert not isinstance(recorded, BaseException) and revoked == 200, (recorded, revoked)
+        status, consents = statuses(tenant, created["id"])
+        assert consents["door_access"] == "revoked"
+        if recorded[0] == 200:  # the form first: approved, then withdrawn
+            assert status == "approved" and consents["canteen_payment"] == "active"
+        else:  # the revoke first: the form is refused whole
+            assert recorded[1] == "state_changed", recorded
+            assert status == "pending" and consents["canteen_payment"] == "pending_guardian"
+        outcomes.add(recorded[0])
+        assert tenant.verify("door_access", subject_id=child["id"]).json["reason"] == "revoked"
+    assert outcomes <= {200, 409}
