@@ -6,15 +6,21 @@ import marshmallow as ma
 from marshmallow import validate
 
 from schemas.common import LOCALES, StrictSchema
-from service.domain.statuses import ConsentStatus, Delivery, GuardianRequestStatus, Relationship
+from service.domain.statuses import ConsentStatus, Delivery, GuardianRequestStatus, PaperAnswer, Relationship
 
 RELATIONSHIPS = [relationship.value for relationship in Relationship]
+PAPER_ANSWERS = [answer.value for answer in PaperAnswer]
 DELIVERIES = [delivery.value for delivery in Delivery]
 
 
 class GuardianSchema(StrictSchema):
     phone = ma.fields.String(
-        required=True, validate=validate.Length(min=4, max=20), metadata={"description": "E.164, e.g. +8613812345678"}
+        required=True,
+        validate=validate.Length(min=4, max=20),
+        metadata={
+            "description": "E.164, e.g. +8613812345678. Required for `paper` too: the withdrawal link is texted "
+            "to it once the form is recorded."
+        },
     )
     relationship = ma.fields.String(
         required=True,
@@ -39,7 +45,9 @@ class GuardianRequestCreateSchema(StrictSchema):
         validate=validate.OneOf(DELIVERIES),
         metadata={
             "description": "`sms`: the link goes to the guardian's phone, and only there (no answer carries it). "
-            "`qr`: the app shows the QR code; the guardian proves the phone with an SMS code before deciding."
+            "`qr`: the app shows the QR code; the guardian proves the phone with an SMS code before deciding. "
+            "`paper`: written consent (PIPL Art. 29): nothing is sent and there is no link or QR code; the "
+            "guardian signs a form and you record it with `POST /v1/guardian-requests/{id}/paper-decision`."
         },
     )
     locale = ma.fields.String(load_default="zh-CN", validate=validate.OneOf(LOCALES))
@@ -93,3 +101,51 @@ class GuardianRequestSchema(StrictSchema):
     decided_at = ma.fields.DateTime(allow_none=True)
     poll_interval = ma.fields.Integer(metadata={"description": "Seconds between polls of this resource"})
     created_at = ma.fields.DateTime()
+
+
+class PaperDecisionSchema(StrictSchema):
+    decisions = ma.fields.Dict(
+        keys=ma.fields.String(validate=validate.Length(min=1, max=64)),
+        values=ma.fields.String(validate=validate.OneOf(PAPER_ANSWERS)),
+        required=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={
+            "description": "Each purpose code of the request, exactly once, with the guardian's written answer: "
+            "`approve` or `decline`. A purpose missing or not of this request: 422 `validation_error`, the "
+            "purpose named under `errors.json.decisions`.",
+            "example": {"door_access": "approve", "canteen_payment": "decline"},
+        },
+    )
+    transmission_consent = ma.fields.List(
+        ma.fields.String(validate=validate.Length(min=1, max=64)),
+        load_default=list,
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "The purposes whose separate transmission box the guardian ticked on the form (R9). "
+            "Approving a purpose that sends face data off the device without it: 422 "
+            "`transmission_consent_required`, nothing recorded."
+        },
+    )
+    form_sha256 = ma.fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9a-f]{64}\Z", error="must be 64 lowercase hexadecimal digits"),
+        metadata={"description": "SHA-256 of the signed form (its scan) as you keep it, lowercase hex"},
+    )
+    signed_on = ma.fields.Date(
+        required=True,
+        metadata={
+            "description": "The day the guardian signed (China time): not in the future, not before the request "
+            "was opened"
+        },
+    )
+
+
+class PaperDecisionAnswerSchema(GuardianRequestSchema):
+    withdrawal_sms = ma.fields.String(
+        metadata={
+            "enum": ["sent", "not_sent", "not_required"],
+            "description": "Whether the withdrawal link was texted to the guardian's phone: `not_sent` when the "
+            "phone's allowance or the provider said no (the decision stands; the link is kept nowhere, so "
+            "tell the guardian they can withdraw through you); `not_required` when nothing was approved",
+        }
+    )

@@ -21,6 +21,15 @@ class ComplianceReportSchema(StrictSchema):
     generated_at = ma.fields.DateTime()
     filing = ma.fields.Nested(FilingSchema)
     consents_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    consents_by_form = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer()),
+        metadata={
+            "description": "Consents by status, `written` (on a signed paper form, PIPL Art. 29: evidence "
+            "`channel: paper`) apart from `online` (every other channel)",
+            "example": {"written": {"active": 3, "declined": 1}, "online": {"active": 120}},
+        },
+    )
     minors_with_guardian_consent = ma.fields.Integer()
     purposes = ma.fields.List(ma.fields.Dict())
     assessments_due = ma.fields.List(ma.fields.Dict())

@@ -67,6 +67,7 @@ ERROR_CODES = (
     "not_a_minor",
     "invalid_phone",
     "request_not_pending",
+    "not_paper_request",
     "link_expired",
     "link_used",
     "request_locked",

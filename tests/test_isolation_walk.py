@@ -48,6 +48,8 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
             body: Any = {}
             if method == "post" and path.endswith("/notices"):
                 body = {"texts": {"zh-CN": "新版告知", "en": "x"}, "material": True}
+            if method == "post" and path.endswith("/paper-decision"):  # a valid body: the id is what is walked
+                body = {"decisions": {"door_access": "approve"}, "form_sha256": "0" * 64, "signed_on": "2025-09-01"}
             for scope in ("admin", "consents", "verify"):
                 response = other_tenant.client.open(
                     concrete, method=method.upper(), json=body, headers=other_tenant.headers(scope)

@@ -8,7 +8,12 @@ from flask import Response, current_app, url_for
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from schemas.guardian import GuardianRequestCreateSchema, GuardianRequestSchema
+from schemas.guardian import (
+    GuardianRequestCreateSchema,
+    GuardianRequestSchema,
+    PaperDecisionAnswerSchema,
+    PaperDecisionSchema,
+)
 from service import db
 from service.api import Blueprint
 from service.domain import guardian as flow
@@ -24,6 +29,13 @@ from service.qr import qr_png, qr_svg
 blp = Blueprint(
     "guardian-requests", __name__, url_prefix="/v1/guardian-requests", description="Guardian consent for children (R4)"
 )
+
+
+PAPER_DECISION_EXAMPLE = {
+    "decisions": {"door_access": "approve", "canteen_payment": "decline"},
+    "form_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "signed_on": "2025-09-01",
+}
 
 
 def approve_url(request: GuardianRequest) -> str | None:
@@ -90,8 +102,10 @@ class GuardianRequests(MethodView):
         Creates one `pending_guardian` consent per purpose. With `delivery: sms` the link is sent to the
         guardian's phone at once, and only there: no answer carries it, so only the guardian can decide (a
         provider failure leaves `delivery_status: failed`; use `resend`). With `delivery: qr` show
-        `qr_png_url` to the guardian, who proves the phone with an SMS code before any decision. Poll this
-        resource every `poll_interval` seconds to learn the outcome.
+        `qr_png_url` to the guardian, who proves the phone with an SMS code before any decision. With
+        `delivery: paper` (written consent) nothing is sent and there is no link: the guardian signs a form
+        and you record it with `paper-decision`. Poll this resource every `poll_interval` seconds to learn
+        the outcome.
 
         `guardian.phone` must be a mobile number of `SMS_ALLOWED_REGIONS` (422 `invalid_phone`);
         `guardian.relationship` is `parent` or `legal_guardian`. Every SMS counts against the allowance
@@ -128,7 +142,7 @@ class GuardianRequests(MethodView):
         except IntegrityError:
             session.rollback()
             raise Conflict("a live consent to one of these purposes exists", code="consent_exists") from None
-        if reservation is not None:
+        if reservation is not None and token is not None:
             messenger.deliver(session, request, reservation, messenger.link_text(session, request, token))
             session.commit()
         return request_view(request)
@@ -165,7 +179,7 @@ class GuardianRequestResend(MethodView):
         if request.status != GuardianRequestStatus.PENDING:
             raise Conflict(f"the request is {request.status}", code="request_not_pending")
         if request.delivery != Delivery.SMS:
-            raise Conflict("a qr request has no link SMS: show its QR code", code="request_not_pending")
+            raise Conflict(f"a delivery: {request.delivery} request has no link SMS", code="request_not_pending")
         messenger = Messenger.of(current_app)
         reservation = messenger.reserve(session, request, "link")
         token = flow.renew_decision_link(session, request)  # the link in an earlier SMS stops working
@@ -175,11 +189,55 @@ class GuardianRequestResend(MethodView):
         return request_view(request)
 
 
+@blp.route("/<string:request_id>/paper-decision")
+class GuardianRequestPaperDecision(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(PaperDecisionSchema, example=PAPER_DECISION_EXAMPLE)
+    @blp.response(200, PaperDecisionAnswerSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, fields: dict[str, Any], request_id: str) -> dict[str, Any]:
+        """Record a guardian's written decision (PIPL Art. 29), from the signed paper form
+
+        `delivery: paper` requests only (else 409 `not_paper_request`), while `pending` (else 409
+        `request_not_pending`: a decision is recorded once). `decisions` answers every purpose of the
+        request exactly once; `form_sha256` is the SHA-256 of the signed form as you keep it; `signed_on`
+        the day it was signed, neither in the future nor before the request was opened (422
+        `validation_error`, naming the field). Approved purposes become `active` with a token
+        (`guardian_authorized: true`, evidence `method: written`, `channel: paper`, `form_sha256`,
+        `signed_on`), the others `declined`. A purpose approved on the form but revoked meanwhile answers
+        409 `state_changed` and nothing is recorded: a revoked consent never comes back. A notice changed
+        since the request was opened answers 409 `stale_notice` (the form shows the older text). Then the
+        withdrawal link is texted to the guardian's phone, within its SMS allowance (`withdrawal_sms`).
+        """
+        caller = current_caller()
+        session = db.session()
+        request = _current(request_id)
+        decision = flow.record_paper_decision(
+            session,
+            request,
+            actor=caller.actor,
+            decisions=fields["decisions"],
+            transmission_consent=fields["transmission_consent"],
+            form_sha256=fields["form_sha256"],
+            signed_on=fields["signed_on"],
+        )
+        session.commit()
+        withdrawal_sms = "not_required"
+        if decision.withdrawal_token:
+            sent = Messenger.of(current_app).send_withdrawal_link(session, request, decision.withdrawal_token)
+            withdrawal_sms = "sent" if sent else "not_sent"
+        session.refresh(request)
+        return {**request_view(request), "withdrawal_sms": withdrawal_sms}
+
+
 def _qr(request_id: str, render: Any, mimetype: str) -> Response:
     request = _current(request_id)
     if request.delivery != Delivery.QR:
-        # The decision link of an SMS request reaches the guardian's phone only: there is no QR code of it.
-        raise NotFound("a delivery: sms request has no QR code")
+        # The decision link of an SMS request reaches the guardian's phone only, and a paper request has
+        # none: there is no QR code of either.
+        raise NotFound(f"a delivery: {request.delivery} request has no QR code")
     url = approve_url(request)
     if url is None:
         raise Conflict(f"the request is {request.status}: there is nothing to scan", code="request_not_pending")

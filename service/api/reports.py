@@ -45,7 +45,8 @@ class ComplianceReport(MethodView):
         Distinct people with stored consent against `FILING_THRESHOLD`, the day it was crossed and the filing
         deadline 30 working days later (weekends, `FILING_HOLIDAYS` skipped; `FILING_EXTRA_WORKDAYS`
         counted), purposes with their assessments, assessments due within 30 days, devices by location type,
-        minors with guardian consent, verifications by decision and reason, consent events per day.
+        minors with guardian consent, consents by status with written (paper) consents apart from online
+        ones, verifications by decision and reason, consent events per day.
         """
         return current_report()
 

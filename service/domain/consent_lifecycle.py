@@ -240,14 +240,24 @@ def end_consent(
     reason: str,
     note: str | None = None,
     expected: Collection[str] = ENDABLE_CONSENT,
+    evidence: dict[str, Any] | None = None,
 ) -> bool:
     """Move a consent to a final status if it is still in ``expected``, and record it; True if this call did.
 
     ``reason`` is a code and goes into the audit trail; ``note`` (a person's own words) stays on the row
-    only, so that erasure can remove it. Earlier lawful processing stays recorded (R3).
+    only, so that erasure can remove it. Earlier lawful processing stays recorded (R3). ``evidence``, when
+    given, replaces the consent's evidence in the same compare-and-set (a refusal given on a signed form).
     """
     now = utcnow()
-    values = {"status": status.value, "ended_at": now, "ended_by": actor, "end_reason": reason, "end_note": note}
+    values: dict[str, Any] = {
+        "status": status.value,
+        "ended_at": now,
+        "ended_by": actor,
+        "end_reason": reason,
+        "end_note": note,
+    }
+    if evidence is not None:
+        values["evidence"] = evidence
     if not _compare_and_set(session, consent, expected=expected, values=values):
         return False
     record_event(

@@ -61,9 +61,13 @@ def build_receipt(session: Session, consent: Consent) -> dict[str, Any]:
             "method": consent.evidence.get("method"),
             "channel": consent.evidence.get("channel"),
             "recorded_at": consent.evidence.get("recorded_at"),
+            # A written consent's form: its digest and the day it was signed.
+            **{name: consent.evidence[name] for name in ("form_sha256", "signed_on") if name in consent.evidence},
         },
         "consent": {
-            "type": "explicit, separate",
+            "type": "explicit, separate, written"
+            if consent.evidence.get("method") == "written"
+            else "explicit, separate",
             "status": effective_status(consent, now),
             "granted_at": consent.granted_at.isoformat() if consent.granted_at else None,
             "guardian_authorized": consent.guardian_authorized,

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.domain.filing import FILING_WORKING_DAYS, add_working_days
@@ -101,6 +101,21 @@ def consents_over_time(session: Session, org_id: str, today: date) -> list[dict[
     return [{"date": day.isoformat(), **{kind: per_day[day][kind] for kind in CONSENT_KINDS}} for day in days]
 
 
+def consents_by_form(session: Session, org_id: str) -> dict[str, dict[str, int]]:
+    """Consents by status, written (on a signed paper form: evidence channel ``paper``) apart from online.
+
+    A guardian request with ``delivery: paper`` marks its consents ``channel: paper`` from the start, so its
+    pending, declined and expired consents count as written too; so does an adult's consent recorded with
+    ``channel: paper``.
+    """
+    written = Consent.evidence["channel"].as_string() == "paper"
+    form = case((written, "written"), else_="online")
+    counts: dict[str, dict[str, int]] = {"written": {}, "online": {}}
+    for kind, status, count in _counts(session, form, Consent.status, where=Consent.org_id == org_id):
+        counts[kind][status] = count
+    return counts
+
+
 def compliance_report(
     session: Session,
     *,
@@ -143,6 +158,7 @@ def compliance_report(
             session, org_id=org_id, threshold=threshold, holidays=holidays, extra_workdays=extra_workdays, today=day
         ),
         "consents_by_status": dict(_counts(session, Consent.status, where=Consent.org_id == org_id)),
+        "consents_by_form": consents_by_form(session, org_id),
         "minors_with_guardian_consent": minors,
         "purposes": [
             {

@@ -43,5 +43,16 @@ class Relationship(StrEnum):
 
 
 class Delivery(StrEnum):
+    """How the guardian's decision reaches the service: the SMS link, the QR code (and an SMS code), or a
+    signed paper form that the organization records (written consent, PIPL Art. 29)."""
+
     SMS = "sms"
     QR = "qr"
+    PAPER = "paper"
+
+
+class PaperAnswer(StrEnum):
+    """A guardian's answer for one purpose on a written (paper) form."""
+
+    APPROVE = "approve"
+    DECLINE = "decline"

@@ -311,7 +311,7 @@ def _decide(
     session.commit()
     withdrawal_sent, withdrawal_url = False, None
     if decision.withdrawal_token:
-        withdrawal_sent = _send_withdrawal_link(session, req, decision.withdrawal_token)
+        withdrawal_sent = Messenger.of(current_app).send_withdrawal_link(session, req, decision.withdrawal_token)
         if not withdrawal_sent:
             # Not sent (the phone's allowance, a provider failure): the link is kept nowhere else, so the
             # guardian gets it here, on the page only they are looking at.
@@ -329,20 +329,6 @@ def _decide(
         withdrawal_sent=withdrawal_sent,
         withdrawal_url=withdrawal_url,
     )
-
-
-def _send_withdrawal_link(session: Session, req: GuardianRequest, token: str) -> bool:
-    """Text the withdrawal link after the decision committed; the decision stands whatever happens here."""
-    messenger = Messenger.of(current_app)
-    try:
-        reservation = messenger.reserve(session, req, "withdrawal")
-    except flow.RateLimited:
-        session.rollback()
-        return False
-    session.commit()
-    sent = messenger.deliver(session, req, reservation, messenger.withdrawal_text(session, req, token)).sent
-    session.commit()
-    return sent
 
 
 def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:

@@ -1,5 +1,6 @@
-"""The guardian flow for children under the guardian age (R4): requests, links, codes, decisions, withdrawal,
-and the SMS that carry them (``messaging``: each send reserved in the allowance, delivered after commit).
+"""The guardian flow for children under the guardian age (R4): requests, links, codes, decisions (on the
+guardian's page, or on a signed paper form: ``paper``), withdrawal, and the SMS that carry them
+(``messaging``: each send reserved in the allowance, delivered after commit).
 
 The HTTP layer commits; SMS are delivered by the caller *after* the commit that reserved them, so no
 transaction (and no SQLite write lock) is held while a provider is slow, and a failed send never loses
@@ -22,6 +23,7 @@ from service.domain.guardian.decisions import (
 from service.domain.guardian.links import LinkGone, resolve_link
 from service.domain.guardian.messages import RateLimited, SmsOutcome, check_sms_allowance
 from service.domain.guardian.messaging import Messenger, local_time
+from service.domain.guardian.paper import PAPER_ANSWERS, NotPaperRequest, record_paper_decision
 from service.domain.guardian.requests import (
     GUARDIAN_REFUSALS,
     RecentlyDeclined,
@@ -37,6 +39,7 @@ from service.domain.guardian.requests import (
 __all__ = [
     "GUARDIAN_REFUSALS",
     "OTP_MAX_FAILURES",
+    "PAPER_ANSWERS",
     "WITHDRAWABLE",
     "CodeCheck",
     "CodeRejected",
@@ -44,6 +47,7 @@ __all__ = [
     "DecisionRefused",
     "LinkGone",
     "Messenger",
+    "NotPaperRequest",
     "NoticeChanged",
     "RateLimited",
     "RecentlyDeclined",
@@ -61,6 +65,7 @@ __all__ = [
     "issue_code",
     "link_url",
     "local_time",
+    "record_paper_decision",
     "refuse_reasking",
     "renew_decision_link",
     "resolve_link",

@@ -5,7 +5,9 @@ with ``delivery: sms`` the link itself, which exists only in the SMS sent to tha
 ``delivery: qr`` (the organization shows the link, so it proves nothing) a one-time code sent to that phone
 and verified for this request in this very decision. :func:`decide` refuses anything else, whatever path
 calls it, and the consent's evidence says which proof was given. Approving also needs the decider to
-confirm that they are the child's parent or legal guardian.
+confirm that they are the child's parent or legal guardian. A ``delivery: paper`` request is decided by its
+signed form only (``service.domain.guardian.paper``), never through a link; both record the decision with
+:func:`settle_decision`.
 
 **Transmission is its own act of consent (R9).** A purpose whose face data leaves the device is approved
 only when the guardian ticked both its boxes: the purpose, and the separate transmission box. One without
@@ -17,8 +19,9 @@ The page then says so next to the purpose, with the ticks kept, and the guardian
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +44,7 @@ from service.domain.statuses import Delivery, GuardianRequestStatus
 from service.domain.subjects import guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound
 from service.keys.crypto import DataProtector
-from service.models import Consent, GuardianLink, GuardianRequest, Notice, utcnow
+from service.models import Consent, GuardianLink, GuardianRequest, Notice, Purpose, Subject, utcnow
 
 WITHDRAWABLE = ENDABLE_CONSENT
 
@@ -86,7 +89,8 @@ class Decision:
     possession: str = field(default="sms_link")
 
 
-def _lock_request(session: Session, request: GuardianRequest) -> GuardianRequest:
+def lock_request(session: Session, request: GuardianRequest) -> GuardianRequest:
+    """The request read afresh under its row lock (after the subject's: see the lock order)."""
     return session.scalars(
         select(GuardianRequest)
         .where(GuardianRequest.id == request.id)
@@ -122,7 +126,11 @@ def decide(
     """
     now = utcnow()
     subject = lock_subject(session, link.request.subject_id)
-    request = _lock_request(session, link.request)
+    request = lock_request(session, link.request)
+    if request.delivery == Delivery.PAPER:
+        # A written-consent request has no decision link; were one made, it still could not decide: only
+        # the signed form, recorded by service.domain.guardian.paper, does.
+        raise NotFound("no such link")
     if request.status != GuardianRequestStatus.PENDING or subject is None or subject.erased_at is not None:
         raise LinkGone("a decision was already made with this link", code="link_used")
     if request.expires_at <= now or not is_minor(subject, now.date()):
@@ -160,6 +168,53 @@ def decide(
                 "the notice changed after it was shown: read the new one before deciding",
                 details={"purpose": purpose_code, "current_version": notice.version},
             )
+    decision = settle_decision(
+        session,
+        request,
+        subject=subject,
+        pending=pending,
+        notices=notices,
+        unchosen_reason="not_selected" if approve else "guardian_declined",
+        actor=f"guardian:{request.id}",
+        now=now,
+        link=link,
+        evidence=lambda purpose, notice: _evidence(
+            request, possession, notice, purpose.transmits_face_data, now.isoformat()
+        ),
+        audit={"possession": possession, "attested": bool(approve and attested)},
+        possession=possession,
+    )
+    if decision is None:
+        raise LinkGone("a decision was already made with this link", code="link_used")
+    return decision
+
+
+def settle_decision(
+    session: Session,
+    request: GuardianRequest,
+    *,
+    subject: Subject,
+    pending: list[Consent],
+    notices: dict[str, Notice],
+    unchosen_reason: str,
+    actor: str,
+    now: datetime,
+    evidence: Callable[[Purpose, Notice], dict[str, object]],
+    audit: dict[str, object],
+    possession: str,
+    link: GuardianLink | None = None,
+    decline_evidence: dict[str, object] | None = None,
+) -> Decision | None:
+    """Record a guardian's decision on a locked, pending request; None if another decision claimed it first.
+
+    Every way a guardian decides (the link's page, a signed paper form) ends here, so that the request
+    leaves ``pending`` once (:func:`claim_request`, a compare-and-set) and each pending consent moves
+    once (``activate``/``end_consent``, compare-and-set from ``pending_guardian``). The caller holds the
+    subject's and the request's row locks and has read ``pending`` under them. ``notices`` holds, taken
+    under their purpose's shared lock, the notices of the purposes the guardian approved; those without a
+    current assessment are declined (``assessment_required``), every other pending purpose with
+    ``unchosen_reason``. Raises :class:`StateChanged` if a consent moved meanwhile.
+    """
     grantable = {c.purpose.code for c in pending if assessment_is_current(c.purpose, now.date())}
     approved = sorted(code for code in notices if code in grantable)
     declined = sorted(c.purpose.code for c in pending if c.purpose.code not in approved)
@@ -171,9 +226,9 @@ def decide(
         else GuardianRequestStatus.DECLINED
     )
     if not claim_request(session, request, status, now):
-        raise LinkGone("a decision was already made with this link", code="link_used")
-    link.used_at = now
-    actor = f"guardian:{request.id}"
+        return None
+    if link is not None:
+        link.used_at = now
     age_end = guardian_age_moment(subject.guardian_required_until) if subject.guardian_required_until else None
     for consent in pending:
         purpose = consent.purpose
@@ -188,13 +243,11 @@ def decide(
                 granted_at=now,
                 # Guardian consent ends when the child reaches the guardian age (see README, "Turning 14").
                 expires_at=min(end, age_end) if age_end else end,
-                # Approved with both boxes ticked (require_transmission_ticks): its own act, recorded as such.
-                evidence=_evidence(request, possession, notice, purpose.transmits_face_data, now.isoformat()),
+                # For a purpose that transmits, approval means both its acts of consent were given (R9).
+                evidence=evidence(purpose, notice),
             )
             continue
-        reason = "guardian_declined" if purpose.code in chosen or not approve else "not_selected"
-        if purpose.code in chosen and purpose.code not in grantable:
-            reason = "assessment_required"
+        reason = "assessment_required" if purpose.code in notices else unchosen_reason
         if not end_consent(
             session,
             consent,
@@ -202,6 +255,7 @@ def decide(
             actor=actor,
             reason=reason,
             expected=[ConsentStatus.PENDING_GUARDIAN],
+            evidence=decline_evidence,
         ):
             raise StateChanged(f"consent {consent.id} is {consent.status} now", details={"consent_id": consent.id})
     audit_step(
@@ -211,8 +265,7 @@ def decide(
         f"guardian_request.{status.value}",
         approved=approved,
         declined=declined,
-        possession=possession,
-        attested=bool(approve and attested),
+        **audit,
     )
     withdrawal_token = None
     if approved:
@@ -317,6 +370,8 @@ __all__ = [
     "TransmissionRefused",
     "consents_of_child",
     "decide",
+    "lock_request",
     "require_transmission_ticks",
+    "settle_decision",
     "withdraw",
 ]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.db import begin_read
 from service.domain.guardian.common import link_url
-from service.domain.guardian.messages import SmsOutcome, reserve_sms, settle_sms
+from service.domain.guardian.messages import RateLimited, SmsOutcome, reserve_sms, settle_sms
 from service.domain.subjects import CHINA_TIME
 from service.keys.crypto import DataProtector
 from service.models import GuardianRequest, Organization, SmsMessage
@@ -113,6 +113,23 @@ class Messenger:
 
         SMS.labels(message.kind, "sent" if outcome.sent else "failed").inc()
         return outcome
+
+    def send_withdrawal_link(self, session: Session, request: GuardianRequest, token: str) -> bool:
+        """Text the withdrawal link after a decision committed; True if it went.
+
+        Within the phone's allowance like every SMS: when it is used up (or the provider fails) nothing is
+        sent and the decision stands all the same. The caller decides what to do with the link then (the
+        guardian's receipt page shows it). Commits, like :meth:`deliver`.
+        """
+        try:
+            reservation = self.reserve(session, request, "withdrawal")
+        except RateLimited:
+            session.rollback()
+            return False
+        session.commit()
+        sent = self.deliver(session, request, reservation, self.withdrawal_text(session, request, token)).sent
+        session.commit()
+        return sent
 
     def link_text(self, session: Session, request: GuardianRequest, token: str) -> str:
         url = link_url(self.public_url, token)

@@ -75,7 +75,7 @@ def due(session: Session, *, org_id: str, purpose_ids: list[str]) -> list[Reask]
 
 def open_reconsent(
     session: Session, reask: Reask, *, org_id: str, messenger: Messenger, hours: int
-) -> tuple[GuardianRequest, SmsMessage | None, str] | None:
+) -> tuple[GuardianRequest, SmsMessage | None, str | None] | None:
     """The new request for one child, under the child's lock; ``None`` if nothing is left to ask."""
     subject = lock_subject(session, reask.subject_id)
     now = utcnow()
@@ -137,7 +137,7 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
             continue
         request, reservation, token = made
         opened += 1
-        if reservation is not None:
+        if reservation is not None and token is not None:
             messenger.deliver(session, request, reservation, messenger.reconsent_text(session, request, token))
             session.commit()
     return opened

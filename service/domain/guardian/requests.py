@@ -45,13 +45,15 @@ def create_guardian_request(
     hours: int,
     reask_after_days: int,
     child_display_name: str | None = None,
-) -> tuple[GuardianRequest, SmsMessage | None, str]:
+) -> tuple[GuardianRequest, SmsMessage | None, str | None]:
     """Open a request with one ``pending_guardian`` consent per purpose.
 
     With ``delivery: sms`` the link SMS is reserved here (a 429 creates nothing); the caller delivers it
     after the commit, to the guardian only. Returns the request, that reservation and the link's token.
     A purpose the guardian declined for this child less than ``reask_after_days`` ago answers 409
     ``recently_declined`` (see :func:`refuse_reasking`).
+    With ``delivery: paper`` nothing is sent and no decision link exists (no token): the
+    guardian decides on a signed form, which the organization records (``record_paper_decision``).
     """
     now = utcnow()
     get_subject(session, org_id=org_id, subject_id=subject_id)
@@ -145,7 +147,7 @@ def open_request(
     overdue: Sequence[Consent] = (),
     tolerate_limits: bool = False,
     **audit: Any,
-) -> tuple[GuardianRequest, SmsMessage | None, str]:
+) -> tuple[GuardianRequest, SmsMessage | None, str | None]:
     """The request itself, once its subject is locked and checked: one ``pending_guardian`` consent per
     purpose on its current notice, the decision link, and (``delivery: sms``) the link SMS reserved.
 
@@ -180,8 +182,12 @@ def open_request(
             request.delivery_status, request.delivery_error = "failed", limited.code
     for consent in overdue:  # after the organization's lock: the lock order
         persist_expiry(session, consent)
-    token = new_link(session, request, kind="decision", expires_at=request.expires_at)
-    if delivery == Delivery.QR:
+    # A paper request has no decision link at all: no page can decide it, only its signed form, recorded
+    # by record_paper_decision.
+    token = None
+    if delivery != Delivery.PAPER:
+        token = new_link(session, request, kind="decision", expires_at=request.expires_at)
+    if delivery == Delivery.QR and token is not None:
         # The app shows it again as a QR code while pending. An SMS link is stored hashed only: not even
         # whoever holds DATA_KEY can read it back, and a resend issues a new one (renew_decision_link).
         request.link_ciphertext = messenger.protector.encrypt(token)
@@ -196,7 +202,8 @@ def open_request(
                 notice_version=notice.version,
                 notice_digest=notice.digest,
                 guardian_request_id=request.id,
-                evidence={},
+                # The channel is known from the start: the report counts written (paper) consents apart.
+                evidence={"channel": "paper"} if delivery == Delivery.PAPER else {},
             )
         )
     session.flush()
