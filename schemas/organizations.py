@@ -14,6 +14,12 @@ class PipoSchema(StrictSchema):
     name = text(200, metadata={"description": "The personal-information protection officer's name or role"})
     contact = text(200, metadata={"description": "How people reach the officer (phone, e-mail)"})
 
+    @ma.validates_schema
+    def not_blank(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        blank = [field for field in ("name", "contact") if field in data and not data[field].strip()]
+        if blank:
+            raise ma.ValidationError({field: ["cannot be blank"] for field in blank})
+
 
 class OrganizationSchema(StrictSchema):
     id = ma.fields.String()
@@ -39,3 +45,5 @@ class OrganizationPatchSchema(StrictSchema):
             raise ma.ValidationError("give contact, pipo or complaint_channel", "_schema")
         if "contact" in data and not data["contact"].strip():
             raise ma.ValidationError("the contact cannot be blank", "contact")
+        if data.get("complaint_channel") is not None and not data["complaint_channel"].strip():
+            raise ma.ValidationError("the complaint channel cannot be blank (null removes it)", "complaint_channel")

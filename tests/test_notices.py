@@ -191,7 +191,16 @@ def test_r1_organization_patch_sets_pipo_and_complaint_channel(
     assert other_tenant.get("/v1/organization").json["pipo"] is None
     for scope in ("consents", "verify"):
         assert client.patch("/v1/organization", json=body, headers=tenant.headers(scope)).status_code == 403
-    for bad in ({}, {"contact": "  "}, {"contact": ""}, {"name": "Evil"}, {"pipo": {"name": "x"}}, {"org_id": "x"}):
+    for bad in (
+        {},
+        {"contact": "  "},
+        {"contact": ""},
+        {"name": "Evil"},
+        {"pipo": {"name": "x"}},
+        {"org_id": "x"},
+        {"pipo": {"name": " ", "contact": "x"}},
+        {"complaint_channel": "  "},
+    ):
         refused = client.patch("/v1/organization", json=bad, headers=tenant.headers("admin"))
         assert refused.status_code == 422, bad
     assert tenant.get("/v1/organization").json == changed.json

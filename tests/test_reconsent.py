@@ -184,8 +184,29 @@ def test_pipl17_two_assessments_at_once_ask_each_guardian_once(
             ).all()
             assert sorted(c.subject_id for c in pending) == sorted(ids), round_
             assert {c.notice_version for c in pending} == {version}
-            # Nobody answers: the requests lapse, and the next change asks again.
-            session.execute(update(Consent).where(Consent.id.in_([c.id for c in pending])).values(status="expired"))
-            session.execute(update(GuardianRequest).where(GuardianRequest.status == "pending").values(status="expired"))
+            # The guardians agree again, and the next change asks them again.
+            session.execute(update(Consent).where(Consent.id.in_([c.id for c in pending])).values(status="active"))
+            session.execute(
+                update(GuardianRequest).where(GuardianRequest.status == "pending").values(status="approved")
+            )
             session.commit()
         assert len(outbox()) - sent_before == 2, round_
+
+
+def test_r6_a_guardian_who_declined_the_new_notice_is_not_texted_again(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    """A refusal is respected (R6): more material changes never text a guardian who declined a fresh link."""
+    child, _ = _approved_child(tenant, guardian, outbox, app)
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    tenant.assess(["door_access"])
+    parent = guardian.browser(guardian.url_from(outbox()[-1]))
+    assert parent.submit(action="decline").status_code == 200
+    _age_sms(app)
+    sent_before = len(outbox())
+    for _ in range(3):
+        tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+        tenant.assess(["door_access"])
+    assert outbox()[sent_before:] == []
+    again = tenant.guardian_request(child["id"], ["door_access"])
+    assert (again.status_code, again.json["code"]) == (409, "recently_declined")

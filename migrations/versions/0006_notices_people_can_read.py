@@ -9,6 +9,8 @@ where they are captured; an organization's protection officer and complaint chan
 - ``organizations.pipo_name``, ``pipo_contact``, ``complaint_channel``; ``contact`` is required (existing
   organizations without one keep the empty text until ``PATCH /v1/organization``).
 
+Upgrade and downgrade are tested with rows present (``tests/test_migrations.py``).
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-27 13:40:00
@@ -27,69 +29,56 @@ depends_on = None
 TEXTS = ("name", "description", "necessity", "alternative")
 LOCALE = "zh-CN"
 
-
-def _convert(columns: tuple[str, ...], to_json: bool) -> None:
-    """Move each text column through a new column of the other type, converting every row in Python
-    (the same on SQLite and PostgreSQL)."""
-    new_type: sa.types.TypeEngine = sa.JSON() if to_json else sa.Text()
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        for column in columns:
-            batch_op.add_column(sa.Column(f"{column}_new", new_type, nullable=True))
-    old_type: sa.types.TypeEngine = sa.Text() if to_json else sa.JSON()
-    purposes = sa.table(
-        "purposes",
-        sa.column("id", sa.String),
-        *(sa.column(column, old_type) for column in columns),
-        *(sa.column(f"{column}_new", new_type) for column in columns),
-    )
-    connection = op.get_bind()
-    for row in connection.execute(sa.select(purposes)).mappings().all():
-        values = {}
-        for column in columns:
-            value = row[column]
-            if to_json:
-                values[f"{column}_new"] = {LOCALE: value} if value else {}
-            else:
-                values[f"{column}_new"] = (value or {}).get(LOCALE) or next(iter((value or {}).values()), "")
-        connection.execute(purposes.update().where(purposes.c.id == row["id"]).values(**values))
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        for column in columns:
-            batch_op.drop_column(column)
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        for column in columns:
-            batch_op.alter_column(f"{column}_new", new_column_name=column, existing_type=new_type, nullable=False)
+# No table is rebuilt: other tables reference ``purposes``, and SQLite (which runs with foreign keys on)
+# refuses to drop a referenced table inside the migration's transaction. On SQLite a column's declared type
+# is only an affinity, so the texts become JSON in place; on PostgreSQL the columns change type ``USING``
+# the conversion. New columns are added (SQLite adds a column in place) and filled.
 
 
 def upgrade() -> None:
-    _convert(TEXTS, to_json=True)
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("processing_method", sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column("rights_impact", sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column("capture", sa.String(length=16), nullable=True))
-    purposes = sa.table(
-        "purposes",
-        sa.column("processing_method", sa.JSON),
-        sa.column("rights_impact", sa.JSON),
-        sa.column("capture", sa.String),
-    )
-    op.execute(purposes.update().values(processing_method={}, rights_impact={}, capture="device"))
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        batch_op.alter_column("processing_method", existing_type=sa.JSON(), nullable=False)
-        batch_op.alter_column("rights_impact", existing_type=sa.JSON(), nullable=False)
-        batch_op.alter_column("capture", existing_type=sa.String(length=16), nullable=False)
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("pipo_name", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("pipo_contact", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("complaint_channel", sa.String(length=500), nullable=True))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for column in TEXTS:  # column names are this file's constants: nothing here comes from outside
+        if sqlite:
+            op.execute(f"UPDATE purposes SET {column} = json_object('{LOCALE}', {column})")  # noqa: S608
+        else:
+            op.execute(
+                f"ALTER TABLE purposes ALTER COLUMN {column} TYPE JSON USING json_build_object('{LOCALE}', {column})"
+            )
+    for column in ("processing_method", "rights_impact"):
+        op.add_column("purposes", sa.Column(column, sa.JSON(), nullable=True))
+    op.add_column("purposes", sa.Column("capture", sa.String(length=16), nullable=True))
+    op.execute("UPDATE purposes SET processing_method = '{}', rights_impact = '{}', capture = 'device'")
+    if not sqlite:  # SQLite cannot add NOT NULL to an existing column without a rebuild; the model sets them
+        for column in ("processing_method", "rights_impact", "capture"):
+            op.alter_column("purposes", column, nullable=False)
+    for column, length in (("pipo_name", 200), ("pipo_contact", 200), ("complaint_channel", 500)):
+        op.add_column("organizations", sa.Column(column, sa.String(length=length), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_column("complaint_channel")
-        batch_op.drop_column("pipo_contact")
-        batch_op.drop_column("pipo_name")
-    with op.batch_alter_table("purposes", schema=None) as batch_op:
-        batch_op.drop_column("capture")
-        batch_op.drop_column("rights_impact")
-        batch_op.drop_column("processing_method")
-    _convert(TEXTS, to_json=False)
+    """Back to one text per field: the zh-CN text, else the English, else nothing."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for table, column in (
+        ("organizations", "complaint_channel"),
+        ("organizations", "pipo_contact"),
+        ("organizations", "pipo_name"),
+        ("purposes", "capture"),
+        ("purposes", "rights_impact"),
+        ("purposes", "processing_method"),
+    ):
+        if sqlite:
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # SQLite 3.35+ drops in place
+        else:
+            op.drop_column(table, column)
+    for column in TEXTS:
+        if sqlite:
+            op.execute(
+                f"UPDATE purposes SET {column} = coalesce(json_extract({column}, '$.\"{LOCALE}\"'), "  # noqa: S608
+                f"json_extract({column}, '$.en'), '')"
+            )
+        else:
+            target = "VARCHAR(200)" if column == "name" else "TEXT"
+            op.execute(
+                f"ALTER TABLE purposes ALTER COLUMN {column} TYPE {target} "
+                f"USING coalesce({column} ->> '{LOCALE}', {column} ->> 'en', '')"
+            )

@@ -17,6 +17,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "intro": "{org}请您作为孩子的监护人，对下列用途逐项决定是否同意处理孩子的人脸信息。"
         "同意哪一项就勾选哪一项，不勾选即表示不同意。是否同意由您自主决定；"
         "不同意不影响孩子使用每项用途下列出的“不使用人脸识别的替代方式”。",
+        "colon": "：",
         "controller": "个人信息处理者",
         "processing_method": "处理方式",
         "capture": "采集方式",
@@ -111,6 +112,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "intro": "{org} asks you, as the child's parent or guardian, to decide separately for each purpose below "
         "whether your child's face may be processed. Each purpose has its own box; leaving a box unticked means "
         "no, and your child can still use the alternative shown.",
+        "colon": ": ",
         "controller": "Personal information handler",
         "processing_method": "How the face is processed",
         "capture": "Where the face is captured",

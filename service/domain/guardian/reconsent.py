@@ -6,9 +6,10 @@ fresh link: a new guardian request for the child and the purposes concerned, on 
 
 It is sent once the purpose can be consented to again, that is when it has a current assessment: right
 after the change if it still has one, else when the next assessment covering it is recorded. Sending it
-earlier would lead the guardian to a page whose approval could not take effect. Each child and purpose is
-asked once per notice version: a consent on the current notice (pending, decided or expired) means the
-guardian was asked.
+earlier would lead the guardian to a page whose approval could not take effect. A guardian is asked only
+while the consent moved is the child's newest for the purpose: once they were asked again, whatever they
+did with it (declined, let it expire, approved) is the newest, and a later change does not text them again
+on its own. A refusal is respected (R6): it is never followed by a new link, however many notices change.
 
 Each child is handled in a transaction of its own, after the change committed: it starts with the child's
 lock, as every change to a person's consents does (``consent_lifecycle``), and checks again under it. The
@@ -18,13 +19,14 @@ request is still opened, with ``delivery_status: failed`` and the limit's code, 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from service.domain.consent_lifecycle import LIVE_CONSENT, ConsentStatus, lock_subject
+from service.domain.consent_lifecycle import ConsentStatus, lock_subject
 from service.domain.guardian.messaging import Messenger
 from service.domain.guardian.requests import PhoneOnRecord, open_request
 from service.domain.purposes import assessment_is_current
@@ -33,6 +35,7 @@ from service.domain.subjects import is_minor
 from service.models import Consent, GuardianRequest, Purpose, SmsMessage, utcnow
 
 ACTOR = "system:reconsent"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,9 @@ class Reask:
 
 def due(session: Session, *, org_id: str, purpose_ids: list[str]) -> list[Reask]:
     """The children whose guardian has not been asked about the current notice of these purposes."""
-    asked = aliased(Consent)
+    later = aliased(Consent)
     rows = session.execute(
         select(Consent.subject_id, Consent.purpose_id, Consent.guardian_request_id)
-        .join(Purpose, Purpose.id == Consent.purpose_id)
         .where(
             Consent.org_id == org_id,
             Consent.purpose_id.in_(purpose_ids),
@@ -57,9 +59,9 @@ def due(session: Session, *, org_id: str, purpose_ids: list[str]) -> list[Reask]
             Consent.guardian_request_id.is_not(None),
             ~exists().where(
                 and_(
-                    asked.subject_id == Consent.subject_id,
-                    asked.purpose_id == Consent.purpose_id,
-                    asked.notice_version == Purpose.notice_version,
+                    later.subject_id == Consent.subject_id,
+                    later.purpose_id == Consent.purpose_id,
+                    later.created_at > Consent.created_at,
                 )
             ),
         )
@@ -87,15 +89,7 @@ def open_reconsent(
     purposes = [
         purpose
         for purpose in session.scalars(select(Purpose).where(Purpose.id.in_(reask.purpose_ids)).order_by(Purpose.code))
-        if assessment_is_current(purpose, now.date())
-        and session.scalars(
-            select(Consent.id).where(
-                Consent.subject_id == subject.id,
-                Consent.purpose_id == purpose.id,
-                (Consent.notice_version == purpose.notice_version) | Consent.status.in_(LIVE_CONSENT),
-            )
-        ).first()
-        is None
+        if assessment_is_current(purpose, now.date()) and _newest_awaits_reconsent(session, subject.id, purpose.id)
     ]
     if not purposes:
         return None
@@ -118,6 +112,23 @@ def open_reconsent(
     )
 
 
+def _newest_awaits_reconsent(session: Session, subject_id: str, purpose_id: str) -> bool:
+    """Whether the child's newest consent to the purpose is a guardian's, moved to ``reconsent_required``
+    (read under the child's lock: a request opened meanwhile, or a refusal, is newer)."""
+    newest = session.scalars(
+        select(Consent)
+        .where(Consent.subject_id == subject_id, Consent.purpose_id == purpose_id)
+        .order_by(Consent.created_at.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    ).first()
+    return (
+        newest is not None
+        and newest.status == ConsentStatus.RECONSENT_REQUIRED
+        and newest.guardian_request_id is not None
+    )
+
+
 def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], messenger: Messenger, hours: int) -> int:
     """Text each guardian due a fresh link (see the module doc); the number of requests opened.
 
@@ -131,6 +142,12 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
             session.commit()
         except IntegrityError:  # a request for this child and purpose committed meanwhile: it asks already
             session.rollback()
+            continue
+        except Exception:
+            # The change itself committed: one child's failure must not undo it nor stop the others. That
+            # child is asked again by the next assessment of the purpose (it is still due).
+            session.rollback()
+            log.exception("could not open the reconsent request of one child", extra={"subject_id": reask.subject_id})
             continue
         if made is None:
             session.rollback()

@@ -1,0 +1,112 @@
+"""Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, on SQLite
+(foreign keys on, as the service runs it) and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from service.db import make_engine
+from service.db.migrate import downgrade, upgrade
+
+PG_ADMIN_DSN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, for this test alone."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/migrate.sqlite3"
+        return
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_DSN}: {exc}")
+    name = f"consent_gate_migrate_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _seed_0005(conn: Any) -> None:
+    """An organization, a purpose with its notice and a consent, as version 0005 stored them."""
+    conn.execute(
+        text("INSERT INTO organizations (id, name, contact, created_at) VALUES ('o1', '学校', '010-1', :now)"),
+        {"now": "2026-01-01 00:00:00"},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO purposes (id, org_id, code, name, description, category, necessity, alternative, "
+            "retention_days, analyses, transmits_face_data, notice_version, created_at) VALUES "
+            "('p1', 'o1', 'door_access', '校门通行', '刷脸开门', 'access_control', '人多', '刷卡开门', 90, '[]', "
+            "false, 1, :now)"
+        ),
+        {"now": "2026-01-01 00:00:00"},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO notices (id, purpose_id, version, texts, digest, material, created_at) VALUES "
+            "('n1', 'p1', 1, :texts, :digest, true, :now)"
+        ),
+        {"texts": json.dumps({"zh-CN": "告知"}), "digest": "0" * 64, "now": "2026-01-01 00:00:00"},
+    )
+    conn.execute(
+        text("INSERT INTO subjects (id, org_id, external_ref, created_at) VALUES ('s1', 'o1', 'ref-1', :now)"),
+        {"now": "2026-01-01 00:00:00"},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO consents (id, org_id, subject_id, purpose_id, status, notice_version, notice_digest, "
+            "guardian_authorized, evidence, created_at, updated_at) VALUES ('c1', 'o1', 's1', 'p1', 'active', 1, "
+            ":digest, false, '{}', :now, :now)"
+        ),
+        {"digest": "0" * 64, "now": "2026-01-01 00:00:00"},
+    )
+
+
+def _purpose(conn: Any) -> dict[str, Any]:
+    row = conn.execute(text("SELECT * FROM purposes WHERE id = 'p1'")).mappings().one()
+    return {
+        key: json.loads(value) if isinstance(value, str) and value.startswith("{") else value
+        for key, value in row.items()
+    }
+
+
+def test_migration_0006_keeps_existing_purposes_and_goes_back(fresh_url: str) -> None:
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            _seed_0005(conn)
+        upgrade(engine, "0006")
+        with engine.connect() as conn:
+            purpose = _purpose(conn)
+            assert purpose["name"] == {"zh-CN": "校门通行"}
+            assert purpose["alternative"] == {"zh-CN": "刷卡开门"}
+            assert purpose["processing_method"] == {} and purpose["rights_impact"] == {}
+            assert purpose["capture"] == "device"
+            org = conn.execute(text("SELECT pipo_name, complaint_channel FROM organizations")).one()
+            assert tuple(org) == (None, None)
+            assert conn.execute(text("SELECT count(*) FROM consents")).scalar() == 1
+        downgrade(engine, "0005")
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT name, alternative FROM purposes WHERE id = 'p1'")).one()
+            assert tuple(row) == ("校门通行", "刷卡开门")
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert _purpose(conn)["necessity"] == {"zh-CN": "人多"}
+    finally:
+        engine.dispose()
