@@ -75,6 +75,13 @@ class NoticeCreateSchema(StrictSchema):
     material = ma.fields.Boolean(
         required=True, metadata={"description": "true: the change is material and existing consents need re-consent"}
     )
+    # Any of the purpose's texts, restated with this notice (it takes effect with it; the digest covers it).
+    name = LocalizedText(200, required=False)
+    description = LocalizedText(4000, required=False)
+    necessity = LocalizedText(4000, required=False)
+    alternative = LocalizedText(4000, required=False)
+    processing_method = LocalizedText(4000, required=False)
+    rights_impact = LocalizedText(4000, required=False)
 
 
 def _by_locale() -> ma.fields.Dict:

@@ -244,3 +244,22 @@ def test_r1_guardian_page_shows_everything_in_its_language(
     for expected in ("Door access", "The gate camera takes a picture", "Face data is sensitive", "A student card"):
         assert expected in english, expected
     assert "Personal information protection officer" in english and "under 14" in english
+
+
+def test_r1_a_new_notice_restates_the_purposes_texts(tenant: Tenant, purpose_body: PurposeBody) -> None:
+    """A purpose made before a field existed (or whose texts change) states it with a new notice."""
+    first = tenant.purpose(assess=False)["notice"]
+    rights = {"zh-CN": "新的权益说明：可随时查阅、删除。", "en": "New rights text: see or delete at any time."}
+    restated = tenant.post(
+        "/v1/purposes/door_access/notices",
+        {"texts": {"zh-CN": "更新", "en": "Updated"}, "material": False, "rights_impact": rights},
+    )
+    assert restated.status_code == 201, restated.json
+    purpose = tenant.get("/v1/purposes/door_access").json
+    assert purpose["rights_impact"] == rights and purpose["notice"]["digest"] != first["digest"]
+    for bad in ({"rights_impact": {"en": "only English"}}, {"alternative": {"zh-CN": "无"}}, {"capture": "device"}):
+        refused = tenant.post(
+            "/v1/purposes/door_access/notices", {"texts": {"zh-CN": "再更新"}, "material": False, **bad}
+        )
+        assert refused.status_code == 422, bad
+    assert tenant.get("/v1/purposes/door_access").json == purpose

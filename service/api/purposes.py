@@ -72,10 +72,12 @@ class PurposeNotices(MethodView):
     def post(self, fields: dict[str, Any], code: str) -> Notice:
         """Publish a new notice version
 
-        With `material: true` every active consent to the purpose moves to `reconsent_required` (R5) and
-        verification denies until the person consents again. The purpose then needs a new impact
-        assessment (R10); once it has one, each guardian whose consent was moved gets an SMS with a fresh
-        link to the new notice (a new guardian request, `delivery: sms`).
+        The notice may restate any of the purpose's texts (`name`, `description`, `necessity`,
+        `alternative`, `processing_method`, `rights_impact`, each by locale): they take effect with it and
+        its digest covers them. With `material: true` every active consent to the purpose moves to
+        `reconsent_required` (R5) and verification denies until the person consents again. The purpose
+        then needs a new impact assessment (R10); once it has one, each guardian whose consent was moved
+        gets an SMS with a fresh link to the new notice (a new guardian request, `delivery: sms`).
         """
         caller = current_caller()
         session = db.session()
@@ -87,6 +89,7 @@ class PurposeNotices(MethodView):
             texts=fields["texts"],
             material=fields["material"],
             required_locales=current_app.config["REQUIRED_LOCALES"],
+            terms={name: fields[name] for name in purposes.LOCALIZED_FIELDS if name in fields},
         )
         session.commit()
         if notice.material:

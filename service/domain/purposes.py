@@ -255,17 +255,27 @@ def publish_notice(
     texts: dict[str, str],
     material: bool,
     required_locales: tuple[str, ...] = (),
+    terms: dict[str, dict[str, str]] | None = None,
 ) -> Notice:
     """Add a notice version. A material change moves every active consent to ``reconsent_required`` (R5).
+
+    ``terms`` may restate any of the purpose's texts (:data:`LOCALIZED_FIELDS`) with the new notice: they
+    take effect with it and its digest covers them (R1). That is how a purpose created before a field
+    existed comes to state it.
 
     The purpose row is locked first (``FOR NO KEY UPDATE``): grants hold it ``FOR SHARE`` while they bind a
     consent to the current notice (``consent_lifecycle.take_notice``), so a grant racing this change
     either commits first and is moved here, or waits and then sees the new version.
     """
-    check_locales({"texts": texts}, required_locales)
+    restated = {name: value for name, value in (terms or {}).items() if name in LOCALIZED_FIELDS}
+    check_locales({"texts": texts, **restated}, required_locales)
+    if "alternative" in restated:
+        check_alternative(restated["alternative"])
     purpose = lock_purpose(session, get_purpose(session, org_id=org_id, code=code).id, exclusive=True)
     org = session.get(Organization, org_id)
     assert org is not None
+    for name, value in restated.items():
+        setattr(purpose, name, value)
     version = purpose.notice_version + 1
     notice = Notice(
         purpose_id=purpose.id,
@@ -285,7 +295,13 @@ def publish_notice(
         action="notice.published",
         object_type="purpose",
         object_id=purpose.id,
-        data={"code": code, "version": version, "digest": notice.digest, "material": material},
+        data={
+            "code": code,
+            "version": version,
+            "digest": notice.digest,
+            "material": material,
+            "restated": sorted(restated),
+        },
     )
     if material:
         mark_assessments_outdated(session, purpose, reason=f"material notice change (version {version})", actor=actor)
