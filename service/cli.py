@@ -223,10 +223,8 @@ def sweep() -> None:
         overdue += recorded
         if recorded == 0:
             break
-    click.echo(
-        f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests; "
-        f"{owed} deletions owed for late allows, {overdue} deletions overdue"
-    )
+    click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
+    click.echo(f"deletions: {owed} owed for allows recorded after their consent ended, {overdue} now overdue")
 
 
 @click.command("report")

@@ -90,10 +90,12 @@ class OwedDeletion:
 
 
 def end_moment(consent: Consent, now: datetime) -> datetime:
-    """When the consent stopped permitting processing: an expiry at its ``expires_at``, anything else now."""
+    """When the consent stopped permitting processing: its ``ended_at`` (``now`` if it has none, paused by a
+    notice change), an expiry at its ``expires_at`` even when the sweep recorded it later."""
+    end = consent.ended_at or now
     if consent.status == ConsentStatus.EXPIRED and consent.expires_at is not None:
-        return min(consent.expires_at, now)
-    return now
+        return min(consent.expires_at, end)
+    return end
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
