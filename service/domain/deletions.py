@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,9 @@ ENDED_FOR_DELETION = (
     ConsentStatus.DECLINED,
     ConsentStatus.RECONSENT_REQUIRED,
 )
+#: Allowed verifications, as the partial index ``ix_verifications_allowed_consent`` says it: a literal, not a
+#: parameter, so that PostgreSQL's generic plans may use that index too.
+ALLOWED = Verification.decision == literal_column("'allow'")
 #: Consent ids read per statement (an ``IN`` list).
 CHUNK = 500
 
@@ -117,7 +120,7 @@ def _allowed_keys(session: Session, consent_ids: Sequence[str]) -> list[tuple[st
     owed = _already_owed()
     rows = session.execute(
         select(Verification.consent_id, Verification.api_key_id)
-        .where(Verification.consent_id.in_(consent_ids), Verification.decision == "allow", ~owed)
+        .where(Verification.consent_id.in_(consent_ids), ALLOWED, ~owed)
         .distinct()
     )
     return [(str(consent_id), str(key_id)) for consent_id, key_id in rows]
@@ -170,7 +173,7 @@ def owe_late_allows(session: Session, *, hours: int, now: datetime | None = None
         .where(
             Consent.updated_at >= moment - timedelta(hours=hours),
             Consent.status.in_([status.value for status in ENDED_FOR_DELETION]),
-            exists().where(Verification.consent_id == Consent.id, Verification.decision == "allow", ~owed),
+            exists().where(Verification.consent_id == Consent.id, ALLOWED, ~owed),
         )
         .limit(limit)
     ).all()
