@@ -6,7 +6,7 @@ import marshmallow as ma
 
 from schemas.common import StrictSchema
 
-EVENT_TYPES = ("granted", "revoked", "expired", "declined", "reconsent_required", "erased")
+EVENT_TYPES = ("granted", "revoked", "expired", "declined", "reconsent_required", "erased", "deletion_overdue")
 
 
 class ConsentEventSchema(StrictSchema):

@@ -36,6 +36,15 @@ class ComplianceReportSchema(StrictSchema):
     devices_by_location_type = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     verifications = ma.fields.List(ma.fields.Dict())
     consents_over_time = ma.fields.List(ma.fields.Dict())
+    deletions = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Integer(),
+        metadata={
+            "description": "Deletions owed by recognition systems for ended consents (R13): `pending` "
+            "(unconfirmed, the overdue ones included), `overdue` (unconfirmed past `due_at`), `confirmed`",
+            "example": {"pending": 4, "overdue": 1, "confirmed": 37},
+        },
+    )
 
 
 class AuditExportQuerySchema(StrictSchema):

@@ -192,9 +192,12 @@ def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
 def sweep() -> None:
     """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron.
 
-    It also clears the phone lookups that erased guardians' SMS records kept for the allowance's hour.
+    It owes the deletions of consents whose allows raced their end and records each deletion that became
+    overdue (R13) once, as ``deletion.overdue``. It also clears the phone lookups that erased guardians'
+    SMS records kept for the allowance's hour.
     """
     from service.domain.consent_lifecycle import expire_overdue
+    from service.domain.deletions import owe_late_allows, record_overdue
     from service.domain.guardian import expire_overdue_requests
     from service.domain.guardian.messages import forget_phone_lookups
 
@@ -209,7 +212,19 @@ def sweep() -> None:
                 break
     forget_phone_lookups(session)
     session.commit()
+    # After the expiries: they owe deletions too. Then the allows that raced an end, then what is overdue.
+    hours = current_app.config["DELETION_HOURS"]
+    owed = owe_late_allows(session, hours=hours)
+    session.commit()
+    overdue = 0
+    while True:
+        recorded = record_overdue(session, hours=hours)
+        session.commit()
+        overdue += recorded
+        if recorded == 0:
+            break
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
+    click.echo(f"deletions: {owed} owed for allows recorded after their consent ended, {overdue} now overdue")
 
 
 @click.command("report")
@@ -235,6 +250,7 @@ def report(org_id: str | None) -> None:
             threshold=config["FILING_THRESHOLD"],
             holidays=parse_dates(config["FILING_HOLIDAYS"]),
             extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
+            deletion_hours=config["DELETION_HOURS"],
         )
         click.echo(json.dumps(found, ensure_ascii=False, default=str))
 

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     #: Days after a guardian declined a purpose before the organization may ask again for that child and
     #: purpose (PIPL 16, Measures Art. 12: no repeated asking after a refusal). 0 lets it ask again at once.
     "REASK_AFTER_DAYS": 30,
+    #: Hours after a consent ended within which each key that was allowed to use it must confirm deleting
+    #: its face data (R13, PIPL 47); past them the deletion is overdue.
+    "DELETION_HOURS": 72,
     #: Guardian SMS go only to mobile numbers of these regions (ISO 3166 codes, comma-separated).
     "SMS_ALLOWED_REGIONS": "CN",
     #: SMS one organization may send in 24 hours, every kind together.
@@ -77,6 +80,7 @@ _INTS = {
     "GUARDIAN_REQUEST_HOURS",
     "GUARDIAN_POLL_INTERVAL",
     "REASK_AFTER_DAYS",
+    "DELETION_HOURS",
     "STATUS_LIST_TTL",
     "API_KEY_CACHE_SECONDS",
     "DB_TIMEOUT_MS",
@@ -187,6 +191,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     settings["REQUIRED_LOCALES"] = tuple(dict.fromkeys(locales))
     if not 0 <= settings["REASK_AFTER_DAYS"] <= 3650:
         raise ConfigError(f"{PREFIX}REASK_AFTER_DAYS must be between 0 and 3650 days")
+    if not 1 <= settings["DELETION_HOURS"] <= 8760:
+        raise ConfigError(f"{PREFIX}DELETION_HOURS must be between 1 and 8760 hours")
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
         raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
     return settings

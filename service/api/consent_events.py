@@ -25,8 +25,9 @@ class ConsentEvents(MethodView):
         """Read consent changes in order, for 1:N galleries and caches
 
         Types: `granted`, `revoked`, `expired`, `declined`, `reconsent_required`, `erased` (a person was
-        erased: drop every template of `subject_id`). Ordered and gap-free: resume with `after` set to the
-        last `cursor` read (or `next_after`); `limit` at most 1000.
+        erased: drop every template of `subject_id`), `deletion_overdue` (a deletion owed for the ended
+        consent `consent_id` was not confirmed in time: see `GET /v1/deletions`). Ordered and gap-free:
+        resume with `after` set to the last `cursor` read (or `next_after`); `limit` at most 1000.
         """
         events = consent_events(
             db.session(), org_id=current_caller().org_id, after=query["after"], limit=query["limit"]

@@ -32,6 +32,7 @@ def current_report() -> dict[str, Any]:
         threshold=config["FILING_THRESHOLD"],
         holidays=parse_dates(config["FILING_HOLIDAYS"]),
         extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
+        deletion_hours=config["DELETION_HOURS"],
     )
 
 
@@ -46,7 +47,8 @@ class ComplianceReport(MethodView):
         deadline 30 working days later (weekends, `FILING_HOLIDAYS` skipped; `FILING_EXTRA_WORKDAYS`
         counted), purposes with their assessments, assessments due within 30 days, devices by location type,
         minors with guardian consent, consents by status with written (paper) consents apart from online
-        ones, verifications by decision and reason, consent events per day.
+        ones, verifications by decision and reason, consent events per day, deletions owed by recognition
+        systems (pending, overdue among them, confirmed).
         """
         return current_report()
 

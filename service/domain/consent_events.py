@@ -21,6 +21,8 @@ FEED_ACTIONS = {
     "consent.declined": "declined",
     "consent.reconsent_required": "reconsent_required",
     "subject.erased": "erased",
+    # A key owes the deletion of an ended consent's face data and has not confirmed it in time (R13).
+    "deletion.overdue": "deletion_overdue",
 }
 
 
@@ -34,11 +36,12 @@ def consent_events(session: Session, *, org_id: str, after: int, limit: int) -> 
     events = []
     for event in rows:
         erased = event.action == "subject.erased"
+        consent_id = event.data.get("consent_id") if event.object_type == "deletion" else event.object_id
         events.append(
             {
                 "cursor": event.seq,
                 "type": FEED_ACTIONS[event.action],
-                "consent_id": None if erased else event.object_id,
+                "consent_id": None if erased else consent_id,
                 "subject_id": event.object_id if erased else event.data.get("subject_id"),
                 "purpose": None if erased else event.data.get("purpose"),
                 "occurred_at": event.occurred_at,

@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from service.domain.audit import record_event
+from service.domain.deletions import owe_deletions_for
 from service.domain.status_lists import assign_index
 from service.domain.statuses import (
     ENDABLE_CONSENT,
@@ -247,6 +248,7 @@ def end_consent(
     ``reason`` is a code and goes into the audit trail; ``note`` (a person's own words) stays on the row
     only, so that erasure can remove it. Earlier lawful processing stays recorded (R3). ``evidence``, when
     given, replaces the consent's evidence in the same compare-and-set (a refusal given on a signed form).
+    Each API key that received ``allow`` for the consent owes a deletion from then on (R13).
     """
     now = utcnow()
     values: dict[str, Any] = {
@@ -260,6 +262,8 @@ def end_consent(
         values["evidence"] = evidence
     if not _compare_and_set(session, consent, expected=expected, values=values):
         return False
+    # Every key that was allowed to use it now owes the deletion of its face data (R13).
+    owe_deletions_for(session, consent)
     record_event(
         session,
         org_id=consent.org_id,

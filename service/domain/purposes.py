@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.audit import canonical_json, record_event
 from service.domain.consent_lifecycle import lock_purpose
+from service.domain.deletions import owe_deletions
 from service.domain.statuses import ConsentStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
@@ -305,13 +306,16 @@ def publish_notice(
     )
     if material:
         mark_assessments_outdated(session, purpose, reason=f"material notice change (version {version})", actor=actor)
+        moved_at = utcnow()
         affected = session.execute(
             update(Consent)
             .where(Consent.purpose_id == purpose.id, Consent.status == ConsentStatus.ACTIVE)
-            .values(status=ConsentStatus.RECONSENT_REQUIRED.value, updated_at=utcnow())
+            .values(status=ConsentStatus.RECONSENT_REQUIRED.value, updated_at=moved_at)
             .returning(Consent.id, Consent.subject_id)
             .execution_options(synchronize_session=False)
         ).all()
+        # Paused consents permit no processing: each key allowed to use one owes its deletion (R13).
+        owe_deletions(session, [(consent_id, org_id, moved_at) for consent_id, _ in affected])
         for consent_id, subject_id in affected:
             record_event(
                 session,

@@ -1,4 +1,5 @@
-"""The compliance report: filing status (R12), assessments (R10), devices (R7), consents and decisions."""
+"""The compliance report: filing status (R12), assessments (R10), devices (R7), consents, decisions and
+deletions owed (R13)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from service.domain.deletions import deletion_counts
 from service.domain.filing import FILING_WORKING_DAYS, add_working_days
 from service.models import (
     Assessment,
@@ -124,6 +126,7 @@ def compliance_report(
     holidays: frozenset[date] = frozenset(),
     extra_workdays: frozenset[date] = frozenset(),
     today: date | None = None,
+    deletion_hours: int = 72,
 ) -> dict[str, Any]:
     day = today or utcnow().date()
     org = session.get(Organization, org_id)
@@ -192,4 +195,5 @@ def compliance_report(
             )
         ],
         "consents_over_time": consents_over_time(session, org_id, day),
+        "deletions": deletion_counts(session, org_id=org_id, hours=deletion_hours),
     }

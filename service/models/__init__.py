@@ -3,6 +3,7 @@
 from service.models.audit import AuditEvent, AuditHead
 from service.models.checkpoints import AuditCheckpoint
 from service.models.consents import Consent
+from service.models.deletions import Deletion
 from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Consent",
+    "Deletion",
     "Device",
     "GuardianLink",
     "GuardianRequest",

@@ -34,6 +34,8 @@ class Consent(Base):
         ),
         Index("ix_consents_subject_purpose_created", "subject_id", "purpose_id", "created_at"),
         UniqueConstraint("status_list_id", "status_idx"),
+        # The sweep finds consents that ended lately by it, to owe deletions for allows that raced the end.
+        Index("ix_consents_updated_at", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
