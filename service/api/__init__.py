@@ -81,6 +81,7 @@ def init_app(app: Flask) -> Api:
         organization,
         purposes,
         reports,
+        rights,
         status_lists,
         subjects,
         verifications,
@@ -99,6 +100,7 @@ def init_app(app: Flask) -> Api:
         consents,
         devices,
         guardian_requests,
+        rights,
         verifications,
         consent_events,
         status_lists,
@@ -108,5 +110,6 @@ def init_app(app: Flask) -> Api:
         health,
     ):
         api.register_blueprint(module.blp)
+    api.register_blueprint(rights.access_blp)
     app.extensions["consent_gate.api"] = api
     return api
