@@ -103,13 +103,13 @@ class RightsRequests(MethodView):
         return {"items": items, "next_cursor": next_cursor}
 
 
-@blp.route("/<string:request_id>/close")
+@blp.route("/<string:rights_request_id>/close")
 class RightsRequestClose(MethodView):
     @blp.authorized("admin")
     @blp.arguments(RightsRequestCloseSchema)
     @blp.response(200, RightsRequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def post(self, fields: dict[str, Any], request_id: str) -> Any:
+    def post(self, fields: dict[str, Any], rights_request_id: str) -> Any:
         """Close a request with your answer
 
         Tell the person what was done, or why not (a refusal gives its reasons, PIPL 50). Closing again
@@ -119,7 +119,7 @@ class RightsRequestClose(MethodView):
         caller = current_caller()
         session = db.session()
         closed = rights.close_rights_request(
-            session, org_id=caller.org_id, actor=caller.actor, request_id=request_id, outcome=fields["outcome"]
+            session, org_id=caller.org_id, actor=caller.actor, request_id=rights_request_id, outcome=fields["outcome"]
         )
         session.commit()
         return closed
