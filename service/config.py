@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_RETRY_BACKOFF": 0.5,
     "GUARDIAN_REQUEST_HOURS": 72,
     "GUARDIAN_POLL_INTERVAL": 5,
+    #: Hours a link to a person's own page (``POST /v1/subjects/{id}/access-link``) stays valid.
+    "ACCESS_LINK_HOURS": 72,
     #: Days after a guardian declined a purpose before the organization may ask again for that child and
     #: purpose (PIPL 16, Measures Art. 12: no repeated asking after a refusal). 0 lets it ask again at once.
     "REASK_AFTER_DAYS": 30,
@@ -62,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_VERIFY": "600000/minute",
     "RATE_LIMIT_PUBLIC": "600/minute",
     "RATE_LIMIT_GUARDIAN": "60/minute",
+    #: The person's own page (``/p/<token>``), per client address, like the guardian's pages.
+    "RATE_LIMIT_PEOPLE": "60/minute",
     "LOG_REQUESTS": True,
     "FILING_HOLIDAYS": "",
     "FILING_EXTRA_WORKDAYS": "",
@@ -79,6 +83,7 @@ _INTS = {
     "SMS_RETRY_ATTEMPTS",
     "GUARDIAN_REQUEST_HOURS",
     "GUARDIAN_POLL_INTERVAL",
+    "ACCESS_LINK_HOURS",
     "REASK_AFTER_DAYS",
     "DELETION_HOURS",
     "STATUS_LIST_TTL",

@@ -18,7 +18,16 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     consent = tenant.consent(adult["id"]).json
     request = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     device = tenant.post("/v1/devices", {"name": "Gate", "location_type": "school"}).json
+    page = guardian.browser(tenant.post(f"/v1/subjects/{adult['id']}/access-link", scope="consents").json["url"])
+    page.submit(action="request", kind="complaint", details="a complaint")
+    rights_request = tenant.get("/v1/rights-requests").json["items"][0]
+    ended = tenant.consent(tenant.subject()["id"]).json  # allowed once, then revoked: a deletion is owed
+    assert tenant.verify("door_access", token=ended["token"]).json["decision"] == "allow"
+    assert tenant.post(f"/v1/consents/{ended['id']}/revoke", {}, scope="consents").status_code == 200
+    deletion = tenant.get("/v1/deletions").json["items"][0]
     return {
+        "deletion_id": deletion["id"],
+        "rights_request_id": rights_request["id"],
         "code": "door_access",
         "subject_id": adult["id"],
         "consent_id": consent["id"],
@@ -50,6 +59,8 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
                 body = {"texts": {"zh-CN": "新版告知", "en": "x"}, "material": True}
             if method == "post" and path.endswith("/paper-decision"):  # a valid body: the id is what is walked
                 body = {"decisions": {"door_access": "approve"}, "form_sha256": "0" * 64, "signed_on": "2025-09-01"}
+            if method == "post" and path.endswith("/close"):
+                body = {"outcome": "closed by someone else"}
             for scope in ("admin", "consents", "verify"):
                 response = other_tenant.client.open(
                     concrete, method=method.upper(), json=body, headers=other_tenant.headers(scope)
@@ -66,9 +77,16 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
         ("/v1/audit/events", "admin"),
         ("/v1/consent-events", "verify"),
         ("/v1/reports/compliance", "admin"),
+        ("/v1/rights-requests", "admin"),
     ):
         text = other_tenant.get(path, scope=scope).get_data(as_text=True)
-        for value in (ours["subject_id"], ours["consent_id"], ours["device_id"], ours["request_id"]):
+        for value in (
+            ours["subject_id"],
+            ours["consent_id"],
+            ours["device_id"],
+            ours["request_id"],
+            ours["rights_request_id"],
+        ):
             assert value not in text, (path, value)
     denied = other_tenant.verify("door_access", token=ours["token"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "invalid_token")

@@ -149,7 +149,11 @@ def test_helper_fixtures(
     assert set(made.keys) == {"admin", "consents", "verify"}
     assert purpose_body()["code"] == "door_access"
     body = purpose_body("canteen", retention_days=30)
-    assert (body["code"], body["retention_days"], body["name"]) == ("canteen", 30, {"zh-CN": "校门通行", "en": "Door access"})
+    assert (body["code"], body["retention_days"], body["name"]) == (
+        "canteen",
+        30,
+        {"zh-CN": "校门通行", "en": "Door access"},
+    )
     child = guardian.setup_child(tenant, age_years=8)
     assert child["is_minor"] is True
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json

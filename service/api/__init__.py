@@ -82,6 +82,7 @@ def init_app(app: Flask) -> Api:
         organization,
         purposes,
         reports,
+        rights,
         status_lists,
         subjects,
         verifications,
@@ -100,6 +101,7 @@ def init_app(app: Flask) -> Api:
         consents,
         devices,
         guardian_requests,
+        rights,
         verifications,
         deletions,
         consent_events,
@@ -110,5 +112,6 @@ def init_app(app: Flask) -> Api:
         health,
     ):
         api.register_blueprint(module.blp)
+    api.register_blueprint(rights.access_blp)
     app.extensions["consent_gate.api"] = api
     return api

@@ -128,6 +128,10 @@ def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str)
     if subject.erased_at is not None:
         return subject
     _close_guardian_requests(session, subject, actor)
+    # Imported here: the rights flow imports this module (a person's age, their subject).
+    from service.domain.rights import forget_rights_of_subject
+
+    forget_rights_of_subject(session, subject.id)  # page links, the words of requests and their answers
     consents = session.scalars(select(Consent).where(Consent.subject_id == subject.id).order_by(Consent.id)).all()
     for consent in consents:
         if consent.status in ENDABLE_CONSENT:

@@ -39,7 +39,9 @@ class Localized:
 
 
 class Page:
-    """What every page needs: the locale, the translator, the CSRF pair."""
+    """What every page needs: the locale, the translator, the CSRF pair (its cookie scoped to the pages)."""
+
+    cookie_path = "/g/"
 
     def __init__(self, link_hash: str, fallback_locale: str):
         self.locale = pick_locale(request.args.get("lang"), request.accept_languages, fallback_locale)
@@ -70,7 +72,7 @@ class Page:
             self.cookie,
             httponly=True,
             samesite="Strict",
-            path="/g/",
+            path=self.cookie_path,
             secure=current_app.config["PUBLIC_URL"].startswith("https://"),
         )
         return response
@@ -80,7 +82,7 @@ class Page:
 
 
 @bp.after_request
-def _protect(response: Response) -> Response:
+def protect_page(response: Response) -> Response:
     # The link token is in the URL: never cache, never leak it through Referer, never frame.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -28,6 +28,8 @@ API_BLUEPRINTS = (
     "subjects",
     "consents",
     "guardian-requests",
+    "access-links",
+    "rights-requests",
     "audit",
     "reports",
 )
@@ -111,6 +113,7 @@ def init_app(app: Flask) -> Limiter:
     for name in PUBLIC_BLUEPRINTS:
         limiter.limit(config["RATE_LIMIT_PUBLIC"], key_func=_client_address)(_blueprint(app, name))
     limiter.limit(config["RATE_LIMIT_GUARDIAN"], key_func=_client_address)(_blueprint(app, "guardian"))
+    limiter.limit(config["RATE_LIMIT_PEOPLE"], key_func=_client_address)(_blueprint(app, "people"))
     for name in EXEMPT_BLUEPRINTS + KEY_LIMITED_BLUEPRINTS:
         if name in app.blueprints:
             limiter.exempt(_blueprint(app, name))

@@ -8,6 +8,7 @@ from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
+from service.models.rights import AccessLink, RightsRequest
 from service.models.status_lists import STATUS_LIST_SIZE, StatusList
 from service.models.subjects import Subject
 from service.models.types import new_id, new_sequential_id, utcnow
@@ -15,6 +16,7 @@ from service.models.verifications import Verification
 
 __all__ = [
     "STATUS_LIST_SIZE",
+    "AccessLink",
     "ApiKey",
     "Assessment",
     "AuditCheckpoint",
@@ -28,6 +30,7 @@ __all__ = [
     "Notice",
     "Organization",
     "Purpose",
+    "RightsRequest",
     "SmsMessage",
     "StatusList",
     "Subject",
