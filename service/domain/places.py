@@ -65,6 +65,9 @@ PRIVATE_PLACE_CHINESE = (
 )  # fmt: skip
 
 SIGNAGE_FIELDS = ("posted_on", "text", "photo_sha256")
+#: A place is named in few characters in Chinese (食堂, 东门); what signs say takes more.
+PLACE_MIN_LENGTH = 2
+SIGNAGE_TEXT_MIN_LENGTH = 4
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -96,10 +99,12 @@ def check_location(location_type: str, location_description: str | None) -> None
             code="prohibited_location",
             details={"location_description": ["names a private place"]},
         )
-    if location_type == "other" and not (location_description and is_real_text(location_description)):
+    if location_type == "other" and not (
+        location_description and is_real_text(location_description, min_length=PLACE_MIN_LENGTH)
+    ):
         raise Unprocessable(
             "describe where a device of location_type other stands",
-            details={"location_description": ["required for location_type other (at least 4 characters)"]},
+            details={"location_description": ["required for location_type other: where the device stands"]},
         )
 
 
@@ -120,7 +125,7 @@ def check_signage(
             fields["posted_on"] = ["required: the day the signs were posted"]
         elif posted_on > today:
             fields["posted_on"] = ["in the future: signs must already be posted"]
-        if not (text and is_real_text(text)):
+        if not (text and is_real_text(text, min_length=SIGNAGE_TEXT_MIN_LENGTH)):
             fields["text"] = ["required: what the signs say (at least 4 characters)"]
         if not (photo and _SHA256.fullmatch(photo)):
             fields["photo_sha256"] = ["required: the SHA-256 of a photo of the signs, 64 lowercase hex digits"]
@@ -128,8 +133,8 @@ def check_signage(
             problems["signage"] = fields
     if collection_area is None and public_place:
         problems["collection_area"] = ["required in a public place: the area where faces are collected"]
-    elif collection_area is not None and not is_real_text(collection_area):
-        problems["collection_area"] = ["describe the area where faces are collected (at least 4 characters)"]
+    elif collection_area is not None and not is_real_text(collection_area, min_length=PLACE_MIN_LENGTH):
+        problems["collection_area"] = ["describe the area where faces are collected"]
     if problems:
         raise Unprocessable(
             "a device in a public place needs evidence of prominent signs and a set collection area",
