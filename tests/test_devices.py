@@ -25,11 +25,20 @@ def test_r7_devices_in_private_places_are_refused(tenant: Tenant, place: str) ->
     assert tenant.get("/v1/devices").json == []
 
 
+#: The evidence a public place needs (R7): the signs and the collection area.
+SIGNS = {
+    "signage": {"posted_on": "2026-01-05", "text": "人脸识别区域 Face recognition in use", "photo_sha256": "ab" * 32},
+    "collection_area": "Platform 2 ticket gates",
+}
+
+
 def test_r7_public_place_needs_signage(tenant: Tenant) -> None:
-    response = tenant.post("/v1/devices", {"name": "Square", "location_type": "public_square", "public_place": True})
+    response = tenant.post("/v1/devices", {"name": "Square", "location_type": "public_square"})
     assert response.status_code == 422 and response.json["code"] == "signage_required"
-    created = device(tenant, location_type="public_square", public_place=True, signage_posted=True)
-    assert created["public_place"] and created["signage_posted"] and created["active"]
+    assert set(response.json["errors"]) == {"signage", "collection_area"}
+    created = device(tenant, location_type="public_square", **SIGNS)
+    assert created["public_place"] and created["active"]
+    assert created["signage"] == SIGNS["signage"] and created["collection_area"] == SIGNS["collection_area"]
 
 
 def test_r7_unknown_location_type_is_a_validation_error(tenant: Tenant) -> None:
@@ -71,7 +80,7 @@ def test_r7_public_place_device_verifies_only_public_safety_purposes(tenant: Ten
     person = tenant.subject()
     tenant.consent(person["id"], "door_access")
     tenant.consent(person["id"], "station_watchlist")
-    square = device(tenant, location_type="transport_hub", public_place=True, signage_posted=True)
+    square = device(tenant, location_type="transport_hub", **SIGNS)
     refused = tenant.verify("door_access", subject_id=person["id"], device_id=square["id"]).json
     assert (refused["decision"], refused["reason"]) == ("deny", "public_safety_only")
     allowed = tenant.verify("station_watchlist", subject_id=person["id"], device_id=square["id"]).json

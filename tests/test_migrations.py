@@ -1,5 +1,5 @@
-"""Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, on SQLite
-(foreign keys on, as the service runs it) and PostgreSQL."""
+"""Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, and devices
+through 0007p and back, on SQLite (foreign keys on, as the service runs it) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -108,5 +108,89 @@ def test_migration_0006_keeps_existing_purposes_and_goes_back(fresh_url: str) ->
         upgrade(engine)
         with engine.connect() as conn:
             assert _purpose(conn)["necessity"] == {"zh-CN": "人多"}
+    finally:
+        engine.dispose()
+
+
+def _seed_devices_0006(conn: Any) -> None:
+    """Devices as 0006 stored them: declared public places with a yes for signs, and private ones."""
+    rows = [
+        ("d-school", "school", "", False, False, True),
+        ("d-declared", "school", "", True, True, True),  # declared public by its organization
+        ("d-station", "transport_hub", "", True, True, True),  # a yes, but no evidence
+        ("d-shop", "retail_store", "", False, False, True),  # public by its type, never declared
+        ("d-other", "other", "展览馆入口", False, False, True),
+        ("d-off", "street", "", True, True, False),
+    ]
+    for device_id, location_type, location, public_place, signage_posted, active in rows:
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, org_id, name, location_type, location, public_place, signage_posted, "
+                "active, created_at) VALUES (:id, 'o1', 'Gate', :type, :location, :public, :signs, :active, :now)"
+            ),
+            {
+                "id": device_id,
+                "type": location_type,
+                "location": location,
+                "public": public_place,
+                "signs": signage_posted,
+                "active": active,
+                "now": "2026-01-01 00:00:00",
+            },
+        )
+
+
+def _devices(conn: Any) -> dict[str, dict[str, Any]]:
+    rows = conn.execute(text("SELECT * FROM devices")).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def test_r7_migration_0007_deactivates_public_places_without_evidence_and_goes_back(fresh_url: str) -> None:
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            _seed_0005(conn)
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            _seed_devices_0006(conn)
+        upgrade(engine, "0007p")
+        with engine.connect() as conn:
+            devices = _devices(conn)
+            assert "signage_posted" not in devices["d-school"]
+            assert {d: bool(row["active"]) for d, row in devices.items()} == {
+                "d-school": True,
+                "d-declared": False,
+                "d-station": False,
+                "d-shop": False,
+                "d-other": False,
+                "d-off": False,
+            }
+            assert {d for d, row in devices.items() if row["public_place"]} == {
+                "d-station",
+                "d-shop",
+                "d-other",
+                "d-off",
+            }
+            assert devices["d-station"]["deactivated_at"] is not None
+            assert devices["d-school"]["deactivated_at"] is None and devices["d-off"]["deactivated_at"] is None
+            assert devices["d-other"]["location_description"] == "展览馆入口"
+            assert devices["d-station"]["signage_photo_sha256"] is None
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE devices SET signage_posted_on = '2026-01-02', signage_text = 'Cameras here', "
+                    "signage_photo_sha256 = :sha, collection_area = 'Gates' WHERE id = 'd-shop'"
+                ),
+                {"sha": "ab" * 32},
+            )
+        downgrade(engine, "0006")
+        with engine.connect() as conn:
+            devices = _devices(conn)
+            assert {d for d, row in devices.items() if row["signage_posted"]} == {"d-shop"}
+            assert "location_description" not in devices["d-shop"]
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert len(_devices(conn)) == 6
     finally:
         engine.dispose()

@@ -30,8 +30,10 @@ class Devices(MethodView):
     def post(self, fields: dict[str, Any]) -> Device:
         """Register a recognition device
 
-        Hotel rooms, public bathhouses, changing rooms and toilets answer 422 `prohibited_location`; a
-        public-place device without `signage_posted: true` answers 422 `signage_required`.
+        Hotel rooms, public bathhouses, changing rooms and toilets, and a `location_description` naming a
+        private place, answer 422 `prohibited_location`. `public_place` is derived from `location_type`
+        (sending it answers 422); a public place without `signage` evidence and a `collection_area` answers
+        422 `signage_required`, naming what is missing.
         """
         caller = current_caller()
         session = db.session()

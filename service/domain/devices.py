@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
-from service.domain.places import PROHIBITED_LOCATION_TYPES
-from service.errors import NotFound, Unprocessable
+from service.domain.places import check_location, check_signage, is_public_place
+from service.domain.subjects import CHINA_TIME
+from service.errors import NotFound
 from service.models import Device, utcnow
 
 
-def register_device(session: Session, *, org_id: str, actor: str, fields: dict[str, Any]) -> Device:
-    if fields["location_type"] in PROHIBITED_LOCATION_TYPES:
-        raise Unprocessable(
-            "face recognition devices may not be installed in hotel rooms, public bathhouses, changing rooms "
-            "or toilets",
-            code="prohibited_location",
-            details={"location_type": fields["location_type"]},
-        )
-    if fields.get("public_place") and not fields.get("signage_posted"):
-        raise Unprocessable("a device in a public place needs prominent signs posted", code="signage_required")
+def register_device(
+    session: Session, *, org_id: str, actor: str, fields: dict[str, Any], today: date | None = None
+) -> Device:
+    """Register a device where one may stand (R7): 422 ``prohibited_location`` for a private place, 422
+    ``signage_required`` for a public place without the evidence of signs and a collection area. Whether
+    it is a public place is derived from ``location_type``."""
+    location_type = fields["location_type"]
+    description = fields.get("location_description")
+    check_location(location_type, description)
+    public_place = is_public_place(location_type)
+    signage = fields.get("signage")
+    check_signage(
+        public_place=public_place,
+        signage=signage,
+        collection_area=fields.get("collection_area"),
+        today=today or utcnow().astimezone(CHINA_TIME).date(),  # signs are posted on China's calendar
+    )
     device = Device(
         org_id=org_id,
         name=fields["name"],
-        location_type=fields["location_type"],
+        location_type=location_type,
         location=fields.get("location", ""),
-        public_place=fields.get("public_place", False),
-        signage_posted=fields.get("signage_posted", False),
+        location_description=description,
+        public_place=public_place,
+        signage_posted_on=signage["posted_on"] if signage else None,
+        signage_text=signage["text"] if signage else None,
+        signage_photo_sha256=signage["photo_sha256"] if signage else None,
+        collection_area=fields.get("collection_area"),
     )
     session.add(device)
     session.flush()
@@ -43,7 +56,8 @@ def register_device(session: Session, *, org_id: str, actor: str, fields: dict[s
         data={
             "location_type": device.location_type,
             "public_place": device.public_place,
-            "signage_posted": device.signage_posted,
+            "signage_posted_on": device.signage_posted_on.isoformat() if device.signage_posted_on else None,
+            "signage_photo_sha256": device.signage_photo_sha256,
         },
     )
     return device

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from datetime import date, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from service.domain.audit import canonical_json, record_event
 from service.domain.consent_lifecycle import lock_purpose
 from service.domain.deletions import owe_deletions
 from service.domain.statuses import ConsentStatus
+from service.domain.wording import is_real_text, names_any
 from service.errors import Conflict, NotFound, Unprocessable
 from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
 
@@ -47,11 +47,7 @@ def normalize_analysis(name: str) -> str:
 
 def names_prohibited_inference(analysis: str) -> bool:
     """Whether ``analysis`` names a prohibited inference, in either language, however spelled."""
-    folded = normalize_analysis(analysis)
-    compact = re.sub(r"[\W_]+", "", folded)
-    if any(word in compact for word in PROHIBITED_CHINESE):
-        return True
-    return any(word.startswith(PROHIBITED_WORDS) for word in re.split(r"[\W_\d]+", folded) if word)
+    return names_any(analysis, english=PROHIBITED_WORDS, chinese=PROHIBITED_CHINESE)
 
 
 def check_analyses(analyses: list[str], *, prohibit_sensitive_analysis: bool) -> list[str]:
@@ -74,10 +70,6 @@ def check_analyses(analyses: list[str], *, prohibit_sensitive_analysis: bool) ->
     return [_ANALYSES_BY_KEY.get(normalize_analysis(a), normalize_analysis(a)) for a in analyses]
 
 
-#: Answers that offer no alternative at all (R6), however punctuated or cased.
-ALTERNATIVE_PLACEHOLDERS = frozenset(
-    {"无", "没有", "不提供", "暂无", "无替代", "none", "no", "n/a", "na", "nil", "null", "-", "--", "tbd", "todo"}
-)
 ALTERNATIVE_MIN_LENGTH = 4
 
 
@@ -101,11 +93,8 @@ def check_alternative(texts: dict[str, str] | str) -> dict[str, str] | str:
 
 
 def _is_real_alternative(text: str) -> bool:
-    folded = unicodedata.normalize("NFKC", text).strip().lower()
-    bare = re.sub(r"^[\W_]+|[\W_]+$", "", folded)  # punctuation and spaces around it, in any script
-    return not (
-        bare in ALTERNATIVE_PLACEHOLDERS or folded in ALTERNATIVE_PLACEHOLDERS or len(bare) < ALTERNATIVE_MIN_LENGTH
-    )
+    """Not a placeholder that offers no alternative at all (R6), however punctuated or cased."""
+    return is_real_text(text, min_length=ALTERNATIVE_MIN_LENGTH)
 
 
 def check_locales(fields: dict[str, Any], required: tuple[str, ...]) -> None:
