@@ -85,6 +85,7 @@ ERROR_CODES = (
     "code_locked",
     "transmission_consent_required",
     "recently_declined",
+    "assessment_incomplete",
 )
 
 

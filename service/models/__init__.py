@@ -5,6 +5,7 @@ from service.models.checkpoints import AuditCheckpoint
 from service.models.consents import Consent
 from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
+from service.models.incidents import Incident, incident_purposes
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.status_lists import STATUS_LIST_SIZE, StatusList
@@ -23,6 +24,7 @@ __all__ = [
     "Device",
     "GuardianLink",
     "GuardianRequest",
+    "Incident",
     "Notice",
     "Organization",
     "Purpose",
@@ -31,6 +33,7 @@ __all__ = [
     "Subject",
     "Verification",
     "assessment_purposes",
+    "incident_purposes",
     "new_id",
     "new_sequential_id",
     "utcnow",
