@@ -19,7 +19,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -129,6 +129,19 @@ class Tenant:
         response = self.post("/v1/assessments", assessment_body(codes, conducted_at, **contents))
         assert response.status_code == 201, response.json
         return response.json  # type: ignore[no-any-return]
+
+    def incident(
+        self, codes: list[str], severity: str = "major", occurred_at: datetime | None = None, **fields: Any
+    ) -> Any:
+        """``POST /v1/incidents`` for ``codes``; the response (a test may expect a refusal)."""
+        body = {
+            "occurred_at": (occurred_at or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "description": "A terminal's template store was copied by an intruder.",
+            "purposes": codes,
+            "severity": severity,
+            **fields,
+        }
+        return self.post("/v1/incidents", body)
 
     def subject(self, ref: str | None = None, *, age_years: int = 30) -> dict[str, Any]:
         birth = date.today() - timedelta(days=int(age_years * 365.25) + 1)

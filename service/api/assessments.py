@@ -45,7 +45,8 @@ class Assessments(MethodView):
         `safeguards`, each in at least 20 characters of real text (blank, punctuation-only or
         repeated-character filler answers 422 `assessment_incomplete`, and nothing is stored), and a
         `conclusion`. It is valid `ASSESSMENT_VALID_DAYS` (365 by default) from `conducted_at`, and clears
-        the reassessment deadline a major incident on or before that day set. Without a current
+        the reassessment deadline of the major incidents recorded before it that occurred on or before that
+        day. Without a current
         assessment a purpose receives no consents and verification denies `assessment_required`. Unknown
         purposes answer 422 `unknown_purpose`.
         """

@@ -39,7 +39,8 @@ class Incidents(MethodView):
 
         A `major` incident sets each purpose's `reassess_by` to 30 days after `occurred_at` (an earlier
         deadline stands). Past it the purpose receives no consents and verification denies
-        `assessment_required`, until an assessment conducted on or after the incident's day covers it. A
+        `assessment_required`, until an assessment recorded after the incident and conducted on its day or
+        later covers the purpose. A
         `minor` incident is recorded and changes nothing else. Unknown purposes answer 422
         `unknown_purpose`; an `occurred_at` in the future 422 `validation_error`.
         """

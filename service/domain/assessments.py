@@ -102,29 +102,30 @@ def _purposes_locked(session: Session, *, org_id: str, codes: list[str]) -> list
 
 
 def reassessment_deadline(session: Session, purpose: Purpose) -> datetime | None:
-    """When ``purpose`` must be reassessed by: :data:`REASSESS_WITHIN` after the earliest major incident
-    that touched it on or after the day of the newest assessment covering it (one conducted that day or
-    later addressed it), or None.
+    """When ``purpose`` must be reassessed by: :data:`REASSESS_WITHIN` after the earliest major incident that
+    touched it and that no assessment has addressed yet, or None.
 
-    Computed from the records, not from the previous value, so that an incident and an assessment racing
-    (each under the purpose's lock, reading what the other committed) end the same in either order.
+    An assessment addresses an incident when it was recorded after the incident was, and conducted on the
+    incident's day or later (a backdated one did not consider it). An assessment later outdated by a
+    material change still addressed the incidents before it. Computed from the records, not from the
+    previous value: an incident and an assessment racing (each under the purpose's lock, reading what the
+    other committed) end as their order says.
     """
-    # An assessment later outdated by a material change still addressed the incidents before it.
-    newest = session.scalars(
-        select(Assessment.conducted_at)
+    addressed_by = session.execute(
+        select(Assessment.conducted_at, Assessment.created_at)
         .join(assessment_purposes, assessment_purposes.c.assessment_id == Assessment.id)
         .where(assessment_purposes.c.purpose_id == purpose.id)
-        .order_by(Assessment.conducted_at.desc())
-        .limit(1)
-    ).first()
-    incidents = (
-        select(Incident.occurred_at)
+    ).all()
+    incidents = session.execute(
+        select(Incident.occurred_at, Incident.created_at)
         .join(incident_purposes, incident_purposes.c.incident_id == Incident.id)
         .where(incident_purposes.c.purpose_id == purpose.id, Incident.severity == "major")
         .order_by(Incident.occurred_at)
     )
-    for occurred_at in session.scalars(incidents):
-        if newest is None or occurred_at.date() > newest:
+    for occurred_at, recorded_at in incidents:
+        if not any(
+            conducted_at >= occurred_at.date() and created_at > recorded_at for conducted_at, created_at in addressed_by
+        ):
             return occurred_at + REASSESS_WITHIN
     return None
 
@@ -158,8 +159,9 @@ def record_assessment(
 ) -> Assessment:
     """Record an impact assessment covering one or more purposes (R10, Measures Art. 9).
 
-    It makes each purpose it covers current until ``conducted_at + valid_days``, and clears a reassessment
-    deadline set by a major incident on or before the day it was conducted.
+    It makes each purpose it covers current until ``conducted_at + valid_days``, and clears the
+    reassessment deadline of the major incidents recorded before it that occurred on or before the day it
+    was conducted (:func:`reassessment_deadline`).
     """
     check_contents(fields)
     conducted_at: date = fields["conducted_at"]
