@@ -18,7 +18,11 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     consent = tenant.consent(adult["id"]).json
     request = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     device = tenant.post("/v1/devices", {"name": "Gate", "location_type": "school"}).json
+    [assessment, *_] = tenant.get("/v1/assessments").json["items"]
+    incident = tenant.incident(["door_access"], severity="minor").json
     return {
+        "assessment_id": assessment["id"],
+        "incident_id": incident["id"],
         "code": "door_access",
         "subject_id": adult["id"],
         "consent_id": consent["id"],
@@ -63,12 +67,21 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
     for path, scope in (
         ("/v1/purposes", "admin"),
         ("/v1/devices", "admin"),
+        ("/v1/assessments", "admin"),
+        ("/v1/incidents", "admin"),
         ("/v1/audit/events", "admin"),
         ("/v1/consent-events", "verify"),
         ("/v1/reports/compliance", "admin"),
     ):
         text = other_tenant.get(path, scope=scope).get_data(as_text=True)
-        for value in (ours["subject_id"], ours["consent_id"], ours["device_id"], ours["request_id"]):
+        for value in (
+            ours["subject_id"],
+            ours["consent_id"],
+            ours["device_id"],
+            ours["request_id"],
+            ours["assessment_id"],
+            ours["incident_id"],
+        ):
             assert value not in text, (path, value)
     denied = other_tenant.verify("door_access", token=ours["token"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "invalid_token")
