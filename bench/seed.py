@@ -10,12 +10,21 @@ from flask import Flask
 from sqlalchemy import text
 
 from service import db
+from service.domain.assessments import record_assessment
 from service.domain.consents import consent_token, grant_consent
 from service.domain.organizations import create_api_key, create_organization
-from service.domain.purposes import create_purpose, record_assessment
+from service.domain.purposes import create_purpose
 from service.domain.subjects import register_subject
 from service.keys.signing import issuer, key_set
 
+#: The four contents of Measures Art. 9 and a conclusion (R10).
+ASSESSMENT = {
+    "lawfulness_necessity": "Door access by face, lawful with separate consent; a card is offered.",
+    "rights_impact": "A face template is processed; anyone may refuse and use the card instead.",
+    "security_risks": "Templates could leak from terminals or be matched against other databases.",
+    "safeguards": "On-device templates, encrypted transport, 90-day retention, no transmission.",
+    "conclusion": "Proceed: the risks are low and the safeguards fit them.",
+}
 PURPOSE = {
     "code": "door_access",
     "name": {"zh-CN": "校门通行", "en": "Door access"},
@@ -54,9 +63,7 @@ def seed(app: Flask, subjects: int) -> dict[str, Any]:
             fields={
                 "purposes": ["door_access"],
                 "conducted_at": date.today(),
-                "summary": "s",
-                "risk_level": "low",
-                "measures": "m",
+                **ASSESSMENT,
             },
         )
         tokens, subject_ids = [], []

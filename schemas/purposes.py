@@ -1,15 +1,14 @@
-"""Purposes, notices and impact assessments."""
+"""Purposes and notices."""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import LocalizedText, NoticeTexts, StrictSchema, text
+from schemas.common import LocalizedText, NoticeTexts, StrictSchema
 from service.domain.purposes import CAPTURES
 
 CATEGORIES = ("identity_verification", "access_control", "payment", "attendance", "public_safety", "other")
-RISK_LEVELS = ("low", "medium", "high")
 
 
 class PurposeCreateSchema(StrictSchema):
@@ -102,28 +101,9 @@ class PurposeSchema(StrictSchema):
     analyses = ma.fields.List(ma.fields.String())
     transmits_face_data = ma.fields.Boolean()
     assessed_until = ma.fields.Date(allow_none=True, metadata={"description": "Last day of the current assessment"})
-    notice = ma.fields.Nested(NoticeSchema, attribute="current_notice")
-    created_at = ma.fields.DateTime()
-
-
-class AssessmentCreateSchema(StrictSchema):
-    purposes = ma.fields.List(
-        ma.fields.String(validate=validate.Length(min=1, max=64)),
-        required=True,
-        validate=validate.Length(min=1, max=100),
+    reassess_by = ma.fields.DateTime(
+        allow_none=True,
+        metadata={"description": "Set by a major incident: past it, a new assessment is needed (R10)"},
     )
-    conducted_at = ma.fields.Date(required=True)
-    summary = text(20000)
-    risk_level = ma.fields.String(required=True, validate=validate.OneOf(RISK_LEVELS))
-    measures = text(20000)
-
-
-class AssessmentSchema(StrictSchema):
-    id = ma.fields.String()
-    purposes = ma.fields.List(ma.fields.String(), attribute="purpose_codes")
-    conducted_at = ma.fields.Date()
-    valid_until = ma.fields.Date()
-    summary = ma.fields.String()
-    risk_level = ma.fields.String()
-    measures = ma.fields.String()
+    notice = ma.fields.Nested(NoticeSchema, attribute="current_notice")
     created_at = ma.fields.DateTime()

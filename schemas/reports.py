@@ -33,6 +33,16 @@ class ComplianceReportSchema(StrictSchema):
     minors_with_guardian_consent = ma.fields.Integer()
     purposes = ma.fields.List(ma.fields.Dict())
     assessments_due = ma.fields.List(ma.fields.Dict())
+    reassessment_due = ma.fields.List(
+        ma.fields.Dict(),
+        metadata={
+            "description": "Purposes a major incident calls to reassess: `{purpose, reassess_by, overdue}` (R10)",
+        },
+    )
+    incidents = ma.fields.List(
+        ma.fields.Dict(),
+        metadata={"description": "The 50 newest incidents: `{id, occurred_at, severity, purposes, description}`"},
+    )
     devices_by_location_type = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     verifications = ma.fields.List(ma.fields.Dict())
     consents_over_time = ma.fields.List(ma.fields.Dict())

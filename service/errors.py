@@ -86,6 +86,7 @@ ERROR_CODES = (
     "transmission_consent_required",
     "recently_declined",
     "no_guardian_phone",
+    "assessment_incomplete",
 )
 
 

@@ -232,6 +232,13 @@ def purpose_body() -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture()
+def assessment_body() -> Callable[..., dict[str, Any]]:
+    """``assessment_body(codes, conducted_at=None, **contents)``: a valid body for ``POST /v1/assessments``
+    (the four contents of Measures Art. 9 and a conclusion; ``contents`` replace any of them)."""
+    return support.assessment_body
+
+
+@pytest.fixture()
 def force_expiry(app: Flask) -> Callable[[str], None]:
     """``force_expiry(consent_id)``: move a consent's end into the past, as if its retention had run out."""
     return functools.partial(support.force_expiry, app)

@@ -19,7 +19,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -41,6 +41,26 @@ MakeTenant = Callable[..., "Tenant"]
 PurposeBody = Callable[..., dict[str, Any]]
 ForceExpiry = Callable[[str], None]
 Race = Callable[..., list[list[object]]]
+
+
+#: The four contents of Measures Art. 9 and a conclusion, as a real assessment states them (R10).
+ASSESSMENT_CONTENTS = {
+    "lawfulness_necessity": "Door access by face is lawful with separate consent; a card is offered instead.",
+    "rights_impact": "A person's face template is processed; anyone may refuse and use the card.",
+    "security_risks": "Templates could leak from terminals or be matched against other databases.",
+    "safeguards": "On-device templates, encrypted transport, 90-day retention, no transmission.",
+    "conclusion": "Proceed: the risks are low and the safeguards fit them.",
+}
+
+
+def assessment_body(codes: list[str], conducted_at: date | None = None, **contents: str) -> dict[str, Any]:
+    """A valid body for ``POST /v1/assessments`` covering ``codes``; ``contents`` replace any of the texts."""
+    return {
+        "purposes": codes,
+        "conducted_at": (conducted_at or date.today()).isoformat(),
+        **ASSESSMENT_CONTENTS,
+        **contents,
+    }
 
 
 def purpose_body(code: str = "door_access", **overrides: Any) -> dict[str, Any]:
@@ -105,19 +125,23 @@ class Tenant:
             self.assess([code])
         return response.json  # type: ignore[no-any-return]
 
-    def assess(self, codes: list[str], conducted_at: date | None = None) -> dict[str, Any]:
-        response = self.post(
-            "/v1/assessments",
-            {
-                "purposes": codes,
-                "conducted_at": (conducted_at or date.today()).isoformat(),
-                "summary": "PIA of door access by face",
-                "risk_level": "medium",
-                "measures": "on-device templates; encrypted transport; 90-day retention",
-            },
-        )
+    def assess(self, codes: list[str], conducted_at: date | None = None, **contents: str) -> dict[str, Any]:
+        response = self.post("/v1/assessments", assessment_body(codes, conducted_at, **contents))
         assert response.status_code == 201, response.json
         return response.json  # type: ignore[no-any-return]
+
+    def incident(
+        self, codes: list[str], severity: str = "major", occurred_at: datetime | None = None, **fields: Any
+    ) -> Any:
+        """``POST /v1/incidents`` for ``codes``; the response (a test may expect a refusal)."""
+        body = {
+            "occurred_at": (occurred_at or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "description": "A terminal's template store was copied by an intruder.",
+            "purposes": codes,
+            "severity": severity,
+            **fields,
+        }
+        return self.post("/v1/incidents", body)
 
     def subject(self, ref: str | None = None, *, age_years: int = 30) -> dict[str, Any]:
         birth = date.today() - timedelta(days=int(age_years * 365.25) + 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -57,17 +57,11 @@ def test_r10_verification_denies_when_the_assessment_lapses(tenant: Tenant, app:
     assert (denied["decision"], denied["reason"]) == ("deny", "assessment_required")
 
 
-def test_assessment_of_unknown_purposes_is_refused(tenant: Tenant) -> None:
+def test_assessment_of_unknown_purposes_is_refused(tenant: Tenant, assessment_body: Any) -> None:
     tenant.purpose(assess=False)
     response = tenant.post(
         "/v1/assessments",
-        {
-            "purposes": ["door_access", "nope"],
-            "conducted_at": date.today().isoformat(),
-            "summary": "s",
-            "risk_level": "low",
-            "measures": "m",
-        },
+        assessment_body(["door_access", "nope"]),
     )
     assert response.status_code == 422
     assert response.json["code"] == "unknown_purpose"
@@ -75,32 +69,8 @@ def test_assessment_of_unknown_purposes_is_refused(tenant: Tenant) -> None:
     assert tenant.get("/v1/purposes/door_access").json["assessed_until"] is None
 
 
-def test_assessment_cannot_be_dated_in_the_future(tenant: Tenant) -> None:
+def test_assessment_cannot_be_dated_in_the_future(tenant: Tenant, assessment_body: Any) -> None:
     tenant.purpose(assess=False)
-    response = tenant.post(
-        "/v1/assessments",
-        {
-            "purposes": ["door_access"],
-            "conducted_at": (date.today() + timedelta(days=2)).isoformat(),
-            "summary": "s",
-            "risk_level": "low",
-            "measures": "m",
-        },
-    )
+    future = date.today() + timedelta(days=2)
+    response = tenant.post("/v1/assessments", assessment_body(["door_access"], future))
     assert response.status_code == 422
-
-
-def test_assessment_needs_a_known_risk_level(tenant: Tenant) -> None:
-    tenant.purpose(assess=False)
-    response = tenant.post(
-        "/v1/assessments",
-        {
-            "purposes": ["door_access"],
-            "conducted_at": date.today().isoformat(),
-            "summary": "s",
-            "risk_level": "catastrophic",
-            "measures": "m",
-        },
-    )
-    assert response.status_code == 422
-    assert "risk_level" in response.json["errors"]["json"]

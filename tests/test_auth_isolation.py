@@ -122,9 +122,11 @@ def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant)
         {
             "purposes": ["door_access"],
             "conducted_at": "2026-01-01",
-            "summary": "s",
-            "risk_level": "low",
-            "measures": "m",
+            "lawfulness_necessity": "Door access by face is lawful with separate consent; a card is offered.",
+            "rights_impact": "A face template is processed; anyone may refuse and use the card instead.",
+            "security_risks": "Templates could leak from terminals or be matched against other databases.",
+            "safeguards": "On-device templates, encrypted transport, 90-day retention, no transmission.",
+            "conclusion": "Proceed: the risks are low and the safeguards fit them.",
         },
     )
     assert assessment.status_code == 422 and assessment.json["code"] == "unknown_purpose"

@@ -170,9 +170,11 @@ def _journey_key(app: Flask, base: str) -> tuple[str, dict[str, Any]]:
     assessment = {
         "purposes": ["door_access"],
         "conducted_at": date.today().isoformat(),
-        "summary": "s",
-        "risk_level": "low",
-        "measures": "m",
+        "lawfulness_necessity": "Door access by face is lawful with separate consent; a card is offered.",
+        "rights_impact": "A face template is processed; anyone may refuse and use the card instead.",
+        "security_risks": "Templates could leak from terminals or be matched against other databases.",
+        "safeguards": "On-device templates, encrypted transport, 90-day retention, no transmission.",
+        "conclusion": "Proceed: the risks are low and the safeguards fit them.",
     }
     assert call(base, "POST", "/v1/assessments", key, assessment)[0] == 201
     status, subject = call(base, "POST", "/v1/subjects", key, {"external_ref": "e-1", "birth_date": "1990-05-01"})

@@ -25,9 +25,13 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     assert tenant.verify("door_access", token=ended["token"]).json["decision"] == "allow"
     assert tenant.post(f"/v1/consents/{ended['id']}/revoke", {}, scope="consents").status_code == 200
     deletion = tenant.get("/v1/deletions").json["items"][0]
+    [assessment, *_] = tenant.get("/v1/assessments").json["items"]
+    incident = tenant.incident(["door_access"], severity="minor").json
     return {
         "deletion_id": deletion["id"],
         "rights_request_id": rights_request["id"],
+        "assessment_id": assessment["id"],
+        "incident_id": incident["id"],
         "code": "door_access",
         "subject_id": adult["id"],
         "consent_id": consent["id"],
@@ -74,6 +78,8 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
     for path, scope in (
         ("/v1/purposes", "admin"),
         ("/v1/devices", "admin"),
+        ("/v1/assessments", "admin"),
+        ("/v1/incidents", "admin"),
         ("/v1/audit/events", "admin"),
         ("/v1/consent-events", "verify"),
         ("/v1/reports/compliance", "admin"),
@@ -86,6 +92,8 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
             ours["device_id"],
             ours["request_id"],
             ours["rights_request_id"],
+            ours["assessment_id"],
+            ours["incident_id"],
         ):
             assert value not in text, (path, value)
     denied = other_tenant.verify("door_access", token=ours["token"]).json

@@ -1,5 +1,6 @@
-"""Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, and devices
-through 0007p and back, on SQLite (foreign keys on, as the service runs it) and PostgreSQL."""
+"""Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, devices
+through 0007p and back, assessments through 0007a and back, on SQLite (foreign keys on, as the service runs
+it) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -192,5 +193,53 @@ def test_r7_migration_0007_deactivates_public_places_without_evidence_and_goes_b
         upgrade(engine)
         with engine.connect() as conn:
             assert len(_devices(conn)) == 6
+    finally:
+        engine.dispose()
+
+
+def _seed_0006_assessment(conn: Any) -> None:
+    """An assessment as version 0006 stored it (summary, risk level, measures), making the purpose current."""
+    conn.execute(
+        text(
+            "INSERT INTO assessments (id, org_id, conducted_at, valid_until, summary, risk_level, measures, "
+            "created_at) VALUES ('a1', 'o1', '2026-01-01', '2027-01-01', '校门刷脸评估', 'medium', '模板加密', :now)"
+        ),
+        {"now": "2026-01-01 00:00:00"},
+    )
+    conn.execute(text("INSERT INTO assessment_purposes (assessment_id, purpose_id) VALUES ('a1', 'p1')"))
+    conn.execute(text("UPDATE purposes SET assessed_until = '2027-01-01' WHERE id = 'p1'"))
+
+
+def test_migration_0007_keeps_old_assessments_words_and_asks_for_art9_ones(fresh_url: str) -> None:
+    """R10: an assessment without the four contents of Measures Art. 9 stops counting, and is kept."""
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            _seed_0005(conn)
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            _seed_0006_assessment(conn)
+        upgrade(engine, "0007a")
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT conclusion, safeguards, lawfulness_necessity, outdated_at, outdated_reason "
+                    "FROM assessments WHERE id = 'a1'"
+                )
+            ).one()
+            assert row.conclusion == "校门刷脸评估 (risk level: medium)" and row.safeguards == "模板加密"
+            assert row.lawfulness_necessity is None
+            assert row.outdated_at is not None and "Art. 9" in row.outdated_reason
+            purpose = conn.execute(text("SELECT assessed_until, reassess_by FROM purposes WHERE id = 'p1'")).one()
+            assert tuple(purpose) == (None, None)
+            assert conn.execute(text("SELECT count(*) FROM incidents")).scalar() == 0
+        downgrade(engine, "0006")
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT summary, measures, risk_level FROM assessments WHERE id = 'a1'")).one()
+            assert tuple(row) == ("校门刷脸评估 (risk level: medium)", "模板加密", "high")
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT safeguards FROM assessments WHERE id = 'a1'")).scalar() == "模板加密"
     finally:
         engine.dispose()

@@ -1,16 +1,18 @@
-"""Personal-information impact assessments (R10)."""
+"""Personal-information impact assessments (R10, Measures Art. 9): recorded, read, exported, never deleted."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 from flask.views import MethodView
 
-from schemas.purposes import AssessmentCreateSchema, AssessmentSchema
+from schemas.assessments import AssessmentCreateSchema, AssessmentPageSchema, AssessmentSchema, ListQuerySchema
 from service import db
 from service.api import Blueprint
-from service.domain import purposes
+from service.domain import assessments
 from service.domain.guardian import Messenger, reconsent
 from service.keys.api_keys import current_caller
 from service.models import Assessment
@@ -21,17 +23,36 @@ blp = Blueprint("assessments", __name__, url_prefix="/v1/assessments", descripti
 @blp.route("")
 class Assessments(MethodView):
     @blp.authorized("admin")
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, AssessmentPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List the organization's impact assessments, newest first, outdated ones included
+
+        Page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 200). Assessments are
+        never deleted: they are kept as records for supervisors (at least three years, PIPL Art. 56).
+        """
+        return assessments.list_assessments(
+            db.session(), org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]
+        )
+
+    @blp.authorized("admin")
     @blp.arguments(AssessmentCreateSchema)
     @blp.response(201, AssessmentSchema)
     def post(self, fields: dict[str, Any]) -> Assessment:
         """Record an impact assessment for one or more purposes
 
-        It is valid `ASSESSMENT_VALID_DAYS` (365 by default) from `conducted_at`. Without a current
-        assessment a purpose receives no consents and verification denies `assessment_required`.
+        It states what Measures Art. 9 asks: `lawfulness_necessity`, `rights_impact`, `security_risks` and
+        `safeguards`, each in at least 20 characters of real text (blank, punctuation-only or
+        repeated-character filler answers 422 `assessment_incomplete`, and nothing is stored), and a
+        `conclusion`. It is valid `ASSESSMENT_VALID_DAYS` (365 by default) from `conducted_at`, and clears
+        the reassessment deadline of the major incidents recorded before it that occurred on or before that
+        day. Without a current
+        assessment a purpose receives no consents and verification denies `assessment_required`. Unknown
+        purposes answer 422 `unknown_purpose`.
         """
         caller = current_caller()
         session = db.session()
-        assessment = purposes.record_assessment(
+        assessment = assessments.record_assessment(
             session,
             org_id=caller.org_id,
             actor=caller.actor,
@@ -48,3 +69,35 @@ class Assessments(MethodView):
             hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
         )
         return assessment
+
+
+@blp.route("/export")
+class AssessmentExport(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, content_type="application/x-ndjson", description="One assessment per line, oldest first")
+    def get(self) -> Response:
+        """Export every impact assessment as JSON lines, for supervisors
+
+        Each line is an assessment as `GET /v1/assessments/{id}` shows it, outdated ones included, oldest
+        first.
+        """
+        schema = AssessmentSchema()
+        records = assessments.all_assessments(db.session(), org_id=current_caller().org_id)
+
+        def lines() -> Iterator[str]:
+            for record in records:
+                yield json.dumps(schema.dump(record), ensure_ascii=False) + "\n"
+
+        response = Response(lines(), mimetype="application/x-ndjson")
+        response.headers["Content-Disposition"] = 'attachment; filename="assessments.jsonl"'
+        return response
+
+
+@blp.route("/<string:assessment_id>")
+class AssessmentById(MethodView):
+    @blp.authorized("admin")
+    @blp.response(200, AssessmentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, assessment_id: str) -> Assessment:
+        """Read one impact assessment"""
+        return assessments.get_assessment(db.session(), org_id=current_caller().org_id, assessment_id=assessment_id)

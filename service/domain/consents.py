@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.domain.assessments import assessment_is_current
 from service.domain.audit import canonical_json
 from service.domain.consent_lifecycle import (
     ENDABLE_CONSENT,
@@ -22,7 +23,7 @@ from service.domain.consent_lifecycle import (
     record_refusal,
     take_notice,
 )
-from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.purposes import get_purpose
 from service.domain.status_lists import status_uri
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
@@ -115,7 +116,7 @@ def grant_consent(
     purpose = get_purpose(session, org_id=org_id, code=purpose_code)
     _refuse_minor(subject, now)
     notice = take_notice(session, purpose)  # also reads the purpose afresh, under the lock
-    if not assessment_is_current(purpose, now.date()):
+    if not assessment_is_current(purpose, now):
         raise Conflict(f"purpose {purpose.code!r} has no current impact assessment", code="assessment_required")
     if notice_version != notice.version:
         raise Conflict(

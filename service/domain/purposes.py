@@ -1,22 +1,25 @@
-"""The purpose catalog (R1, R5, R6, R11) and impact assessments (R10)."""
+"""The purpose catalog (R1, R5, R6, R11). Impact assessments (R10) live in ``service.domain.assessments``;
+their names are kept here for the callers that import them from the catalog."""
 
 from __future__ import annotations
 
 import hashlib
 import unicodedata
-from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from service.domain.assessments import assessment_is_current as assessment_is_current
+from service.domain.assessments import mark_assessments_outdated
+from service.domain.assessments import record_assessment as record_assessment
 from service.domain.audit import canonical_json, record_event
 from service.domain.consent_lifecycle import lock_purpose
 from service.domain.deletions import owe_deletions
 from service.domain.statuses import ConsentStatus
 from service.domain.wording import is_real_text, names_any
 from service.errors import Conflict, NotFound, Unprocessable
-from service.models import Assessment, Consent, Notice, Organization, Purpose, assessment_purposes, utcnow
+from service.models import Consent, Notice, Organization, Purpose, utcnow
 
 #: Where a face is captured: a fixed camera or terminal of the organization's (a registered device), or
 #: the person's own phone.
@@ -316,78 +319,3 @@ def publish_notice(
                 data={"subject_id": subject_id, "purpose": code, "notice_version": version},
             )
     return notice
-
-
-def mark_assessments_outdated(session: Session, purpose: Purpose, *, reason: str, actor: str) -> None:
-    """A material change calls for a new assessment (R10): the old ones stop counting for this purpose."""
-    now = utcnow()
-    outdated = session.scalars(
-        select(Assessment)
-        .join(assessment_purposes, assessment_purposes.c.assessment_id == Assessment.id)
-        .where(assessment_purposes.c.purpose_id == purpose.id, Assessment.outdated_at.is_(None))
-    ).all()
-    for assessment in outdated:
-        assessment.outdated_at = now
-        assessment.outdated_reason = reason[:200]
-        record_event(
-            session,
-            org_id=purpose.org_id,
-            actor=actor,
-            action="assessment.outdated",
-            object_type="assessment",
-            object_id=assessment.id,
-            data={"purpose": purpose.code, "reason": reason},
-        )
-    purpose.assessed_until = None
-    session.flush()
-
-
-def assessment_is_current(purpose: Purpose, today: date) -> bool:
-    return purpose.assessed_until is not None and purpose.assessed_until >= today
-
-
-def record_assessment(
-    session: Session, *, org_id: str, actor: str, valid_days: int, fields: dict[str, Any]
-) -> Assessment:
-    """Record a personal-information impact assessment covering one or more purposes (R10)."""
-    codes = list(dict.fromkeys(fields["purposes"]))
-    purposes = list(session.scalars(select(Purpose).where(Purpose.org_id == org_id, Purpose.code.in_(codes))))
-    missing = sorted(set(codes) - {p.code for p in purposes})
-    if missing:
-        raise Unprocessable("unknown purposes", code="unknown_purpose", details={"purposes": missing})
-    conducted_at: date = fields["conducted_at"]
-    if conducted_at > utcnow().date():
-        raise Unprocessable(
-            "conducted_at is in the future",
-            code="validation_error",
-            details={"json": {"conducted_at": ["must not be in the future"]}},
-        )
-    assessment = Assessment(
-        org_id=org_id,
-        conducted_at=conducted_at,
-        valid_until=conducted_at + timedelta(days=valid_days),
-        summary=fields["summary"],
-        risk_level=fields["risk_level"],
-        measures=fields["measures"],
-        purposes=purposes,
-    )
-    session.add(assessment)
-    for purpose in purposes:
-        if purpose.assessed_until is None or purpose.assessed_until < assessment.valid_until:
-            purpose.assessed_until = assessment.valid_until
-    session.flush()
-    record_event(
-        session,
-        org_id=org_id,
-        actor=actor,
-        action="assessment.recorded",
-        object_type="assessment",
-        object_id=assessment.id,
-        data={
-            "purposes": codes,
-            "conducted_at": conducted_at.isoformat(),
-            "valid_until": assessment.valid_until.isoformat(),
-            "risk_level": assessment.risk_level,
-        },
-    )
-    return assessment

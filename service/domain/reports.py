@@ -1,5 +1,5 @@
-"""The compliance report: filing status (R12), assessments (R10), devices (R7), consents, decisions and
-deletions owed (R13)."""
+"""The compliance report: filing status (R12), assessments and incidents (R10), devices (R7), consents,
+decisions and deletions owed (R13)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from service.models import (
     AuditEvent,
     Consent,
     Device,
+    Incident,
     Organization,
     Purpose,
     Subject,
@@ -27,6 +28,8 @@ from service.models import (
 STORED_STATUSES = ("active", "reconsent_required")
 DUE_WITHIN = timedelta(days=30)
 HISTORY_DAYS = 30
+#: The newest incidents the report lists (``GET /v1/incidents`` lists them all).
+INCIDENTS_SHOWN = 50
 CONSENT_KINDS = ("granted", "revoked", "expired", "declined", "reconsent_required")
 CONSENT_ACTIONS = tuple(f"consent.{kind}" for kind in CONSENT_KINDS)
 
@@ -146,6 +149,9 @@ def compliance_report(
         for a in assessments
         if a.outdated_at is not None or a.valid_until <= day + DUE_WITHIN
     ]
+    newest_incidents = select(Incident).where(Incident.org_id == org_id).order_by(Incident.occurred_at.desc())
+    incidents = list(session.scalars(newest_incidents.limit(INCIDENTS_SHOWN)))
+    now = utcnow()
     minors = (
         session.scalar(
             select(func.count(func.distinct(Consent.subject_id))).where(
@@ -169,6 +175,7 @@ def compliance_report(
                 "name": p.name,
                 "category": p.category,
                 "assessed_until": p.assessed_until.isoformat() if p.assessed_until else None,
+                "reassess_by": p.reassess_by.isoformat() if p.reassess_by else None,
                 "transmits_face_data": p.transmits_face_data,
                 "retention_days": p.retention_days,
                 "assessments": [
@@ -185,6 +192,25 @@ def compliance_report(
             for p in purposes
         ],
         "assessments_due": due,
+        "reassessment_due": [
+            {
+                "purpose": p.code,
+                "reassess_by": p.reassess_by.isoformat(),
+                "overdue": p.reassess_by <= now,
+            }
+            for p in sorted(purposes, key=lambda p: (p.reassess_by is None, p.reassess_by, p.code))
+            if p.reassess_by is not None
+        ],
+        "incidents": [
+            {
+                "id": i.id,
+                "occurred_at": i.occurred_at.isoformat(),
+                "severity": i.severity,
+                "purposes": i.purpose_codes,
+                "description": i.description,
+            }
+            for i in incidents
+        ],
         "devices_by_location_type": dict(
             _counts(session, Device.location_type, where=(Device.org_id == org_id) & Device.active.is_(True))
         ),

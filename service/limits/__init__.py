@@ -24,6 +24,7 @@ from service.limits.keys import KeyLimit
 API_BLUEPRINTS = (
     "purposes",
     "assessments",
+    "incidents",
     "devices",
     "subjects",
     "consents",

@@ -6,6 +6,7 @@ from service.models.consents import Consent
 from service.models.deletions import Deletion
 from service.models.devices import Device
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
+from service.models.incidents import Incident, incident_purposes
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.rights import AccessLink, RightsRequest
@@ -27,6 +28,7 @@ __all__ = [
     "Device",
     "GuardianLink",
     "GuardianRequest",
+    "Incident",
     "Notice",
     "Organization",
     "Purpose",
@@ -36,6 +38,7 @@ __all__ = [
     "Subject",
     "Verification",
     "assessment_purposes",
+    "incident_purposes",
     "new_id",
     "new_sequential_id",
     "utcnow",

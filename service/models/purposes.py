@@ -35,6 +35,8 @@ class Purpose(Base):
     notice_version: Mapped[int] = mapped_column(Integer, default=1)
     #: The last day covered by a current impact assessment (denormalized for the verify path).
     assessed_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: Set by a major incident: past it the purpose needs a new assessment (R10; domain.assessments).
+    reassess_by: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     notices: Mapped[list[Notice]] = relationship(back_populates="purpose", order_by="Notice.version", lazy="selectin")
@@ -75,9 +77,14 @@ class Assessment(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     conducted_at: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
-    summary: Mapped[str] = mapped_column(Text)
-    risk_level: Mapped[str] = mapped_column(String(16))
-    measures: Mapped[str] = mapped_column(Text)
+    # What Measures Art. 9 asks an assessment to state (domain.assessments.ART9_CONTENTS), and its
+    # conclusion. Assessments recorded before v2 carry their summary as the conclusion and their measures as
+    # the safeguards, the other three empty (migration 0007).
+    lawfulness_necessity: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rights_impact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    security_risks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    safeguards: Mapped[str | None] = mapped_column(Text, nullable=True)
+    conclusion: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Set when a material change to a purpose it covers calls for reassessment (R10).
     outdated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outdated_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)

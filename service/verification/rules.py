@@ -137,8 +137,13 @@ def reason(t: Judged, now: Any, today: Any) -> ColumnElement[str]:
         (subject.erased_at.is_not(None), text_constant(Reason.SUBJECT_ERASED)),
         (consent.status != text_constant(ConsentStatus.ACTIVE), status),
         (and_(consent.expires_at.is_not(None), consent.expires_at <= now), text_constant(Reason.EXPIRED)),
+        # A current impact assessment (R10), and no reassessment overdue after a major incident.
         (
-            or_(purpose.assessed_until.is_(None), purpose.assessed_until < today),
+            or_(
+                purpose.assessed_until.is_(None),
+                purpose.assessed_until < today,
+                and_(purpose.reassess_by.is_not(None), purpose.reassess_by <= now),
+            ),
             text_constant(Reason.ASSESSMENT_REQUIRED),
         ),
         # Where the face is captured matters (R7): a purpose captured by a fixed camera or terminal names

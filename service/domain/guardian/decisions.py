@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.domain.assessments import assessment_is_current
 from service.domain.consent_lifecycle import (
     ENDABLE_CONSENT,
     ConsentStatus,
@@ -39,7 +40,6 @@ from service.domain.consent_lifecycle import (
 from service.domain.guardian.codes import OTP_MAX_FAILURES, CodeCheck, check_code
 from service.domain.guardian.common import audit_step, claim_request, new_link
 from service.domain.guardian.links import LinkGone
-from service.domain.purposes import assessment_is_current
 from service.domain.statuses import Delivery, GuardianRequestStatus
 from service.domain.subjects import guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound
@@ -215,7 +215,7 @@ def settle_decision(
     current assessment are declined (``assessment_required``), every other pending purpose with
     ``unchosen_reason``. Raises :class:`StateChanged` if a consent moved meanwhile.
     """
-    grantable = {c.purpose.code for c in pending if assessment_is_current(c.purpose, now.date())}
+    grantable = {c.purpose.code for c in pending if assessment_is_current(c.purpose, now)}
     approved = sorted(code for code in notices if code in grantable)
     declined = sorted(c.purpose.code for c in pending if c.purpose.code not in approved)
     status = (

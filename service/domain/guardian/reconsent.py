@@ -26,10 +26,10 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from service.domain.assessments import assessment_is_current
 from service.domain.consent_lifecycle import ConsentStatus, lock_subject
 from service.domain.guardian.messaging import Messenger
 from service.domain.guardian.requests import PhoneOnRecord, open_request
-from service.domain.purposes import assessment_is_current
 from service.domain.statuses import Delivery
 from service.domain.subjects import is_minor
 from service.models import Consent, GuardianRequest, Purpose, SmsMessage, utcnow
@@ -89,7 +89,7 @@ def open_reconsent(
     purposes = [
         purpose
         for purpose in session.scalars(select(Purpose).where(Purpose.id.in_(reask.purpose_ids)).order_by(Purpose.code))
-        if assessment_is_current(purpose, now.date()) and _newest_awaits_reconsent(session, subject.id, purpose.id)
+        if assessment_is_current(purpose, now) and _newest_awaits_reconsent(session, subject.id, purpose.id)
     ]
     if not purposes:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from service.domain.assessments import assessment_is_current
 from service.domain.consent_lifecycle import (
     LIVE_CONSENT,
     ConsentStatus,
@@ -20,7 +21,7 @@ from service.domain.consent_lifecycle import (
 from service.domain.guardian.common import audit_step, claim_request, expire_pending_consents, new_link
 from service.domain.guardian.messages import RateLimited
 from service.domain.guardian.messaging import Messenger
-from service.domain.purposes import assessment_is_current, get_purpose
+from service.domain.purposes import get_purpose
 from service.domain.statuses import Delivery, GuardianRequestStatus, Relationship
 from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, NotFound, Unprocessable
@@ -75,7 +76,7 @@ def create_guardian_request(
             found.append(get_purpose(session, org_id=org_id, code=code))
         except NotFound:
             raise Unprocessable("unknown purpose", code="unknown_purpose", details={"purposes": [code]}) from None
-    unassessed = [p.code for p in found if not assessment_is_current(p, now.date())]
+    unassessed = [p.code for p in found if not assessment_is_current(p, now)]
     if unassessed:
         raise Conflict(
             "purposes without a current impact assessment", code="assessment_required", details={"purposes": unassessed}
