@@ -192,11 +192,15 @@ def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
 def sweep() -> None:
     """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron.
 
-    It also clears the phone lookups that erased guardians' SMS records kept for the allowance's hour.
+    It also clears the phone lookups that erased guardians' SMS records kept for the allowance's hour, and
+    records each organization's count of people with an active consent for the day (R12: run it daily,
+    for the day the filing threshold is crossed to be known).
     """
     from service.domain.consent_lifecycle import expire_overdue
+    from service.domain.filing_counts import record_all_daily_counts
     from service.domain.guardian import expire_overdue_requests
     from service.domain.guardian.messages import forget_phone_lookups
+    from service.models import utcnow
 
     session = db.session()
     totals = {"consents": 0, "guardian requests": 0}
@@ -209,6 +213,8 @@ def sweep() -> None:
                 break
     forget_phone_lookups(session)
     session.commit()
+    record_all_daily_counts(session, day=utcnow().date())
+    session.commit()
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
 
 
@@ -216,7 +222,11 @@ def sweep() -> None:
 @click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
 @with_appcontext
 def report(org_id: str | None) -> None:
-    """Print the compliance report of each organization as JSON (filing status, assessments, devices)."""
+    """Print the compliance report of each organization as JSON (filing status, assessments, devices).
+
+    ``filing.status`` is ``not_required``, ``due``, ``overdue`` or ``filed`` (R12); computing the report
+    records the day's count of people with an active consent.
+    """
     from sqlalchemy import select
 
     from service.domain.filing import parse_dates
@@ -236,6 +246,7 @@ def report(org_id: str | None) -> None:
             holidays=parse_dates(config["FILING_HOLIDAYS"]),
             extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
         )
+        session.commit()  # the day's count of people (R12), recorded while computing it
         click.echo(json.dumps(found, ensure_ascii=False, default=str))
 
 

@@ -85,6 +85,8 @@ ERROR_CODES = (
     "code_locked",
     "transmission_consent_required",
     "recently_declined",
+    "already_filed",
+    "not_filed",
 )
 
 

@@ -76,6 +76,7 @@ def init_app(app: Flask) -> Api:
         consent_events,
         consents,
         devices,
+        filings,
         guardian_requests,
         health,
         organization,
@@ -104,6 +105,7 @@ def init_app(app: Flask) -> Api:
         status_lists,
         audit,
         reports,
+        filings,
         wellknown,
         health,
     ):

@@ -4,6 +4,7 @@ from service.models.audit import AuditEvent, AuditHead
 from service.models.checkpoints import AuditCheckpoint
 from service.models.consents import Consent
 from service.models.devices import Device
+from service.models.filings import Filing, FilingCount
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.organizations import ApiKey, Organization
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
@@ -21,6 +22,8 @@ __all__ = [
     "AuditHead",
     "Consent",
     "Device",
+    "Filing",
+    "FilingCount",
     "GuardianLink",
     "GuardianRequest",
     "Notice",
