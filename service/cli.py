@@ -197,10 +197,9 @@ def sweep() -> None:
     for the day the filing threshold is crossed to be known).
     """
     from service.domain.consent_lifecycle import expire_overdue
-    from service.domain.filing_counts import record_all_daily_counts
+    from service.domain.filing_counts import china_today, record_all_daily_counts
     from service.domain.guardian import expire_overdue_requests
     from service.domain.guardian.messages import forget_phone_lookups
-    from service.models import utcnow
 
     session = db.session()
     totals = {"consents": 0, "guardian requests": 0}
@@ -213,7 +212,7 @@ def sweep() -> None:
                 break
     forget_phone_lookups(session)
     session.commit()
-    record_all_daily_counts(session, day=utcnow().date())
+    record_all_daily_counts(session, day=china_today())
     session.commit()
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
 

@@ -14,14 +14,18 @@ from sqlalchemy.orm import Session
 
 from service import db
 from service.domain.filing import add_working_days
-from service.domain.filing_counts import people_with_active_consent
+from service.domain.filing_counts import china_today, people_with_active_consent
 from service.domain.filing_status import filing_status
 from service.models import AuditEvent, Filing, FilingCount
 
 if TYPE_CHECKING:
     from tests.support import Race, Tenant
 
-FILING = {"filed_on": date.today().isoformat(), "authority": "上海市互联网信息办公室", "filing_number": "沪网信备-0001"}
+FILING = {
+    "filed_on": china_today().isoformat(),
+    "authority": "上海市互联网信息办公室",
+    "filing_number": "沪网信备-0001",
+}
 
 
 @pytest.fixture()
@@ -87,7 +91,7 @@ def test_r12_filing_count_is_people_with_an_active_consent_now_domain(
             threshold=app.config["FILING_THRESHOLD"],
             holidays=frozenset(),
             extra_workdays=frozenset(),
-            today=date.today(),
+            today=china_today(),
         )
         db_session.commit()
         return found
@@ -97,8 +101,8 @@ def test_r12_filing_count_is_people_with_an_active_consent_now_domain(
     assert (first["count"], first["status"], first["crossed_on"], first["deadline"]) == (1, "not_required", None, None)
     consented_people(tenant, 1)
     crossed = status()
-    assert (crossed["count"], crossed["status"], crossed["crossed_on"]) == (2, "due", date.today())
-    assert crossed["deadline"] == add_working_days(date.today(), 30)
+    assert (crossed["count"], crossed["status"], crossed["crossed_on"]) == (2, "due", china_today())
+    assert crossed["deadline"] == add_working_days(china_today(), 30)
     assert db_session.scalar(select(func.count()).where(FilingCount.org_id == tenant.org_id)) == 1
 
 
@@ -114,7 +118,7 @@ def test_r12_nobody_stored_means_no_filing_required(low_threshold: None, tenant:
 def test_r12_crossing_makes_filing_due_within_30_working_days(
     low_threshold: None, app: Flask, tenant: Tenant, db_session: Session, runner: Any
 ) -> None:
-    today = date.today()
+    today = china_today()
     weekdays = [today + timedelta(days=n) for n in range(3, 30) if (today + timedelta(days=n)).weekday() < 5]
     holidays = frozenset(weekdays[:2])
     app.config["FILING_HOLIDAYS"] = ",".join(day.isoformat() for day in sorted(holidays))
@@ -147,7 +151,7 @@ def test_r12_revocations_bring_the_count_back_below(low_threshold: None, tenant:
     consents = consented_people(tenant, 3)
     assert filing_of(tenant)["status"] == "due"
     move_counts(db_session, tenant.org_id, back=3)  # crossed three days ago
-    assert filing_of(tenant)["crossed_on"] == (date.today() - timedelta(days=3)).isoformat()
+    assert filing_of(tenant)["crossed_on"] == (china_today() - timedelta(days=3)).isoformat()
     assert tenant.post(f"/v1/consents/{consents[0]}/revoke", scope="consents").status_code == 200
     filing = filing_of(tenant)
     assert (filing["status"], filing["count"], filing["crossed_on"], filing["deadline"]) == (
@@ -158,17 +162,17 @@ def test_r12_revocations_bring_the_count_back_below(low_threshold: None, tenant:
     )
     # A day's count is its last one: back above the same day, the earlier crossing stands.
     again = consented_people(tenant, 1)
-    assert filing_of(tenant)["crossed_on"] == (date.today() - timedelta(days=3)).isoformat()
+    assert filing_of(tenant)["crossed_on"] == (china_today() - timedelta(days=3)).isoformat()
     # Below at the close of yesterday, above today: the crossing date is today's.
     assert tenant.post(f"/v1/consents/{again[0]}/revoke", scope="consents").status_code == 200
     assert filing_of(tenant)["status"] == "not_required"
-    today = db_session.get(FilingCount, (tenant.org_id, date.today()))
+    today = db_session.get(FilingCount, (tenant.org_id, china_today()))
     assert today is not None and today.people == 2
-    today.day = date.today() - timedelta(days=1)
+    today.day = china_today() - timedelta(days=1)
     db_session.commit()
     consented_people(tenant, 1)
     filing = filing_of(tenant)
-    assert (filing["status"], filing["crossed_on"]) == ("due", date.today().isoformat())
+    assert (filing["status"], filing["crossed_on"]) == ("due", china_today().isoformat())
 
 
 def test_r12_past_the_deadline_the_filing_is_overdue(low_threshold: None, tenant: Tenant, db_session: Session) -> None:
@@ -177,7 +181,7 @@ def test_r12_past_the_deadline_the_filing_is_overdue(low_threshold: None, tenant
     assert filing_of(tenant)["status"] == "due"
     move_counts(db_session, tenant.org_id, back=60)
     filing = filing_of(tenant)
-    crossed = date.today() - timedelta(days=60)
+    crossed = china_today() - timedelta(days=60)
     assert (filing["status"], filing["crossed_on"]) == ("overdue", crossed.isoformat())
     assert filing["deadline"] == add_working_days(crossed, 30).isoformat()
 
@@ -216,7 +220,7 @@ def test_r12_material_change_to_a_filed_purpose_makes_a_change_filing_due(low_th
     changed = tenant.post("/v1/purposes/door_access/notices", {"texts": {"zh-CN": "改为云端比对"}, "material": True})
     assert changed.status_code == 201, changed.json
     filing = filing_of(tenant)
-    today = date.today()
+    today = china_today()
     assert (filing["status"], filing["due_filing"], filing["changed_on"]) == ("due", "change", today.isoformat())
     assert filing["changed_purposes"] == ["door_access"]
     assert filing["deadline"] == add_working_days(today, 30).isoformat()
@@ -233,7 +237,7 @@ def test_r12_material_change_to_a_filed_purpose_makes_a_change_filing_due(low_th
 @pytest.mark.parametrize(
     "bad",
     [
-        {"filed_on": (date.today() + timedelta(days=1)).isoformat()},
+        {"filed_on": (china_today() + timedelta(days=1)).isoformat()},
         {"authority": "   "},
         {"authority": ""},
         {"filing_number": " \t"},
@@ -330,4 +334,4 @@ def test_r12_reports_at_once_record_one_count_a_day(
         assert results == [200, 200, 0, 200], results
     with app.app_context():
         rows = db.session().scalars(select(FilingCount).where(FilingCount.org_id == tenant.org_id))
-        assert [(row.day, row.people) for row in rows] == [(date.today(), 3)]
+        assert [(row.day, row.people) for row in rows] == [(china_today(), 3)]

@@ -10,10 +10,11 @@ from flask.views import MethodView
 from schemas.filings import FilingCreateSchema, FilingMaterialsSchema, FilingSchema
 from service import db
 from service.api import Blueprint
+from service.domain.filing_counts import china_today
 from service.domain.filing_materials import filing_materials
 from service.domain.filing_records import record_filing
 from service.keys.api_keys import current_caller
-from service.models import Filing, utcnow
+from service.models import Filing
 
 blp = Blueprint("filings", __name__, url_prefix="/v1/filings", description="Filing with the cyberspace office (R12)")
 
@@ -31,13 +32,13 @@ class Filings(MethodView):
         people with an active consent crossing `FILING_THRESHOLD`; a second one answers 409
         `already_filed`. `kind: change` records a change filing, due within 30 working days of a material
         notice change to a purpose an earlier filing covered; before a first filing it answers 409
-        `not_filed`. `filed_on` in the future, or a blank `authority` or `filing_number`, answers 422
+        `not_filed`. `filed_on` in the future (China time), or a blank `authority` or `filing_number`, answers 422
         `validation_error`. Each filing covers the purposes as they stand when it is recorded; audited as
         `filing.recorded`. The compliance report then shows `filing.status: filed`.
         """
         caller = current_caller()
         session = db.session()
-        filing = record_filing(session, org_id=caller.org_id, actor=caller.actor, fields=fields, today=utcnow().date())
+        filing = record_filing(session, org_id=caller.org_id, actor=caller.actor, fields=fields, today=china_today())
         session.commit()
         return filing
 
@@ -59,5 +60,5 @@ class FilingMaterials(MethodView):
             db.session(),
             org_id=current_caller().org_id,
             threshold=current_app.config["FILING_THRESHOLD"],
-            today=utcnow().date(),
+            today=china_today(),
         )

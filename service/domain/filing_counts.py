@@ -5,7 +5,8 @@ superseded consent no longer stores their face data. The count is kept per organ
 ``filing_counts`` (one row a day: the primary key). ``consent-gate sweep`` (from cron) and every
 computation of the compliance report record the count of the day; a later count the same day replaces the
 earlier one, so the row holds the day's last count. Days on which neither ran have no row and are
-skipped: run the sweep daily for a crossing date to the day.
+skipped: run the sweep daily for a crossing date to the day. Days are China's (UTC+8), as the working
+days that count towards the deadline are.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain.statuses import ConsentStatus
+from service.domain.subjects import CHINA_TIME
 from service.models import Consent, FilingCount, Organization, Subject, utcnow
+
+
+def china_today() -> date:
+    """Today in China: the day a count, a filing or a change belongs to."""
+    return utcnow().astimezone(CHINA_TIME).date()
 
 
 def people_with_active_consent(session: Session, *, org_id: str) -> int:

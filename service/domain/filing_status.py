@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.filing import FILING_WORKING_DAYS, add_working_days
 from service.domain.filing_counts import record_daily_count, threshold_crossed_on
+from service.domain.subjects import CHINA_TIME
 from service.models import Filing, Notice, Purpose
 
 
@@ -51,7 +52,9 @@ def pending_change(session: Session, *, org_id: str, filings: list[Filing]) -> P
     ).all()
     if not rows:
         return None
-    return PendingChange(changed_on=rows[0][1].date(), purposes=sorted({code for code, _ in rows}))
+    return PendingChange(
+        changed_on=rows[0][1].astimezone(CHINA_TIME).date(), purposes=sorted({code for code, _ in rows})
+    )
 
 
 def describe_filing(filing: Filing) -> dict[str, Any]:

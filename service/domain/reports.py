@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from service.domain.filing_counts import china_today
 from service.domain.filing_status import filing_status
 from service.models import (
     Assessment,
@@ -103,7 +104,12 @@ def compliance_report(
         "organization": org.controller(),
         "generated_at": utcnow(),
         "filing": filing_status(
-            session, org_id=org_id, threshold=threshold, holidays=holidays, extra_workdays=extra_workdays, today=day
+            session,
+            org_id=org_id,
+            threshold=threshold,
+            holidays=holidays,
+            extra_workdays=extra_workdays,
+            today=today or china_today(),
         ),
         "consents_by_status": dict(_counts(session, Consent.status, where=Consent.org_id == org_id)),
         "consents_by_form": consents_by_form(session, org_id),
