@@ -7,19 +7,31 @@ import marshmallow as ma
 from schemas.common import StrictSchema
 
 
-class FilingSchema(StrictSchema):
-    threshold = ma.fields.Integer()
-    people_with_stored_consent = ma.fields.Integer()
-    crossed_on = ma.fields.Date(allow_none=True, metadata={"description": "When the threshold was first crossed"})
-    deadline = ma.fields.Date(allow_none=True, metadata={"description": "30 working days after crossing"})
-    filing_required = ma.fields.Boolean()
-    days_left = ma.fields.Integer(allow_none=True)
+class FilingStatusSchema(StrictSchema):
+    status = ma.fields.String(metadata={"description": "`not_required`, `due`, `overdue` or `filed`", "example": "due"})
+    count = ma.fields.Integer(metadata={"description": "Distinct people with at least one active consent now"})
+    threshold = ma.fields.Integer(metadata={"description": "`FILING_THRESHOLD`"})
+    crossed_on = ma.fields.Date(
+        allow_none=True,
+        metadata={"description": "The first day the count was at least the threshold since it was last below"},
+    )
+    deadline = ma.fields.Date(
+        allow_none=True, metadata={"description": "30 working days after `crossed_on` (or `changed_on`)"}
+    )
+    due_filing = ma.fields.String(
+        allow_none=True, metadata={"description": "`initial` or `change`: which filing is due, if one is"}
+    )
+    changed_on = ma.fields.Date(
+        allow_none=True, metadata={"description": "The first material change to a filed purpose not yet filed"}
+    )
+    changed_purposes = ma.fields.List(ma.fields.String())
+    last_filing = ma.fields.Dict(allow_none=True, metadata={"description": "The latest filing recorded"})
 
 
 class ComplianceReportSchema(StrictSchema):
     organization = ma.fields.Dict()
     generated_at = ma.fields.DateTime()
-    filing = ma.fields.Nested(FilingSchema)
+    filing = ma.fields.Nested(FilingStatusSchema)
     consents_by_status = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     consents_by_form = ma.fields.Dict(
         keys=ma.fields.String(),

@@ -194,10 +194,12 @@ def sweep() -> None:
 
     It owes the deletions of consents whose allows raced their end and records each deletion that became
     overdue (R13) once, as ``deletion.overdue``. It also clears the phone lookups that erased guardians'
-    SMS records kept for the allowance's hour.
+    SMS records kept for the allowance's hour, and records each organization's count of people with an
+    active consent for the day (R12: run it daily, for the day the filing threshold is crossed to be known).
     """
     from service.domain.consent_lifecycle import expire_overdue
     from service.domain.deletions import owe_late_allows, record_overdue
+    from service.domain.filing_counts import china_today, record_all_daily_counts
     from service.domain.guardian import expire_overdue_requests
     from service.domain.guardian.messages import forget_phone_lookups
 
@@ -223,6 +225,8 @@ def sweep() -> None:
         overdue += recorded
         if recorded == 0:
             break
+    record_all_daily_counts(session, day=china_today())
+    session.commit()
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
     click.echo(f"deletions: {owed} owed for allows recorded after their consent ended, {overdue} now overdue")
 
@@ -231,7 +235,11 @@ def sweep() -> None:
 @click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
 @with_appcontext
 def report(org_id: str | None) -> None:
-    """Print the compliance report of each organization as JSON (filing status, assessments, devices)."""
+    """Print the compliance report of each organization as JSON (filing status, assessments, devices).
+
+    ``filing.status`` is ``not_required``, ``due``, ``overdue`` or ``filed`` (R12); computing the report
+    records the day's count of people with an active consent.
+    """
     from sqlalchemy import select
 
     from service.domain.filing import parse_dates
@@ -252,6 +260,7 @@ def report(org_id: str | None) -> None:
             extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
             deletion_hours=config["DELETION_HOURS"],
         )
+        session.commit()  # the day's count of people (R12), recorded while computing it
         click.echo(json.dumps(found, ensure_ascii=False, default=str))
 
 

@@ -87,6 +87,8 @@ ERROR_CODES = (
     "recently_declined",
     "no_guardian_phone",
     "assessment_incomplete",
+    "already_filed",
+    "not_filed",
 )
 
 

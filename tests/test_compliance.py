@@ -1,4 +1,7 @@
-"""Compliance: transmission (R9), reassessment (R10), receipts, erasure (R13), filing (R12), records (R15)."""
+"""Compliance: transmission (R9), reassessment (R10), receipts, erasure (R13), working days, records (R15).
+
+Filing (R12) is tested in ``test_filing.py``.
+"""
 
 from __future__ import annotations
 
@@ -146,38 +149,6 @@ def test_working_days_skip_weekends_and_holidays() -> None:
     assert add_working_days(date(2026, 9, 25), 30) == date(2026, 11, 6)
     assert add_working_days(date(2026, 9, 25), 30, holidays=holidays, extra_workdays=extra) == date(2026, 11, 12)
     assert parse_dates(" ") == frozenset()
-
-
-@pytest.fixture()
-def low_threshold(app_config: dict[str, Any]) -> None:
-    app_config["FILING_THRESHOLD"] = 3
-    app_config["FILING_HOLIDAYS"] = ""
-
-
-def test_r12_filing_is_due_30_working_days_after_crossing(low_threshold: None, tenant: Tenant, runner: Any) -> None:
-    tenant.purpose()
-    people = [tenant.subject() for _ in range(3)]
-    report = tenant.get("/v1/reports/compliance").json["filing"]
-    assert report["filing_required"] is False and report["crossed_on"] is None
-    for person in people[:2]:
-        tenant.consent(person["id"])
-    assert tenant.get("/v1/reports/compliance").json["filing"]["people_with_stored_consent"] == 2
-    tenant.consent(people[2]["id"])
-    filing = tenant.get("/v1/reports/compliance").json["filing"]
-    today = date.today()
-    assert filing["people_with_stored_consent"] == 3 and filing["threshold"] == 3
-    assert filing["crossed_on"] == today.isoformat()
-    assert filing["deadline"] == add_working_days(today, 30).isoformat()
-    assert filing["filing_required"] is True
-    # Withdrawal lowers the people stored, but the obligation stays once crossed.
-    consent_id = tenant.get("/v1/audit/events").json["events"][-1]["object_id"]
-    tenant.post(f"/v1/consents/{consent_id}/revoke", scope="consents")
-    after = tenant.get("/v1/reports/compliance").json["filing"]
-    assert after["people_with_stored_consent"] == 2 and after["crossed_on"] == today.isoformat()
-    result = runner.invoke(args=["report", "--org", tenant.org_id])
-    assert result.exit_code == 0, result.output
-    printed = json.loads(result.output)
-    assert printed["filing"]["crossed_on"] == today.isoformat()
 
 
 @pytest.mark.committed

@@ -243,3 +243,39 @@ def test_migration_0007_keeps_old_assessments_words_and_asks_for_art9_ones(fresh
             assert conn.execute(text("SELECT safeguards FROM assessments WHERE id = 'a1'")).scalar() == "模板加密"
     finally:
         engine.dispose()
+
+
+def test_migration_0007f_adds_the_filing_tables_and_goes_back(fresh_url: str) -> None:
+    """Issue 13 (R12): new tables only, on a database that holds rows; down and up again."""
+    engine = make_engine(fresh_url)
+    now = {"now": "2026-01-01 00:00:00"}
+    try:
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, contact, created_at) VALUES ('o1', '学校', '010-1', :now)"),
+                now,
+            )
+        upgrade(engine, "0007f")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO filing_counts (org_id, day, people, counted_at) VALUES ('o1', '2026-01-01', 5, :now)"
+                ),
+                now,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO filings (id, org_id, kind, filed_on, authority, filing_number, purpose_codes, "
+                    "created_at) VALUES ('f1', 'o1', 'initial', '2026-01-02', '网信办', 'N-1', '[]', :now)"
+                ),
+                now,
+            )
+        downgrade(engine, "0006")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM organizations")).scalar_one() == "学校"
+        upgrade(engine, "0007f")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM filings")).scalar_one() == 0
+    finally:
+        engine.dispose()

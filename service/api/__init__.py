@@ -77,6 +77,7 @@ def init_app(app: Flask) -> Api:
         consents,
         deletions,
         devices,
+        filings,
         guardian_requests,
         health,
         incidents,
@@ -110,6 +111,7 @@ def init_app(app: Flask) -> Api:
         status_lists,
         audit,
         reports,
+        filings,
         wellknown,
         health,
     ):

@@ -25,15 +25,19 @@ blp = Blueprint(
 
 
 def current_report() -> dict[str, Any]:
+    """The caller's report; committed, since computing it records the day's count of people (R12)."""
     config = current_app.config
-    return compliance_report(
-        db.session(),
+    session = db.session()
+    report = compliance_report(
+        session,
         org_id=current_caller().org_id,
         threshold=config["FILING_THRESHOLD"],
         holidays=parse_dates(config["FILING_HOLIDAYS"]),
         extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
         deletion_hours=config["DELETION_HOURS"],
     )
+    session.commit()
+    return report
 
 
 @blp.route("/compliance")
@@ -43,11 +47,15 @@ class ComplianceReport(MethodView):
     def get(self) -> dict[str, Any]:
         """The compliance report
 
-        Distinct people with stored consent against `FILING_THRESHOLD`, the day it was crossed and the filing
-        deadline 30 working days later (weekends, `FILING_HOLIDAYS` skipped; `FILING_EXTRA_WORKDAYS`
-        counted), purposes with their assessments, assessments due within 30 days, devices by location type,
-        minors with guardian consent, consents by status with written (paper) consents apart from online
-        ones, verifications by decision and reason, consent events per day, deletions owed by recognition
+        `filing`: its `status` (`not_required`, `due`, `overdue`, `filed`), the `count` of distinct people
+        with at least one active consent now against `FILING_THRESHOLD`, the day the count crossed it since
+        it was last below (`crossed_on`; the count is recorded once a day, by this report and by
+        `consent-gate sweep`) and the `deadline` 30 working days later (weekends, `FILING_HOLIDAYS` skipped;
+        `FILING_EXTRA_WORKDAYS` counted); after a material notice change to a filed purpose, a change
+        filing is due 30 working days after it (`due_filing: change`, `changed_on`). Then purposes with
+        their assessments, assessments due within 30 days, devices by location type, minors with guardian
+        consent, consents by status with written (paper) consents apart from online ones, verifications by
+        decision and reason, consent events per day, deletions owed by recognition
         systems (pending, overdue among them, confirmed).
         """
         return current_report()

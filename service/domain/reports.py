@@ -11,7 +11,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.domain.deletions import deletion_counts
-from service.domain.filing import FILING_WORKING_DAYS, add_working_days
+from service.domain.filing_counts import china_today
+from service.domain.filing_status import filing_status
 from service.models import (
     Assessment,
     AuditEvent,
@@ -20,69 +21,16 @@ from service.models import (
     Incident,
     Organization,
     Purpose,
-    Subject,
     Verification,
     utcnow,
 )
 
-STORED_STATUSES = ("active", "reconsent_required")
 DUE_WITHIN = timedelta(days=30)
 HISTORY_DAYS = 30
 #: The newest incidents the report lists (``GET /v1/incidents`` lists them all).
 INCIDENTS_SHOWN = 50
 CONSENT_KINDS = ("granted", "revoked", "expired", "declined", "reconsent_required")
 CONSENT_ACTIONS = tuple(f"consent.{kind}" for kind in CONSENT_KINDS)
-
-
-def _first_crossing(session: Session, org_id: str, threshold: int) -> date | None:
-    """The day the ``threshold``-th distinct person first had consent granted, if that happened."""
-    first_grants = (
-        select(func.min(Consent.granted_at).label("first"))
-        .where(Consent.org_id == org_id, Consent.granted_at.is_not(None))
-        .group_by(Consent.subject_id)
-        .subquery()
-    )
-    moment = session.scalars(
-        select(first_grants.c.first).order_by(first_grants.c.first).offset(threshold - 1).limit(1)
-    ).first()
-    if moment is None:
-        return None
-    if isinstance(moment, str):  # SQLite hands back the raw text inside an aggregate
-        moment = datetime.fromisoformat(moment)
-    return moment.date()
-
-
-def filing_status(
-    session: Session,
-    *,
-    org_id: str,
-    threshold: int,
-    holidays: frozenset[date],
-    extra_workdays: frozenset[date],
-    today: date,
-) -> dict[str, Any]:
-    people = (
-        session.scalar(
-            select(func.count(func.distinct(Consent.subject_id)))
-            .join(Subject, Subject.id == Consent.subject_id)
-            .where(Consent.org_id == org_id, Consent.status.in_(STORED_STATUSES), Subject.erased_at.is_(None))
-        )
-        or 0
-    )
-    crossed_on = _first_crossing(session, org_id, threshold)
-    deadline = (
-        add_working_days(crossed_on, FILING_WORKING_DAYS, holidays=holidays, extra_workdays=extra_workdays)
-        if crossed_on
-        else None
-    )
-    return {
-        "threshold": threshold,
-        "people_with_stored_consent": people,
-        "crossed_on": crossed_on,
-        "deadline": deadline,
-        "filing_required": crossed_on is not None,
-        "days_left": (deadline - today).days if deadline else None,
-    }
 
 
 def _counts(session: Session, *columns: Any, where: Any) -> list[tuple[Any, ...]]:
@@ -131,6 +79,7 @@ def compliance_report(
     today: date | None = None,
     deletion_hours: int = 72,
 ) -> dict[str, Any]:
+    """The organization's compliance report for ``today``; it records the day's count of people (R12)."""
     day = today or utcnow().date()
     org = session.get(Organization, org_id)
     assert org is not None
@@ -164,7 +113,12 @@ def compliance_report(
         "organization": org.controller(),
         "generated_at": utcnow(),
         "filing": filing_status(
-            session, org_id=org_id, threshold=threshold, holidays=holidays, extra_workdays=extra_workdays, today=day
+            session,
+            org_id=org_id,
+            threshold=threshold,
+            holidays=holidays,
+            extra_workdays=extra_workdays,
+            today=today or china_today(),
         ),
         "consents_by_status": dict(_counts(session, Consent.status, where=Consent.org_id == org_id)),
         "consents_by_form": consents_by_form(session, org_id),

@@ -5,6 +5,7 @@ from service.models.checkpoints import AuditCheckpoint
 from service.models.consents import Consent
 from service.models.deletions import Deletion
 from service.models.devices import Device
+from service.models.filings import Filing, FilingCount
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.incidents import Incident, incident_purposes
 from service.models.organizations import ApiKey, Organization
@@ -26,6 +27,8 @@ __all__ = [
     "Consent",
     "Deletion",
     "Device",
+    "Filing",
+    "FilingCount",
     "GuardianLink",
     "GuardianRequest",
     "Incident",
