@@ -306,11 +306,12 @@ def test_r12_materials_pack_holds_what_is_filed(low_threshold: None, tenant: Ten
     [assessment] = pack["assessments"]
     assert assessment["purposes"] == ["door_access"] and assessment["current"] is True
     assert set(assessment) >= {"lawfulness_necessity", "rights_impact", "security_risks", "safeguards", "conclusion"}
+    assert assessment["safeguards"].startswith("On-device templates")
     assert pack["safeguards"] == [
         {
             "assessment_id": assessment["id"],
             "purposes": ["door_access"],
-            "text": "on-device templates; encrypted transport; 90-day retention",
+            "text": assessment["safeguards"],
         }
     ]
     assert [f["filing_number"] for f in pack["filings"]] == ["沪网信备-0001"]

@@ -4,9 +4,8 @@ Who processes (the handler: name, contact, protection officer, complaint channel
 processing method and how faces are captured, the devices, the count of people, the safeguards and the
 impact assessments.
 
-Assessments are read field by field where they exist: the Art. 9 contents (``lawfulness_necessity``,
-``rights_impact``, ``security_risks``, ``safeguards``, ``conclusion``) are coming to the model; until then
-``summary`` and ``measures`` stand in for them, and the missing fields read null.
+Assessments carry the contents of Measures Art. 9 (``lawfulness_necessity``, ``rights_impact``,
+``security_risks``, ``safeguards``) and a ``conclusion``.
 """
 
 from __future__ import annotations
@@ -25,22 +24,19 @@ ASSESSMENT_CONTENTS = ("lawfulness_necessity", "rights_impact", "security_risks"
 
 
 def _assessment(assessment: Assessment, today: date) -> dict[str, Any]:
-    contents = {name: getattr(assessment, name, None) for name in ASSESSMENT_CONTENTS}
     return {
         "id": assessment.id,
         "purposes": assessment.purpose_codes,
         "conducted_at": assessment.conducted_at.isoformat(),
         "valid_until": assessment.valid_until.isoformat(),
         "current": assessment.outdated_at is None and assessment.valid_until >= today,
-        "risk_level": getattr(assessment, "risk_level", None),
-        "summary": getattr(assessment, "summary", None),
-        **contents,
+        **{name: getattr(assessment, name) for name in ASSESSMENT_CONTENTS},
     }
 
 
 def _safeguards(assessment: Assessment) -> str | None:
-    """What the assessment says protects people: its ``safeguards``, or its ``measures`` before those."""
-    return getattr(assessment, "safeguards", None) or getattr(assessment, "measures", None)
+    """What the assessment says protects people."""
+    return assessment.safeguards or None
 
 
 def _purpose(purpose: Purpose) -> dict[str, Any]:
@@ -63,8 +59,12 @@ def _device(device: Device) -> dict[str, Any]:
         "name": device.name,
         "location_type": device.location_type,
         "public_place": device.public_place,
-        "signage_posted": getattr(device, "signage_posted", None),
-        "collection_area": getattr(device, "collection_area", None),
+        "signage": (
+            {"posted_on": device.signage_posted_on.isoformat(), "photo_sha256": device.signage_photo_sha256}
+            if device.signage_posted_on
+            else None
+        ),
+        "collection_area": device.collection_area,
     }
 
 
