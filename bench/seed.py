@@ -15,6 +15,7 @@ from service.domain.consents import consent_token, grant_consent
 from service.domain.organizations import create_api_key, create_organization
 from service.domain.purposes import create_purpose
 from service.domain.subjects import register_subject
+from service.keys.data_key import protector
 from service.keys.signing import issuer, key_set
 
 #: The four contents of Measures Art. 9 and a conclusion (R10).
@@ -75,6 +76,7 @@ def seed(app: Flask, subjects: int) -> dict[str, Any]:
                 external_ref=f"p{index}",
                 birth_date=date(1990, 1, 1),
                 guardian_age=14,
+                protector=protector(),
             )
             consent = grant_consent(
                 session,
@@ -116,10 +118,12 @@ def bulk_subjects(app: Flask, org_id: str, total: int) -> None:
             size = min(batch, missing - start)
             session.execute(
                 text(
-                    "INSERT INTO subjects (id, org_id, external_ref, birth_date, guardian_required_until, created_at) "
+                    # Synthetic people: a placeholder in the hash column marks them, no reference or date
+                    # (verification reads neither).
+                    "INSERT INTO subjects (id, org_id, external_ref_hash, created_at) "
                     "SELECT gen_random_uuid()::text, CAST(:org AS varchar), "
-                    "'bulk-' || CAST(:start AS text) || '-' || g, DATE '1990-01-01', "
-                    "DATE '2004-01-01', now() AT TIME ZONE 'utc' FROM generate_series(1, :size) AS g"
+                    "'bulk-' || CAST(:start AS text) || '-' || g, now() AT TIME ZONE 'utc' "
+                    "FROM generate_series(1, :size) AS g"
                 ),
                 {"org": org_id, "start": int(existing or 0) + start, "size": size},
             )
@@ -131,7 +135,7 @@ def bulk_subjects(app: Flask, org_id: str, total: int) -> None:
                 "'{}', "
                 "now() AT TIME ZONE 'utc', (now() + interval '300 days') AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', "
                 "now() AT TIME ZONE 'utc' FROM subjects s WHERE s.org_id = CAST(:org AS varchar) "
-                "AND s.external_ref LIKE 'bulk-%' "
+                "AND s.external_ref_hash LIKE 'bulk-%' "
                 "AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.subject_id = s.id)"
             ),
             {"org": org_id, "purpose": purpose_id, "digest": digest},

@@ -27,3 +27,18 @@ class SubjectSchema(StrictSchema):
     )
     created_at = ma.fields.DateTime()
     erased_at = ma.fields.DateTime(allow_none=True)
+
+
+class SubjectQuerySchema(StrictSchema):
+    external_ref = ma.fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "Your reference for the person; found by its keyed hash (R14)"},
+    )
+
+
+class SubjectPageSchema(StrictSchema):
+    items = ma.fields.List(ma.fields.Nested(SubjectSchema))
+    next_cursor = ma.fields.String(
+        allow_none=True, metadata={"description": "Always null here: a reference finds one person at most"}
+    )

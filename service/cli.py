@@ -29,11 +29,48 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def db_upgrade(revision: str) -> None:
-    """Apply the Alembic migrations."""
+    """Apply the Alembic migrations, then encrypt what earlier versions stored in clear (R14)."""
+    from sqlalchemy import inspect
+
     from service.db.migrate import upgrade
 
     upgrade(db.engine(), revision)
     click.echo(f"database at {revision}")
+    # Migration 0007 adds the encrypted columns without DATA_KEY; the app, which has it, fills them.
+    if "birth_date_ciphertext" in {column["name"] for column in inspect(db.engine()).get_columns("subjects")}:
+        _encrypt_clear_subjects()
+
+
+def _encrypt_clear_subjects() -> None:
+    from service.domain.subjects_at_rest import encrypt_clear_subjects
+    from service.keys.data_key import protector
+
+    session = db.session()
+    total = 0
+    while converted := encrypt_clear_subjects(session, protector=protector()):
+        session.commit()
+        total += converted
+    session.commit()
+    if total:
+        click.echo(f"encrypted the reference and birth date of {total} people")
+
+
+@click.group("subjects")
+def subjects_group() -> None:
+    """People's data at rest."""
+
+
+@subjects_group.command("encrypt")
+@with_appcontext
+def subjects_encrypt() -> None:
+    """Encrypt references and birth dates still in clear (after `alembic upgrade` run outside the app).
+
+    `consent-gate db upgrade` does it already; running it again changes nothing.
+    """
+    from service.domain.subjects_at_rest import count_clear_subjects
+
+    _encrypt_clear_subjects()
+    click.echo(f"{count_clear_subjects(db.session())} people left in clear")
 
 
 @click.group("orgs")
@@ -279,7 +316,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, orgs_group, keys_group, audit_group, sweep, report, serve):
+    for command in (db_group, orgs_group, keys_group, subjects_group, audit_group, sweep, report, serve):
         app.cli.add_command(command)
 
 

@@ -132,7 +132,9 @@ def test_r13_erasure_leaves_no_trace_of_the_erased_values(
         action="approve", attest_guardian="yes", purpose="door_access"
     )
     before = _database_text(app)
-    assert "pupil-erase-7731" in before and birth.isoformat() in before
+    # Encrypted at rest (R14): not in the database in clear even before erasure, but found by the API.
+    assert child["id"] in before and "pupil-erase-7731" not in before and birth.isoformat() not in before
+    assert tenant.get("/v1/subjects?external_ref=pupil-erase-7731", scope="consents").json["items"] == [child]
     assert tenant.delete(f"/v1/subjects/{child['id']}").status_code == 204
     after = _database_text(app)
     for value in ("pupil-erase-7731", birth.isoformat(), "+8613955501234", "13955501234", "5501234", "139****1234"):

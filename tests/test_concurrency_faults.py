@@ -170,6 +170,7 @@ GRANT_LOOP = textwrap.dedent(
     from service import create_app, db
     from service.domain.consents import grant_consent
     from service.domain.subjects import register_subject
+    from service.keys.data_key import protector
 
     app = create_app({"DATABASE_URL": sys.argv[1], "INSTANCE_PATH": sys.argv[2], "ENV": "test",
                       "LOG_REQUESTS": False})
@@ -177,7 +178,7 @@ GRANT_LOOP = textwrap.dedent(
         session = db.session()
         for n in range(100000):
             subject = register_subject(session, org_id=sys.argv[3], actor="loop", external_ref=f"loop-{n}",
-                                       birth_date=date(1990, 1, 1), guardian_age=14)
+                                       birth_date=date(1990, 1, 1), guardian_age=14, protector=protector())
             grant_consent(session, org_id=sys.argv[3], actor="loop", subject_id=subject.id,
                           purpose_code="door_access", notice_version=1,
                           evidence={"method": "button", "channel": "kiosk", "locale": "en"})

@@ -6,12 +6,15 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
+from sqlalchemy.exc import IntegrityError
 
-from schemas.subjects import SubjectCreateSchema, SubjectSchema
+from schemas.subjects import SubjectCreateSchema, SubjectPageSchema, SubjectQuerySchema, SubjectSchema
 from service import db
 from service.api import Blueprint
 from service.domain import subjects
+from service.errors import Conflict
 from service.keys.api_keys import current_caller
+from service.keys.data_key import protector
 from service.models import Subject, utcnow
 
 blp = Blueprint("subjects", __name__, url_prefix="/v1/subjects", description="People (R4, R13)")
@@ -32,6 +35,20 @@ def subject_view(subject: Subject) -> dict[str, Any]:
 @blp.route("")
 class Subjects(MethodView):
     @blp.authorized("consents")
+    @blp.arguments(SubjectQuerySchema, location="query")
+    @blp.response(200, SubjectPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Find a person by your reference
+
+        The reference is looked up by its keyed hash (it is stored encrypted, R14): `items` holds your
+        organization's person with that reference, or nothing. Another organization's people are never found.
+        """
+        found = subjects.find_subjects_by_reference(
+            db.session(), org_id=current_caller().org_id, external_ref=query["external_ref"], protector=protector()
+        )
+        return {"items": [subject_view(subject) for subject in found], "next_cursor": None}
+
+    @blp.authorized("consents")
     @blp.arguments(SubjectCreateSchema)
     @blp.response(201, SubjectSchema)
     @blp.alt_response(409, response="CONFLICT")
@@ -40,18 +57,26 @@ class Subjects(MethodView):
 
         The server computes `is_minor` and `guardian_required_until` (the day the person reaches
         `GUARDIAN_AGE`, 14) from `birth_date`. A repeated `external_ref` answers 409 `subject_exists`.
+        The reference and birth date are stored encrypted (R14).
         """
         caller = current_caller()
         session = db.session()
-        subject = subjects.register_subject(
-            session,
-            org_id=caller.org_id,
-            actor=caller.actor,
-            external_ref=fields["external_ref"],
-            birth_date=fields["birth_date"],
-            guardian_age=current_app.config["GUARDIAN_AGE"],
-        )
-        session.commit()
+        try:
+            subject = subjects.register_subject(
+                session,
+                org_id=caller.org_id,
+                actor=caller.actor,
+                external_ref=fields["external_ref"],
+                birth_date=fields["birth_date"],
+                guardian_age=current_app.config["GUARDIAN_AGE"],
+                protector=protector(),
+            )
+            session.commit()
+        except IntegrityError:
+            # A registration with the same reference committed meanwhile: the unique index of the
+            # reference's keyed hash refused this one.
+            session.rollback()
+            raise Conflict("a subject with this external_ref already exists", code="subject_exists") from None
         return subject_view(subject)
 
 
@@ -70,7 +95,7 @@ class SubjectById(MethodView):
     def delete(self, subject_id: str) -> None:
         """Erase a person's personal data
 
-        Their reference and birth date are removed, every live consent is revoked with reason
+        Their reference (and its lookup hash) and birth date are removed, every live consent is revoked with reason
         `subject_erased`, and the audit trail keeps only pseudonymous records. Erasing again changes nothing.
         """
         caller = current_caller()

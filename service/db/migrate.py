@@ -8,14 +8,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from service.keys.crypto import DataProtector
+
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine, protector: DataProtector | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     config.attributes["engine"] = engine
+    # The data key, for a downgrade that must put encrypted data back in clear (0007).
+    config.attributes["protector"] = protector
     return config
 
 
@@ -23,5 +27,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+def downgrade(engine: Engine, revision: str, *, protector: DataProtector | None = None) -> None:
+    """Downgrade; below 0007 the app's ``DataProtector`` is needed to decrypt people's data back."""
+    command.downgrade(alembic_config(engine, protector), revision)

@@ -11,6 +11,7 @@ from service.domain.audit import record_event
 from service.domain.consent_lifecycle import ENDABLE_CONSENT, ConsentStatus, end_consent, lock_subject
 from service.domain.statuses import GuardianRequestStatus
 from service.errors import Conflict, NotFound, Unprocessable
+from service.keys.crypto import DataProtector
 from service.models import Consent, GuardianLink, GuardianRequest, Subject, utcnow
 
 
@@ -42,19 +43,50 @@ def get_subject(session: Session, *, org_id: str, subject_id: str) -> Subject:
     return subject
 
 
+def reference_hash(protector: DataProtector, *, org_id: str, external_ref: str) -> str:
+    """The keyed hash that finds a person by reference within one organization (R14).
+
+    The organization is hashed with the reference: the same reference in two organizations gives two
+    unrelated hashes, so the database does not tell that two organizations know one reference.
+    """
+    return protector.lookup_hash(f"subject-ref\x1f{org_id}\x1f{external_ref}")
+
+
+def find_subjects_by_reference(
+    session: Session, *, org_id: str, external_ref: str, protector: DataProtector
+) -> list[Subject]:
+    """The organization's people with this reference: none or one (the reference is unique per organization)."""
+    digest = reference_hash(protector, org_id=org_id, external_ref=external_ref)
+    return list(
+        session.scalars(select(Subject).where(Subject.org_id == org_id, Subject.external_ref_hash == digest)).all()
+    )
+
+
 def register_subject(
-    session: Session, *, org_id: str, actor: str, external_ref: str, birth_date: date, guardian_age: int
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    external_ref: str,
+    birth_date: date,
+    guardian_age: int,
+    protector: DataProtector,
 ) -> Subject:
+    """Register a person; their reference, birth date and guardian age day are stored encrypted (R4, R14).
+
+    The reference is unique per organization through its keyed hash (a unique index: of two registrations
+    racing with one reference, the second fails at flush and the view answers 409 ``subject_exists``).
+    """
     today = utcnow().date()
     if birth_date > today:
         raise Unprocessable("birth_date is in the future", details={"json": {"birth_date": ["is in the future"]}})
-    if session.scalars(
-        select(Subject.id).where(Subject.org_id == org_id, Subject.external_ref == external_ref)
-    ).first():
+    digest = reference_hash(protector, org_id=org_id, external_ref=external_ref)
+    if session.scalars(select(Subject.id).where(Subject.org_id == org_id, Subject.external_ref_hash == digest)).first():
         raise Conflict("a subject with this external_ref already exists", code="subject_exists")
     subject = Subject(
         org_id=org_id,
         external_ref=external_ref,
+        external_ref_hash=digest,
         birth_date=birth_date,
         guardian_required_until=add_years(birth_date, guardian_age),
     )
@@ -138,6 +170,7 @@ def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str)
             end_consent(session, consent, status=ConsentStatus.REVOKED, actor=actor, reason="subject_erased")
         consent.end_note = None
     subject.external_ref = None
+    subject.external_ref_hash = None
     subject.birth_date = None
     subject.guardian_required_until = None
     subject.erased_at = utcnow()
