@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -26,8 +27,9 @@ def unstorable(value: Any) -> bool:
         except UnicodeEncodeError:
             return True
         return False
-    if isinstance(value, dict):
-        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, Mapping):  # a JSON object, or the query string's multidict (every value of a key)
+        values = value.getlist if hasattr(value, "getlist") else None
+        return any(unstorable(k) or any(unstorable(v) for v in (values(k) if values else [value[k]])) for k in value)
     if isinstance(value, list):
         return any(unstorable(item) for item in value)
     return False

@@ -130,3 +130,11 @@ def test_text_that_cannot_be_stored_is_refused(tenant: Tenant, app: Flask) -> No
     assert tenant.get("/v1/subjects/abc%00def", scope="consents").status_code == 404
     assert tenant.get("/v1/audit/events?after=6492890312").status_code == 422
     assert counts(app) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/deletions", "/v1/rights-requests", "/v1/assessments", "/v1/incidents"])
+def test_query_strings_with_nul_are_refused(tenant: Tenant, path: str) -> None:
+    """A NUL in a query parameter is a 422, on every list and both databases (PostgreSQL cannot store it)."""
+    for query in ("?cursor=%00", "?cursor=abc%00def", "?limit=1&cursor=x&cursor=%00"):
+        response = tenant.get(path + query)
+        assert (response.status_code, response.json["code"]) == (422, "validation_error"), (path, query)

@@ -199,3 +199,14 @@ def test_r7_public_place_device_denies_other_purposes_and_another_tenants_device
     theirs = other_tenant.post("/v1/devices", hall).json
     unknown = tenant.verify("station_watchlist", subject_id=person["id"], device_id=theirs["id"]).json
     assert (unknown["decision"], unknown["reason"]) == ("deny", "device_unknown")
+
+
+@pytest.mark.parametrize("place", ["Hotel room 302", "3楼女卫生间", "员工宿舍"])
+def test_r7_private_place_named_in_location_is_refused_whatever_the_type(tenant: Tenant, place: str) -> None:
+    """The free-text ``location`` is read too: an ``office`` in "Hotel room 302" is a hotel room."""
+    with pytest.raises(Unprocessable) as refused:
+        check_location("office", None, place)
+    assert refused.value.details == {"location": ["names a private place"]}
+    response = tenant.post("/v1/devices", {"name": "Cam", "location_type": "office", "location": place})
+    assert (response.status_code, response.json["code"]) == (422, "prohibited_location")
+    assert tenant.get("/v1/devices").json == []

@@ -23,7 +23,7 @@ def register_device(
     it is a public place is derived from ``location_type``."""
     location_type = fields["location_type"]
     description = fields.get("location_description")
-    check_location(location_type, description)
+    check_location(location_type, description, fields.get("location"))
     public_place = is_public_place(location_type)
     signage = fields.get("signage")
     check_signage(

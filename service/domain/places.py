@@ -82,9 +82,9 @@ def names_private_place(text: str) -> bool:
     return names_any(text, english=PRIVATE_PLACE_ENGLISH, chinese=PRIVATE_PLACE_CHINESE)
 
 
-def check_location(location_type: str, location_description: str | None) -> None:
-    """422 ``prohibited_location`` for a private place, by type or named in the description; 422
-    ``validation_error`` for ``other`` without a description."""
+def check_location(location_type: str, location_description: str | None, location: str | None = None) -> None:
+    """422 ``prohibited_location`` for a private place, by type or named in the description or the free-text
+    ``location``, whatever the type; 422 ``validation_error`` for ``other`` without a description."""
     if location_type in PROHIBITED_LOCATION_TYPES:
         raise Unprocessable(
             "face recognition devices may not be installed in hotel rooms, public bathhouses, changing rooms "
@@ -98,6 +98,13 @@ def check_location(location_type: str, location_description: str | None) -> None
             "dormitories or other places that may infringe privacy",
             code="prohibited_location",
             details={"location_description": ["names a private place"]},
+        )
+    if location is not None and names_private_place(location):
+        raise Unprocessable(
+            "face recognition devices may not be installed in hotel rooms, bathrooms, toilets, changing rooms, "
+            "dormitories or other places that may infringe privacy",
+            code="prohibited_location",
+            details={"location": ["names a private place"]},
         )
     if location_type == "other" and not (
         location_description and is_real_text(location_description, min_length=PLACE_MIN_LENGTH)
