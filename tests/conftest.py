@@ -92,6 +92,27 @@ def database_url(request: pytest.FixtureRequest, instance_root: Any) -> Iterator
         admin.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """An empty, unmigrated database of each kind for this test alone (migration tests walk it themselves)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/fresh.sqlite3"
+        return
+    try:
+        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_DSN}: {exc}")
+    name = f"consent_gate_fresh_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_dsn(name).replace("postgresql://", "postgresql+psycopg://")
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
 @pytest.fixture()
 def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str, Any]:
     """The test app's settings; a test may change them before ``app`` is built."""

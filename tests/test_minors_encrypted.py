@@ -3,10 +3,8 @@ reach the database in clear; a reference is found by its keyed hash, within its 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,6 @@ from service.models import Subject
 if TYPE_CHECKING:
     from tests.support import GuardianKit, Race, Tenant
 
-PG_ADMIN_DSN = os.environ.get("CONSENT_GATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHILD_NAME = "张晓雯"
 
 
@@ -191,27 +188,6 @@ def test_r13_r14_erasure_removes_the_encrypted_data_and_the_lookup(
 
 
 # --- Migration 0007e, with rows present, on both databases ---------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind, for this test alone."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/encrypt.sqlite3"
-        return
-    try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_DSN}: {exc}")
-    name = f"consent_gate_encrypt_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _seed_0006(conn: Any) -> None:
