@@ -69,6 +69,34 @@ def require_transmission_consent(purpose: Purpose, evidence: dict[str, Any]) -> 
         )
 
 
+def _new_consent(
+    session: Session,
+    live: Consent | None,
+    *,
+    org_id: str,
+    subject: Subject,
+    purpose: Purpose,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+    hint: str = "",
+) -> Consent:
+    """A new consent row for the person and purpose, unless a live one (not past its end) exists: 409."""
+    if live is not None and not persist_expiry(session, live):
+        raise Conflict(
+            f"this person already has a live consent to this purpose{hint}",
+            code="consent_exists",
+            details={"consent_id": live.id},
+        )
+    return Consent(
+        org_id=org_id,
+        subject_id=subject.id,
+        purpose_id=purpose.id,
+        purpose=purpose,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+
+
 def _adult_subject(session: Session, *, org_id: str, subject_id: str) -> Subject:
     """The person, under their row lock, if they may decide for themself: not erased, not a minor."""
     get_subject(session, org_id=org_id, subject_id=subject_id)  # 404 before any lock
@@ -131,19 +159,14 @@ def grant_consent(
         if live.request_fingerprint != fingerprint:
             raise Unprocessable("this Idempotency-Key was used with a different request", code="idempotency_key_reused")
         return live
-    if live is not None and not persist_expiry(session, live):
-        raise Conflict(
-            "this person already has a live consent to this purpose",
-            code="consent_exists",
-            details={"consent_id": live.id},
-        )
-    consent = Consent(
+    consent = _new_consent(
+        session,
+        live,
         org_id=org_id,
-        subject_id=subject.id,
-        purpose_id=purpose.id,
+        subject=subject,
         purpose=purpose,
         idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
+        fingerprint=fingerprint,
     )
     activate(
         session,
@@ -204,20 +227,15 @@ def decline_consent(
                     "this Idempotency-Key was used with a different request", code="idempotency_key_reused"
                 )
             return twin
-    live = _live_consent(session, subject, purpose)
-    if live is not None and not persist_expiry(session, live):
-        raise Conflict(
-            "this person already has a live consent to this purpose: withdraw it (POST /v1/consents/{id}/revoke)",
-            code="consent_exists",
-            details={"consent_id": live.id},
-        )
-    consent = Consent(
+    consent = _new_consent(
+        session,
+        _live_consent(session, subject, purpose),
         org_id=org_id,
-        subject_id=subject.id,
-        purpose_id=purpose.id,
+        subject=subject,
         purpose=purpose,
         idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint,
+        fingerprint=fingerprint,
+        hint=": withdraw it (POST /v1/consents/{id}/revoke)",
     )
     record_refusal(
         session,
