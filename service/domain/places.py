@@ -92,20 +92,14 @@ def check_location(location_type: str, location_description: str | None, locatio
             code="prohibited_location",
             details={"location_type": [f"prohibited: {location_type}"]},
         )
-    if location_description is not None and names_private_place(location_description):
-        raise Unprocessable(
-            "face recognition devices may not be installed in hotel rooms, bathrooms, toilets, changing rooms, "
-            "dormitories or other places that may infringe privacy",
-            code="prohibited_location",
-            details={"location_description": ["names a private place"]},
-        )
-    if location is not None and names_private_place(location):
-        raise Unprocessable(
-            "face recognition devices may not be installed in hotel rooms, bathrooms, toilets, changing rooms, "
-            "dormitories or other places that may infringe privacy",
-            code="prohibited_location",
-            details={"location": ["names a private place"]},
-        )
+    for field, text in (("location_description", location_description), ("location", location)):
+        if text is not None and names_private_place(text):
+            raise Unprocessable(
+                "face recognition devices may not be installed in hotel rooms, bathrooms, toilets, changing "
+                "rooms, dormitories or other places that may infringe privacy",
+                code="prohibited_location",
+                details={field: ["names a private place"]},
+            )
     if location_type == "other" and not (
         location_description and is_real_text(location_description, min_length=PLACE_MIN_LENGTH)
     ):
