@@ -30,3 +30,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str, *, protector: DataProtector | None = None) -> None:
     """Downgrade; below 0007 the app's ``DataProtector`` is needed to decrypt people's data back."""
     command.downgrade(alembic_config(engine, protector), revision)
+
+
+def current_revision(engine: Engine) -> str:
+    """The revision the database is at (the heads, comma-separated, should there ever be several)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return ",".join(MigrationContext.configure(connection).get_current_heads()) or "base"
