@@ -186,9 +186,10 @@ def served_instance(tmp_path: Path, unused_port: int) -> Iterator[tuple[str, dic
         **{name: value for name, value in os.environ.items() if not name.startswith("CONSENT_GATE_")},
         "CONSENT_GATE_ENV": "development",
         "CONSENT_GATE_INSTANCE_PATH": str(tmp_path / "instance"),
-        "CONSENT_GATE_PUBLIC_URL": base,
         "PATH": f"{BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    # No PUBLIC_URL: in development the links follow the served address, which the README's access link
+    # (``"url": "http://127.0.0.1:8000/p/…"``, rewritten to this port) shows.
     subprocess.run([str(BIN), "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
@@ -226,7 +227,9 @@ def test_every_shell_block_of_the_readme_runs_and_answers_as_shown(
     ran = subprocess.run(
         ["bash", str(script)],
         cwd=work,
-        env={**env, "README_LOG": str(log)},
+        # The README's own lines choose the environment (``export CONSENT_GATE_ENV=development``); only the
+        # instance folder is the test's, instead of the checkout's ``instance/``.
+        env={**{k: v for k, v in env.items() if k != "CONSENT_GATE_ENV"}, "README_LOG": str(log)},
         capture_output=True,
         text=True,
         timeout=300,
