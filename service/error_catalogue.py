@@ -29,9 +29,13 @@ CATALOGUE: dict[str, ErrorCode] = {
         "The browser (or proxy) sent a request that this server could not understand.",
         {"json": ["Invalid JSON body."]},
     ),
-    "json_too_deep": ErrorCode(400, "The JSON body is nested too deeply", "JSON nested deeper than 32 levels is refused"),
+    "json_too_deep": ErrorCode(
+        400, "The JSON body is nested too deeply", "JSON nested deeper than 32 levels is refused"
+    ),
     "unauthorized": ErrorCode(401, "No API key, or an unknown or revoked one", "unknown or revoked API key"),
-    "forbidden": ErrorCode(403, "The API key lacks the scope this operation needs", "this key lacks the scope: needs one of admin"),
+    "forbidden": ErrorCode(
+        403, "The API key lacks the scope this operation needs", "this key lacks the scope: needs one of admin"
+    ),
     "not_found": ErrorCode(
         404, "No such object in your organization (another organization's objects answer this too)", "not found"
     ),
@@ -57,7 +61,9 @@ CATALOGUE: dict[str, ErrorCode] = {
     ),
     "database_unavailable": ErrorCode(503, "Readiness: the database does not answer", "database unreachable"),
     "idempotency_key_reused": ErrorCode(
-        422, "This `Idempotency-Key` was used with a different request", "this Idempotency-Key was used with a different request"
+        422,
+        "This `Idempotency-Key` was used with a different request",
+        "this Idempotency-Key was used with a different request",
     ),
     "invalid_idempotency_key": ErrorCode(
         422, "`Idempotency-Key` must have 1 to 128 characters", "Idempotency-Key must have 1 to 128 characters"
@@ -80,7 +86,11 @@ CATALOGUE: dict[str, ErrorCode] = {
         {"analyses": ["race"]},
     ),
     "unknown_analysis": ErrorCode(
-        422, "An analysis outside the documented list", "unknown analysis: declare only liveness, verification_1to1, identification_1toN, age_estimation, quality_check", {"analyses": ["mood"]}
+        422,
+        "An analysis outside the documented list",
+        "unknown analysis: declare only liveness, verification_1to1, identification_1toN, age_estimation, "
+        "quality_check",
+        {"analyses": ["mood"]},
     ),
     "alternative_required": ErrorCode(
         422, "The purpose offers no real non-biometric alternative (R6)", "describe the non-biometric alternative"
@@ -107,10 +117,14 @@ CATALOGUE: dict[str, ErrorCode] = {
         "purpose 'door_access' has no current impact assessment",
     ),
     "already_filed": ErrorCode(
-        409, "The first filing is already recorded: record a change filing", "the first filing is already recorded: record a change filing"
+        409,
+        "The first filing is already recorded: record a change filing",
+        "the first filing is already recorded: record a change filing",
     ),
     "not_filed": ErrorCode(
-        409, "A change filing needs a first filing recorded before it", "no first filing is recorded yet: a change filing follows one"
+        409,
+        "A change filing needs a first filing recorded before it",
+        "no first filing is recorded yet: a change filing follows one",
     ),
     # People and consents
     "subject_exists": ErrorCode(
@@ -139,7 +153,9 @@ CATALOGUE: dict[str, ErrorCode] = {
         "A live (`active` or `pending_guardian`) consent to this purpose exists",
         "a live consent to this purpose exists",
     ),
-    "consent_ended": ErrorCode(409, "The consent ended otherwise and cannot be withdrawn", "a declined consent cannot be withdrawn"),
+    "consent_ended": ErrorCode(
+        409, "The consent ended otherwise and cannot be withdrawn", "a declined consent cannot be withdrawn"
+    ),
     "state_changed": ErrorCode(
         409, "Another request changed the same consent first; nothing was changed", "a consent was revoked meanwhile"
     ),
@@ -165,14 +181,18 @@ CATALOGUE: dict[str, ErrorCode] = {
         409, "The guardian request is no longer pending: it was decided or expired", "the request is approved"
     ),
     "not_paper_request": ErrorCode(
-        409, "Only a `delivery: paper` request takes a written decision", "a delivery: sms request is decided by its link"
+        409,
+        "Only a `delivery: paper` request takes a written decision",
+        "a delivery: sms request is decided by its link",
     ),
     "sms_budget_exhausted": ErrorCode(
         429,
         "Your organization's SMS budget for 24 hours is used up",
         "this organization's SMS budget for 24 hours is used up",
     ),
-    "phone_erased": ErrorCode(429, "No phone is on record to send to any more", "there is no phone on record to send to"),
+    "phone_erased": ErrorCode(
+        429, "No phone is on record to send to any more", "there is no phone on record to send to"
+    ),
     "no_guardian_phone": ErrorCode(
         409,
         "A child's page link goes to the guardian's phone, and no guardian request left one",
@@ -192,8 +212,7 @@ CATALOGUE: dict[str, ErrorCode] = {
     "prohibited_location": ErrorCode(
         422,
         "Recognition is prohibited in this private place: hotel rooms, bathrooms, changing and toilet areas (R7)",
-        "face recognition devices may not be installed in hotel rooms, public bathhouses, changing rooms "
-        "or toilets",
+        "face recognition devices may not be installed in hotel rooms, public bathhouses, changing rooms or toilets",
         {"location_type": ["prohibited: hotel_room"]},
     ),
     "signage_required": ErrorCode(
