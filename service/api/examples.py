@@ -75,6 +75,52 @@ RECEIPT_JWS = (
     "WCV2u0r75d5QYefh_hTUhi-VDKoIv4vrUrBtxVfGrKwZyQZaeJAstZOBxuGhqIBpkemQQQ"
 )
 
+#: A status list as served: a ``statuslist+jwt`` signed with the consent-token key.
+STATUS_LIST_JWT = (
+    "eyJhbGciOiJFUzI1NiIsImtpZCI6IlE5T3lrLVVxQkFwcW0yMTdjYVZtZmdoMlExckV3OFNwcDM5YXc0REYxYzQiLCJ0eXAiOiJz"
+    "dGF0dXNsaXN0K2p3dCJ9.eyJzdWIiOiJodHRwczovL2NvbnNlbnQuZXhhbXBsZS5jbi92MS9zdGF0dXMtbGlzdHMvNjZmZmVlNmM"
+    "tODY0NS00OWYyLTgzZWEtZWM1N2NlNWU2NDczIiwiaWF0IjoxNzk1Nzk3MDU0LCJleHAiOjE3OTU3OTcxMTQsInR0bCI6NjAsInN"
+    "0YXR1c19saXN0Ijp7ImJpdHMiOjEsImxzdCI6ImVOcmJ1UmdBQWhjQlhRIn19.2kiRIgIEcXzBsy3OyJzsIzrr06JLiRehwUtTnk"
+    "UMOfUhHk0ZezSRcefEzr_YPbY9hPBU4ZPQKxuuCBVzQIj9EQ"
+)
+
+ASSESSMENT_LINE = (
+    '{"id": "638a6073-a395-4490-a1e9-7c5f09c90d0b", "purposes": ["door_access"], "conducted_at": "2026-11-27", '
+    '"valid_until": "2027-11-27", "lawfulness_necessity": "Door access by face is lawful with separate consent; a '
+    'card is offered instead.", "rights_impact": "A person\'s face template is processed; anyone may refuse and use '
+    'the card.", "security_risks": "Templates could leak from terminals or be matched against other databases.", '
+    '"safeguards": "On-device templates, encrypted transport, 90-day retention, no transmission.", "conclusion": '
+    '"Proceed: the risks are low and the safeguards fit them.", "outdated_at": null, "outdated_reason": null, '
+    '"created_at": "2026-11-27T16:33:37+00:00"}\n'
+)
+
+AUDIT_LINE = (
+    '{"action": "organization.created", "actor": "cli", "data": {"name": "阳光小学 Sunrise Primary School"}, '
+    '"hash": "fee9720dff91f7fd4ccfdf3f171985fb34d4e4b9fbb8f297deb8f05bb695b19a", '
+    '"object_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", "object_type": "organization", '
+    '"occurred_at": "2026-11-27T16:33:37+00:00", "org_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", '
+    '"prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "seq": 1}\n'
+)
+
+QR_SVG = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    '<svg xmlns:svg="http://www.w3.org/2000/svg" width="36mm" height="36mm" version="1.1" '
+    'xmlns="http://www.w3.org/2000/svg"><rect fill="white" x="0" y="0" width="100%" height="100%" />'
+    '<svg:rect x="3.2mm" y="3.2mm" width="0.8mm" height="0.8mm" /></svg>\n'
+)
+
+RIGHTS_REQUEST = {
+    "id": "5b0e8f8e-2f3c-4d1a-9a57-3f7c2f1e9d40",
+    "subject_id": "8026e1cf-8fa4-45c9-8da0-8b0ea906dded",
+    "kind": "correction",
+    "details": "我的出生日期登记错了，应为1988年3月14日。",
+    "status": "open",
+    "due_at": "2026-12-18T16:00:00+00:00",
+    "outcome": None,
+    "created_at": "2026-11-27T16:40:12+00:00",
+    "closed_at": None,
+}
+
 
 OPERATIONS: dict[str, Operation] = {
     "GET /v1/organization": Operation(
@@ -100,6 +146,7 @@ OPERATIONS: dict[str, Operation] = {
             "complaint_channel": "电话 021-5555-0100",
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=("contact_required",),
     ),
     "POST /v1/purposes": Operation(
         request={
@@ -164,6 +211,13 @@ OPERATIONS: dict[str, Operation] = {
             },
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=(
+            "prohibited_analysis",
+            "unknown_analysis",
+            "alternative_required",
+            "missing_locale",
+            "purpose_exists",
+        ),
     ),
     "GET /v1/purposes": Operation(
         response=[
@@ -261,6 +315,7 @@ OPERATIONS: dict[str, Operation] = {
             "material": False,
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=("missing_locale",),
     ),
     "POST /v1/assessments": Operation(
         request={
@@ -286,6 +341,10 @@ OPERATIONS: dict[str, Operation] = {
             "outdated_reason": None,
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=(
+            "assessment_incomplete",
+            "unknown_purpose",
+        ),
     ),
     "GET /v1/assessments": Operation(
         response={
@@ -340,6 +399,7 @@ OPERATIONS: dict[str, Operation] = {
             "severity": "minor",
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=("unknown_purpose",),
     ),
     "GET /v1/incidents": Operation(
         response={
@@ -377,6 +437,7 @@ OPERATIONS: dict[str, Operation] = {
             "created_at": "2026-11-27T16:30:54+00:00",
             "erased_at": None,
         },
+        errors=("subject_exists",),
     ),
     "GET /v1/subjects": Operation(
         response={
@@ -436,6 +497,17 @@ OPERATIONS: dict[str, Operation] = {
             "token": CONSENT_JWT,
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=(
+            "not_found",
+            "subject_erased",
+            "guardian_required",
+            "assessment_required",
+            "stale_notice",
+            "consent_exists",
+            "transmission_consent_required",
+            "idempotency_key_reused",
+            "invalid_idempotency_key",
+        ),
     ),
     "GET /v1/consents/{consent_id}": Operation(
         response={
@@ -558,6 +630,10 @@ OPERATIONS: dict[str, Operation] = {
             "created_at": "2026-11-27T16:30:54+00:00",
             "deactivated_at": None,
         },
+        errors=(
+            "prohibited_location",
+            "signage_required",
+        ),
     ),
     "GET /v1/devices": Operation(
         response=[
@@ -642,6 +718,7 @@ OPERATIONS: dict[str, Operation] = {
             "token": None,
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=("consent_ended",),
     ),
     "POST /v1/subjects/{subject_id}/access-link": Operation(
         response={
@@ -650,6 +727,11 @@ OPERATIONS: dict[str, Operation] = {
             "holder": "person",
             "delivery_status": "not_required",
         },
+        errors=(
+            "subject_erased",
+            "no_guardian_phone",
+            "sms_budget_exhausted",
+        ),
     ),
     "GET /v1/deletions": Operation(
         response={
@@ -728,6 +810,17 @@ OPERATIONS: dict[str, Operation] = {
             "poll_interval": 5,
             "created_at": "2026-11-27T16:30:54+00:00",
         },
+        errors=(
+            "not_found",
+            "subject_erased",
+            "not_a_minor",
+            "assessment_required",
+            "consent_exists",
+            "recently_declined",
+            "unknown_purpose",
+            "invalid_phone",
+            "sms_budget_exhausted",
+        ),
     ),
     "GET /v1/guardian-requests/{request_id}": Operation(
         response={
@@ -773,10 +866,52 @@ OPERATIONS: dict[str, Operation] = {
             "created_at": "2026-11-27T16:30:54+00:00",
             "withdrawal_sms": "sent",
         },
+        errors=(
+            "not_paper_request",
+            "request_not_pending",
+            "subject_erased",
+            "not_a_minor",
+            "state_changed",
+            "stale_notice",
+        ),
     ),
-    "GET /v1/rights-requests": Operation(
-        response={"items": [], "next_cursor": None},
+    "GET /v1/rights-requests": Operation(response={"items": [RIGHTS_REQUEST], "next_cursor": None}),
+    "POST /v1/rights-requests/{rights_request_id}/close": Operation(
+        request={"outcome": "已更正出生日期为1988-03-14，并通知了本人。"},
+        response={
+            **RIGHTS_REQUEST,
+            "status": "closed",
+            "outcome": "已更正出生日期为1988-03-14，并通知了本人。",
+            "closed_at": "2026-11-30T02:15:00+00:00",
+        },
     ),
+    "POST /v1/guardian-requests/{request_id}/resend": Operation(
+        response={
+            "id": "93c38d1d-3697-42f7-9cb4-437e113b2ffd",
+            "subject_id": "9d959571-fc6f-4cc5-8f7c-5e594a6847bc",
+            "status": "pending",
+            "delivery": "sms",
+            "delivery_status": "sent",
+            "delivery_error": None,
+            "locale": "zh-CN",
+            "guardian": {"phone_masked": "+86 139****5678", "relationship": "legal_guardian"},
+            "consents": [
+                {"id": "a906dce9-45af-4474-9432-1385dd6423b9", "purpose": "door_access", "status": "pending_guardian"}
+            ],
+            "expires_at": "2026-11-30T16:33:38+00:00",
+            "decided_at": None,
+            "poll_interval": 5,
+            "created_at": "2026-11-27T16:33:38+00:00",
+        },
+        errors=("request_not_pending", "sms_budget_exhausted", "phone_erased"),
+    ),
+    "GET /v1/assessments/export": Operation(response=ASSESSMENT_LINE),
+    "GET /v1/audit/export": Operation(response=AUDIT_LINE),
+    "GET /v1/status-lists/{list_id}": Operation(response=STATUS_LIST_JWT),
+    "GET /v1/guardian-requests/{request_id}/qr.svg": Operation(response=QR_SVG, errors=("request_not_pending",)),
+    # A PNG and an HTML page: no example in the spec.
+    "GET /v1/guardian-requests/{request_id}/qr.png": Operation(errors=("request_not_pending",)),
+    "GET /v1/reports/compliance.html": Operation(),
     "GET /v1/consent-events": Operation(
         response={
             "events": [
@@ -888,6 +1023,10 @@ OPERATIONS: dict[str, Operation] = {
             "purposes": ["door_access"],
             "created_at": "2026-11-27T16:30:55+00:00",
         },
+        errors=(
+            "already_filed",
+            "not_filed",
+        ),
     ),
     "GET /v1/filings/materials": Operation(
         response={
@@ -973,6 +1112,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "GET /readyz": Operation(
         response={"status": "ok"},
+        errors=("database_unavailable",),
     ),
     "DELETE /v1/subjects/{subject_id}": Operation(),
 }
