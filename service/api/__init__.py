@@ -12,7 +12,7 @@ import flask_smorest
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from service.api.documentation import DEFAULT_CODES, ExamplesPlugin, error_response
+from service.api.documentation import COMPONENT_CODES, ExamplesPlugin, error_response
 from service.error_catalogue import catalogue_markdown
 from service.errors import DomainError, ErrorSchema, error_body, http_error_body
 from service.keys.api_keys import authenticate
@@ -46,8 +46,8 @@ class Api(flask_smorest.Api):
         """flask-smorest's shared error responses, each with real bodies of the error shape as examples."""
         for status in http.HTTPStatus:
             response: dict[str, Any] = {"description": status.phrase}
-            if status in DEFAULT_CODES:
-                response = error_response(status, list(DEFAULT_CODES[status]), self.ERROR_SCHEMA)
+            if status in COMPONENT_CODES:
+                response = error_response(status, list(COMPONENT_CODES[status]), self.ERROR_SCHEMA)
             elif not 100 <= status < 200 and status not in (204, 304):
                 response["content"] = {self.DEFAULT_RESPONSE_CONTENT_TYPE: {"schema": self.ERROR_SCHEMA}}
             self.spec.components.response(status.name, response, lazy=True)

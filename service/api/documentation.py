@@ -28,6 +28,12 @@ DEFAULT_CODES: dict[int, tuple[str, ...]] = {
     415: ("unsupported_media_type",),
     422: ("validation_error",),
     429: ("rate_limited",),
+}
+
+#: The codes the shared responses (``#/components/responses/...``) show: the defaults, and the failures that
+#: may answer any request but that an operation declares where it answers them itself (``/readyz``).
+COMPONENT_CODES: dict[int, tuple[str, ...]] = {
+    **DEFAULT_CODES,
     500: ("internal_error",),
     503: ("service_unavailable",),
 }
@@ -84,6 +90,8 @@ class ExamplesPlugin(BasePlugin):
     def _document_errors(responses: dict[Any, Any], declared: tuple[str, ...]) -> None:
         by_status: dict[int, list[str]] = {}
         for code in declared:
+            if code not in CATALOGUE:
+                raise KeyError(f"error code {code!r} is not in service.error_catalogue.CATALOGUE")
             by_status.setdefault(CATALOGUE[code].status, []).append(code)
         statuses = {int(status) for status in responses if str(status).isdigit() and int(status) >= 400}
         for status in sorted(statuses | set(by_status)):
