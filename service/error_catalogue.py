@@ -162,7 +162,9 @@ CATALOGUE: dict[str, ErrorCode] = {
     "transmission_consent_required": ErrorCode(
         422,
         "The purpose transmits face data: `evidence.transmission_consent: true` is required (R9)",
-        "this purpose transmits face data: the person must consent to the transmission",
+        "purpose 'door_access' sends face data off the device: that needs its own act of consent, "
+        "evidence.transmission_consent: true",
+        {"purpose": "door_access"},
     ),
     # Guardian requests
     "invalid_phone": ErrorCode(

@@ -95,9 +95,11 @@ class ExamplesPlugin(BasePlugin):
             by_status.setdefault(CATALOGUE[code].status, []).append(code)
         statuses = {int(status) for status in responses if str(status).isdigit() and int(status) >= 400}
         for status in sorted(statuses | set(by_status)):
-            if not by_status.get(status):
+            defaults = DEFAULT_CODES.get(status, ())
+            extra = [code for code in by_status.get(status, ()) if code not in defaults]
+            if not extra and status in statuses:
                 continue  # the shared component documents the default codes
-            codes = list(dict.fromkeys([*DEFAULT_CODES.get(status, ()), *by_status[status]]))
+            codes = list(dict.fromkeys([*defaults, *by_status[status]]))
             for key in (status, str(status)):
                 responses.pop(key, None)
             responses[str(status)] = error_response(status, codes, "Error")
