@@ -122,6 +122,8 @@ def test_every_error_response_is_documented(client: FlaskClient) -> None:
 def test_every_error_code_in_the_code_is_documented() -> None:
     used: set[str] = set()
     for source in (ROOT / "service").rglob("*.py"):
+        if source.name == "examples.py":
+            continue  # the spec's examples: a purpose has a "code" too
         used.update(re.findall(r'\bcode="([a-z_]+)"', source.read_text()))
         used.update(re.findall(r'"code": "([a-z_]+)"', source.read_text()))
     assert used, "the pattern found no error codes"

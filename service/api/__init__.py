@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import http
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -11,16 +12,48 @@ import flask_smorest
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from service.api.documentation import COMPONENT_CODES, ExamplesPlugin, error_response
+from service.error_catalogue import catalogue_markdown
 from service.errors import DomainError, ErrorSchema, error_body, http_error_body
 from service.keys.api_keys import authenticate
 
 log = logging.getLogger(__name__)
 
 
+#: Appended to the spec's description (``API_SPEC_OPTIONS``): the error catalogue.
+ERROR_CODES_SECTION = f"""## Error codes
+
+Every error answers one JSON shape; its `code` is stable and one of these. Each operation lists, under
+its error statuses, the codes it can answer, each with an example body.
+
+{catalogue_markdown()}
+"""
+
+
 class Api(flask_smorest.Api):
     """The API: every error, ours or the framework's, answers with :class:`ErrorSchema`."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        kwargs.setdefault("extra_plugins", [ExamplesPlugin()])
+        super()._init_spec(**kwargs)
+        info = self.spec.options.get("info", {})  # the app's settings: a copy, never changed in place
+        description = "\n\n".join(part for part in (info.get("description"), ERROR_CODES_SECTION) if part)
+        self.spec.options["info"] = {**info, "description": description}
+
+    def _register_responses(self) -> None:
+        """flask-smorest's shared error responses, each with real bodies of the error shape as examples."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status in COMPONENT_CODES:
+                response = error_response(status, list(COMPONENT_CODES[status]), self.ERROR_SCHEMA)
+            elif not 100 <= status < 200 and status not in (204, 304):
+                response["content"] = {self.DEFAULT_RESPONSE_CONTENT_TYPE: {"schema": self.ERROR_SCHEMA}}
+            self.spec.components.response(status.name, response, lazy=True)
+        default = error_response(500, ["internal_error"], self.ERROR_SCHEMA)
+        default["description"] = "Default error response\n\n" + default["description"].split("\n\n", 1)[1]
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
     def _register_error_handlers(self) -> None:
         self._app.register_error_handler(HTTPException, self.handle_http_exception)

@@ -99,5 +99,9 @@ class AssessmentById(MethodView):
     @blp.response(200, AssessmentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, assessment_id: str) -> Assessment:
-        """Read one impact assessment"""
+        """Read one impact assessment
+
+        Its four contents (Measures Art. 9), conclusion, `valid_until`, and `outdated_at` with its reason
+        once a later notice or incident outdated it. Another organization's id answers 404 `not_found`.
+        """
         return assessments.get_assessment(db.session(), org_id=current_caller().org_id, assessment_id=assessment_id)

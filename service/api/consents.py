@@ -125,7 +125,12 @@ class ConsentById(MethodView):
     @blp.response(200, ConsentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, consent_id: str) -> dict[str, Any]:
-        """Read a consent: its status, and its token while active"""
+        """Read a consent: its status, and its token while active
+
+        `status` is `active`, `pending_guardian`, `declined`, `revoked`, `expired` or
+        `reconsent_required`; `token` is a freshly signed consent token while `active`, else `null`. A
+        consent past its `expires_at` reads as `expired` (and the expiry is recorded).
+        """
         session = db.session()
         consent = consents.get_consent(session, org_id=current_caller().org_id, consent_id=consent_id)
         if persist_expiry(session, consent):

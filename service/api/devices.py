@@ -21,7 +21,11 @@ class Devices(MethodView):
     @blp.authorized("admin")
     @blp.response(200, DeviceSchema(many=True))
     def get(self) -> list[Device]:
-        """List the organization's devices"""
+        """List the organization's devices
+
+        Active and deactivated, each with its place, whether it is a public place (derived from
+        `location_type`), its signage and collection area. Scope: `admin`.
+        """
         return devices.list_devices(db.session(), org_id=current_caller().org_id)
 
     @blp.authorized("admin")
@@ -48,7 +52,11 @@ class DeviceById(MethodView):
     @blp.response(200, DeviceSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, device_id: str) -> Device:
-        """Read a device"""
+        """Read a device
+
+        Send its `id` as `device_id` with each verification made through it. Another organization's id
+        answers 404 `not_found`.
+        """
         return devices.get_device(db.session(), org_id=current_caller().org_id, device_id=device_id)
 
 
@@ -58,7 +66,11 @@ class DeviceDeactivation(MethodView):
     @blp.response(200, DeviceSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, device_id: str) -> Device:
-        """Deactivate a device: verification through it denies `device_unknown` from now on"""
+        """Deactivate a device: verification through it denies `device_unknown` from now on
+
+        The device stays on record (`active: false`, `deactivated_at`) for the compliance report and the
+        filing materials; deactivating it again changes nothing.
+        """
         caller = current_caller()
         session = db.session()
         device = devices.deactivate_device(session, org_id=caller.org_id, actor=caller.actor, device_id=device_id)

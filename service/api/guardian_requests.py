@@ -154,7 +154,12 @@ class GuardianRequestById(MethodView):
     @blp.response(200, GuardianRequestSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, request_id: str) -> dict[str, Any]:
-        """Poll a guardian request: its status and each consent's"""
+        """Poll a guardian request: its status and each consent's
+
+        `pending`, `approved`, `partially_approved`, `declined` or `expired` (a pending request past its
+        `expires_at` is recorded as expired when read), with `delivery_status` of the SMS. Poll every
+        `poll_interval` seconds. `approve_url` and the QR links appear only for `delivery: qr` while pending.
+        """
         return request_view(_current(request_id))
 
 
@@ -253,7 +258,11 @@ class GuardianRequestQrPng(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def get(self, request_id: str) -> Response:
-        """The QR code of the approval link, as PNG (`delivery: qr` only; 404 otherwise)"""
+        """The QR code of the approval link, as PNG (`delivery: qr` only; 404 otherwise)
+
+        Show it to the guardian, who scans it with the phone on record and proves it with an SMS code. A
+        request no longer pending answers 409 `request_not_pending`: there is nothing to scan.
+        """
         return _qr(request_id, qr_png, "image/png")
 
 
@@ -264,5 +273,9 @@ class GuardianRequestQrSvg(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     def get(self, request_id: str) -> Response:
-        """The QR code of the approval link, as SVG (`delivery: qr` only; 404 otherwise)"""
+        """The QR code of the approval link, as SVG (`delivery: qr` only; 404 otherwise)
+
+        The same code as `qr.png`, scalable for print. A request no longer pending answers 409
+        `request_not_pending`.
+        """
         return _qr(request_id, qr_svg, "image/svg+xml")

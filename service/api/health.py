@@ -20,7 +20,10 @@ blp = Blueprint("health", __name__, description="Operations")
 class Health(MethodView):
     @blp.response(200)
     def get(self) -> dict[str, Any]:
-        """The process is up"""
+        """The process is up
+
+        For liveness probes: answers without touching the database. Public.
+        """
         return {"status": "ok"}
 
 
@@ -29,7 +32,11 @@ class Ready(MethodView):
     @blp.response(200)
     @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self) -> Any:
-        """The database answers"""
+        """The database answers
+
+        For readiness probes and load balancers: 200 when a query succeeds, else 503
+        `database_unavailable`. Public.
+        """
         try:
             db.session().execute(text("SELECT 1"))
         except Exception:

@@ -57,5 +57,9 @@ class IncidentById(MethodView):
     @blp.response(200, IncidentSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, incident_id: str) -> Incident:
-        """Read one incident"""
+        """Read one incident
+
+        What happened, when, its severity and the purposes it touched. Another organization's id answers
+        404 `not_found`.
+        """
         return assessments.get_incident(db.session(), org_id=current_caller().org_id, incident_id=incident_id)

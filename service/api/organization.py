@@ -23,7 +23,11 @@ class OwnOrganization(MethodView):
     @blp.authorized("admin")
     @blp.response(200, OrganizationSchema)
     def get(self) -> Organization:
-        """Read the organization: its contact, protection officer and complaint channel"""
+        """Read the organization: its contact, protection officer and complaint channel
+
+        These are what every guardian page and person's page shows as the personal-information handler:
+        `name`, `contact`, `pipo` (the protection officer, or `null`) and `complaint_channel`. Scope: `admin`.
+        """
         return organizations.get_organization(db.session(), current_caller().org_id)
 
     @blp.authorized("admin")

@@ -23,7 +23,11 @@ class Purposes(MethodView):
     @blp.authorized("admin", "consents")
     @blp.response(200, PurposeSchema(many=True))
     def get(self) -> list[Purpose]:
-        """List the organization's purposes with their current notices"""
+        """List the organization's purposes with their current notices
+
+        Each purpose as `GET /v1/purposes/{code}` shows it, with `notice: {version, digest, texts}` for its
+        current notice: the version a consent must be bound to. Scopes: `admin`, `consents`.
+        """
         return purposes.list_purposes(db.session(), org_id=current_caller().org_id)
 
     @blp.authorized("admin")
@@ -59,7 +63,12 @@ class PurposeByCode(MethodView):
     @blp.response(200, PurposeSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, code: str) -> Purpose:
-        """Read one purpose and its current notice"""
+        """Read one purpose and its current notice
+
+        Enrollment apps show `notice.texts` (in the person's locale) and send `notice.version` with the
+        consent. `reassess_by` is set while a major incident calls for a new impact assessment. Another
+        organization's code answers 404 `not_found`. Scopes: `admin`, `consents`.
+        """
         return purposes.get_purpose(db.session(), org_id=current_caller().org_id, code=code)
 
 

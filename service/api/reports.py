@@ -66,7 +66,10 @@ class ComplianceReportPage(MethodView):
     @blp.authorized("admin")
     @blp.response(200, content_type="text/html", description="The report as a page with charts")
     def get(self) -> Response:
-        """The compliance report as an HTML page with charts, for compliance officers"""
+        """The compliance report as an HTML page with charts, for compliance officers
+
+        The figures of `GET /v1/reports/compliance`, each chart with its table. Scope: `admin`.
+        """
         report = current_report()
         consent_chart = stacked_columns(
             report["consents_over_time"], CONSENT_KINDS, title="Consent events per day by kind"

@@ -86,7 +86,11 @@ class SubjectById(MethodView):
     @blp.response(200, SubjectSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, subject_id: str) -> dict[str, Any]:
-        """Read a person"""
+        """Read a person
+
+        `is_minor` is computed at each read from the birth date, so it turns `false` on the day the person
+        reaches `GUARDIAN_AGE`. An erased person shows `erased_at` and no reference or birth date.
+        """
         return subject_view(subjects.get_subject(db.session(), org_id=current_caller().org_id, subject_id=subject_id))
 
     @blp.authorized("consents")

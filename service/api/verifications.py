@@ -45,7 +45,9 @@ class Verifications(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, schema=VerificationUnavailableSchema, description="Could not decide: deny")
+    @blp.alt_response(
+        503, schema=VerificationUnavailableSchema, description="Could not decide: deny", example=UNAVAILABLE
+    )
     @blp.doc(security=[{"ApiKey": []}])
     def post(self, _fields: dict[str, Any]) -> Any:
         """Ask whether a face may be processed for a purpose
@@ -71,7 +73,9 @@ class VerificationBatch(MethodView):
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @blp.alt_response(503, schema=VerificationUnavailableSchema, description="Could not decide: deny all")
+    @blp.alt_response(
+        503, schema=VerificationUnavailableSchema, description="Could not decide: deny all", example=UNAVAILABLE
+    )
     @blp.doc(security=[{"ApiKey": []}])
     def post(self, _fields: dict[str, Any]) -> Any:
         """Ask about up to 1000 faces at once

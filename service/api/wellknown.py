@@ -16,5 +16,9 @@ blp = Blueprint("jwks", __name__, url_prefix="/.well-known", description="Public
 class Jwks(MethodView):
     @blp.response(200)
     def get(self) -> dict[str, Any]:
-        """The JSON Web Key Set of the keys that sign consent tokens (current and previous)"""
+        """The JSON Web Key Set of the keys that sign consent tokens (current and previous)
+
+        Public, no key needed. Offline verifiers pick the key by the token's `kid` and pin ES256; they
+        should refresh this set when they meet an unknown `kid`, and never fetch keys a token names.
+        """
         return key_set().jwks
