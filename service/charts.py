@@ -68,7 +68,7 @@ def stacked_columns(
     label_key: str = "date",
 ) -> str:
     """One column per row (e.g. per day), stacked by ``keys``; every seventh row's label under its column."""
-    width, height, left, bottom, top = 360, 200, 8, 22, 18
+    width, height, left, bottom, top = 360, 210, 8, 24, 22
     plot_h = height - bottom - top
     peak = max([sum(int(r[k]) for k in keys) for r in rows] + [1])
     step = (width - left - 4) / max(len(rows), 1)
@@ -76,7 +76,7 @@ def stacked_columns(
         _open(chart_id, width, height, title, description),
         _defs(chart_id, list(keys)),
         f'<line x1="{left}" y1="{top}" x2="{width - 4}" y2="{top}" stroke="#c9ccd1" stroke-dasharray="3 3"/>',
-        f'<text x="{left}" y="{top - 5}" font-size="12" fill="{INK}">{escape(peak_label)}</text>',
+        f'<text x="{left}" y="{top - 6}" font-size="14" fill="{INK}">{escape(peak_label)}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 4}" y2="{top + plot_h}" stroke="{INK}"/>',
     ]
     for index, row in enumerate(rows):
@@ -92,16 +92,20 @@ def stacked_columns(
                 f'width="{max(step - 2, 1):.1f}" height="{h:.1f}" fill="url(#{escape(fill_id(chart_id, key))})" '
                 f'stroke="{INK}" stroke-width="0.5"/>'
             )
-        if index % 7 == 0:
+        if (len(rows) - 1 - index) % 7 == 0:  # the last row labelled, then every seventh back from it
             day = escape(str(row[label_key])[5:])
-            parts.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="12" fill="{INK}">{day}</text>')
+            last = index == len(rows) - 1
+            at, anchor = (x + step - 2, "end") if last else (x + step / 2 - 1, "middle")
+            parts.append(
+                f'<text x="{at:.1f}" y="{height - 6}" font-size="14" text-anchor="{anchor}" fill="{INK}">{day}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def horizontal_bars(items: list[tuple[str, int, str]], *, chart_id: str, title: str, description: str) -> str:
     """One bar per item, ``(label, value, series)``: its label above it, its value at its end."""
-    width, row_h, label_h, bar_h = 360, 46, 18, 18
+    width, row_h, label_h, bar_h = 360, 50, 21, 20
     peak = max([value for _, value, _ in items] + [1])
     height = max(len(items), 1) * row_h + 4
     parts = [_open(chart_id, width, height, title, description), _defs(chart_id, [s for _, _, s in items])]
@@ -109,10 +113,10 @@ def horizontal_bars(items: list[tuple[str, int, str]], *, chart_id: str, title: 
         y = 4 + index * row_h
         w = max((width - 60) * value / peak, 1)
         parts.append(
-            f'<text x="0" y="{y + 14}" font-size="14" fill="{INK}">{escape(label)}</text>'
+            f'<text x="0" y="{y + 16}" font-size="16" fill="{INK}">{escape(label)}</text>'
             f'<rect class="bar" data-series="{escape(series)}" x="0" y="{y + label_h}" width="{w:.1f}" '
             f'height="{bar_h}" fill="url(#{escape(fill_id(chart_id, series))})" stroke="{INK}" stroke-width="0.5"/>'
-            f'<text x="{w + 6:.1f}" y="{y + label_h + 14}" font-size="14" font-weight="600" fill="{INK}">{value}</text>'
+            f'<text x="{w + 6:.1f}" y="{y + label_h + 16}" font-size="16" font-weight="600" fill="{INK}">{value}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

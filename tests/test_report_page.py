@@ -72,7 +72,7 @@ def _charts_have_tables(page: Any) -> None:
         chart = charts.nth(index)
         assert chart.get_attribute("role") == "img"
         title, desc = (chart.get_attribute("aria-labelledby") or "").split()
-        assert page.locator(f"#{title}").inner_text() and page.locator(f"#{desc}").inner_text()
+        assert page.locator(f"#{title}").text_content() and page.locator(f"#{desc}").text_content()
         # Series differ by pattern as well as colour: every bar is filled with a pattern.
         for fill in chart.locator("rect.bar").evaluate_all("bars => bars.map(b => b.getAttribute('fill'))"):
             assert fill.startswith("url(#")
@@ -103,7 +103,7 @@ def test_report_page_renders_with_charts_and_their_tables(live: str, tenant: Ten
     verifications = page.locator("#verifications tbody tr")
     assert verifications.count() == 2
     denied = page.locator('#verifications tr[data-decision="deny"] td').nth(1)
-    assert denied.inner_text() == "invalid token invalid_token"
+    assert denied.inner_text() == "invalid token\ninvalid_token"
     assert page.locator("#people").inner_text() == "0"
     assert page.locator('#devices tr[data-location-type="school"]').inner_text() == "school\t1"
     unauthorized = context.request.get(f"{live}/v1/reports/compliance.html", headers={"Authorization": "Bearer no"})
