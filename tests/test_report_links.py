@@ -86,6 +86,8 @@ def test_cli_link_opens_the_report_without_a_key_and_is_audited(
     assert event["data"]["hours"] == 2 and event["data"]["expires_at"] > event["occurred_at"]
     assert event["object_id"] in _payload(url)["jti"]
     assert url.rsplit("/", 1)[1] not in json.dumps(event)  # the token itself is never recorded
+    only = runner.invoke(args=["report", "--link"])  # one organization: --org may be left out
+    assert only.exit_code == 0 and _payload(only.stdout.strip())["sub"] == tenant.org_id
 
 
 def _payload(url: str) -> dict[str, Any]:
