@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from marshmallow import validate
 
-from schemas.common import StrictSchema
+from schemas.common import LOCALES, StrictSchema
+from service.keys.report_links import MAX_HOURS, MIN_HOURS
 
 
 class FilingStatusSchema(StrictSchema):
@@ -72,3 +74,31 @@ class ComplianceReportSchema(StrictSchema):
 class AuditExportQuerySchema(StrictSchema):
     since = ma.fields.DateTime(load_default=None, metadata={"description": "Only events at or after this time"})
     format = ma.fields.String(load_default="jsonl", validate=ma.validate.OneOf(["jsonl", "csv"]))
+
+
+class ReportPageQuerySchema(StrictSchema):
+    lang = ma.fields.String(
+        load_default="zh-CN",
+        validate=validate.OneOf(LOCALES),
+        metadata={"description": "The page's language: `zh-CN` (default) or `en`"},
+    )
+
+
+class ReportLinkRequestSchema(StrictSchema):
+    hours = ma.fields.Integer(
+        required=True,
+        validate=validate.Range(min=MIN_HOURS, max=MAX_HOURS),
+        metadata={
+            "description": f"How long the link opens the report: {MIN_HOURS} to {MAX_HOURS} hours",
+            "example": 72,
+        },
+    )
+    lang = ma.fields.String(
+        validate=validate.OneOf(LOCALES),
+        metadata={"description": "The language the link opens the page in (`zh-CN` when absent); it can switch"},
+    )
+
+
+class ReportLinkSchema(StrictSchema):
+    url = ma.fields.String(metadata={"description": "Opens the HTML report in a browser, without an API key"})
+    expires_at = ma.fields.DateTime(metadata={"description": "When the link stops opening the report"})

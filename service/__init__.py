@@ -41,7 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy.exc import DBAPIError, IntegrityError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from service import api, cli, db, guardian, limits, observability, people, sms
+    from service import api, cli, db, guardian, limits, observability, people, report, sms
     from service.config import finalize, from_environment, refuse_unsafe_production
     from service.keys import data_key, signing
     from service.verification import endpoint
@@ -63,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     guardian.init_app(app)
     people.init_app(app)
+    report.init_app(app)
     limits.init_app(app)
     endpoint.init_app(app)
     limits.trust_proxies(app)

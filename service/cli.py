@@ -284,12 +284,29 @@ def sweep() -> None:
 
 @click.command("report")
 @click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
+@click.option("--link", is_flag=True, help="Print a signed link that opens the organization's HTML report.")
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 720),
+    default=None,
+    help="With --link: how long the link opens the report, 1 to 720 hours.  [default: 72]",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh-CN", "en"]),
+    default=None,
+    help="With --link: the language the page opens in (zh-CN when not given; the page can switch).",
+)
 @with_appcontext
-def report(org_id: str | None) -> None:
+def report(org_id: str | None, link: bool, hours: int | None, lang: str | None) -> None:
     """Print the compliance report of each organization as JSON (filing status, assessments, devices).
 
     ``filing.status`` is ``not_required``, ``due``, ``overdue`` or ``filed`` (R12); computing the report
     records the day's count of people with an active consent.
+
+    With ``--link``, print instead a signed URL (on ``PUBLIC_URL``) that opens one organization's HTML
+    report in a browser, without an API key, for ``--hours``; each link is recorded in that organization's
+    audit trail. ``--org`` may be left out when there is only one organization.
     """
     from sqlalchemy import select
 
@@ -299,10 +316,18 @@ def report(org_id: str | None) -> None:
 
     session = db.session()
     config = current_app.config
+    if not link and (hours is not None or lang is not None):
+        raise click.UsageError("--hours and --lang go with --link")
     ids = [org_id] if org_id else list(session.scalars(select(Organization.id).order_by(Organization.created_at)))
     for one in ids:
         if session.get(Organization, one) is None:
             raise click.ClickException(f"organization {one} does not exist")
+    if link:
+        if len(ids) != 1:
+            raise click.UsageError(f"--link opens one organization's report: name it with --org ({len(ids)} exist)")
+        _print_report_link(ids[0], hours or 72, lang)
+        return
+    for one in ids:
         found = compliance_report(
             session,
             org_id=one,
@@ -313,6 +338,26 @@ def report(org_id: str | None) -> None:
         )
         session.commit()  # the day's count of people (R12), recorded while computing it
         click.echo(json.dumps(found, ensure_ascii=False, default=str))
+
+
+def _print_report_link(org_id: str, hours: int, lang: str | None) -> None:
+    from service.domain.report_links import issue_report_link
+    from service.keys.signing import issuer, key_set
+
+    session = db.session()
+    issued = issue_report_link(
+        session,
+        org_id=org_id,
+        actor="cli",
+        hours=hours,
+        keys=key_set(),
+        issuer=issuer(),
+        public_url=current_app.config["PUBLIC_URL"],
+        locale=lang,
+    )
+    session.commit()  # the link is recorded in the audit trail before anyone can hold it
+    click.echo(issued.url)
+    click.echo(f"expires {issued.expires_at.isoformat()}", err=True)
 
 
 @click.command("serve")

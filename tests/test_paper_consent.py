@@ -404,8 +404,9 @@ def test_pipl29_report_counts_written_consents_apart(
         "written": {"active": 1, "declined": 1, "pending_guardian": 2},
         "online": {"active": 1},
     }
-    page = tenant.get("/v1/reports/compliance.html").get_data(as_text=True)
+    page = tenant.get("/v1/reports/compliance.html?lang=en").get_data(as_text=True)
     assert 'id="consents-by-form"' in page and "written (signed paper form" in page
+    assert "书面（签字的纸质同意书" in tenant.get("/v1/reports/compliance.html").get_data(as_text=True)
     printed = runner.invoke(args=["report", "--org", tenant.org_id])
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.output)["consents_by_form"]["written"]["active"] == 1

@@ -912,6 +912,8 @@ OPERATIONS: dict[str, Operation] = {
     # A PNG and an HTML page: no example in the spec.
     "GET /v1/guardian-requests/{request_id}/qr.png": Operation(errors=("request_not_pending",)),
     "GET /v1/reports/compliance.html": Operation(),
+    # The answer's example is on the view (REPORT_LINK_EXAMPLE), which the plugin keeps.
+    "POST /v1/reports/compliance/links": Operation(request={"hours": 72, "lang": "zh-CN"}),
     "GET /v1/consent-events": Operation(
         response={
             "events": [

@@ -1,43 +1,42 @@
-"""Reports for compliance officers: JSON for machines, an HTML page with charts for people."""
+"""Reports for compliance officers: JSON for machines, an HTML page with charts for people, links to it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, render_template
+from flask import Response, current_app
 from flask.views import MethodView
 
-from schemas.reports import ComplianceReportSchema
+from schemas.reports import (
+    ComplianceReportSchema,
+    ReportLinkRequestSchema,
+    ReportLinkSchema,
+    ReportPageQuerySchema,
+)
 from service import db
 from service.api import Blueprint
-from service.charts import horizontal_bars, stacked_columns
-from service.domain.filing import parse_dates
-from service.domain.reports import CONSENT_KINDS, compliance_report
+from service.domain.report_links import issue_report_link
 from service.keys.api_keys import current_caller
+from service.keys.signing import issuer, key_set
+from service.report.page import compute_report, render_report_page
 
 blp = Blueprint(
     "reports",
     __name__,
     url_prefix="/v1/reports",
     description="Compliance reports (R7, R10, R12)",
-    template_folder="../templates",
 )
+
+REPORT_LINK_EXAMPLE = {
+    "url": "https://consent.example.cn/report/eyJhbGciOiJFUzI1NiIsImtpZCI6Ik1fTXg1Q1JkIiwidHlwIjoicmVwb3J0LWxpbmsrand0In0"
+    ".eyJpc3MiOiJodHRwczovL2NvbnNlbnQuZXhhbXBsZS5jbiJ9.c2lnbmF0dXJl",
+    "expires_at": "2026-12-04T09:00:00+00:00",
+}
 
 
 def current_report() -> dict[str, Any]:
     """The caller's report; committed, since computing it records the day's count of people (R12)."""
-    config = current_app.config
-    session = db.session()
-    report = compliance_report(
-        session,
-        org_id=current_caller().org_id,
-        threshold=config["FILING_THRESHOLD"],
-        holidays=parse_dates(config["FILING_HOLIDAYS"]),
-        extra_workdays=parse_dates(config["FILING_EXTRA_WORKDAYS"]),
-        deletion_hours=config["DELETION_HOURS"],
-    )
-    session.commit()
-    return report
+    return compute_report(current_caller().org_id)
 
 
 @blp.route("/compliance")
@@ -64,21 +63,46 @@ class ComplianceReport(MethodView):
 @blp.route("/compliance.html")
 class ComplianceReportPage(MethodView):
     @blp.authorized("admin")
+    @blp.arguments(ReportPageQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, content_type="text/html", description="The report as a page with charts")
-    def get(self) -> Response:
+    def get(self, lang: str) -> Response:
         """The compliance report as an HTML page with charts, for compliance officers
 
-        The figures of `GET /v1/reports/compliance`, each chart with its table. Scope: `admin`.
+        In Simplified Chinese by default, in English with `?lang=en`; each chart is followed by a table of
+        the same numbers. To open it in a browser without an API key, issue a link
+        (`POST /v1/reports/compliance/links`, or `consent-gate report --link`).
         """
-        report = current_report()
-        consent_chart = stacked_columns(
-            report["consents_over_time"], CONSENT_KINDS, title="Consent events per day by kind"
+        html = render_report_page(current_report(), lang)
+        response = Response(html, mimetype="text/html")
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+
+@blp.route("/compliance/links")
+class ComplianceReportLinks(MethodView):
+    @blp.authorized("admin")
+    @blp.arguments(ReportLinkRequestSchema)
+    @blp.response(201, ReportLinkSchema, example=REPORT_LINK_EXAMPLE)
+    def post(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Issue a link that opens the HTML report without an API key
+
+        The link opens this organization's report (`/report/<token>`) in any browser until `expires_at`,
+        `hours` (1 to 720) from now; anyone who holds it can read the report, so hand it only to the
+        compliance officer. It is signed with the service's signing key and cannot be changed to another
+        organization or a later expiry; it stops working when it expires or when its signing key is
+        retired. Each link issued is recorded in the audit trail (`report_link.issued`, with its expiry).
+        """
+        caller = current_caller()
+        session = db.session()
+        issued = issue_report_link(
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            hours=fields["hours"],
+            keys=key_set(),
+            issuer=issuer(),
+            public_url=current_app.config["PUBLIC_URL"],
+            locale=fields.get("lang"),
         )
-        verification_chart = horizontal_bars(
-            [(f"{v['decision']}: {v['reason']}", v["count"], v["decision"]) for v in report["verifications"]],
-            title="Verifications by decision and reason",
-        )
-        html = render_template(
-            "report.html", report=report, consent_chart=consent_chart, verification_chart=verification_chart
-        )
-        return Response(html, mimetype="text/html")
+        session.commit()
+        return {"url": issued.url, "expires_at": issued.expires_at}
