@@ -59,6 +59,7 @@ class VerificationUnavailableSchema(StrictSchema):
     code = ma.fields.String(metadata={"enum": ["service_unavailable"]})
     status = ma.fields.Integer()
     message = ma.fields.String()
+    request_id = ma.fields.String(metadata={"description": "The request's id, as in the `X-Request-ID` header"})
 
 
 class VerificationBatchRequestSchema(StrictSchema):

@@ -18,8 +18,6 @@ API_SETTINGS = {
     "OPENAPI_VERSION": "3.1.0",
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
-    "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     "API_SPEC_OPTIONS": {
         "info": {
             "description": "Issues, verifies and revokes separate, purpose-scoped consent for processing a "
@@ -41,7 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from sqlalchemy.exc import DBAPIError, IntegrityError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from service import api, cli, db, guardian, limits, observability, people, report, sms
+    from service import api, cli, db, docs, guardian, headers, limits, observability, people, report, sms
     from service.config import finalize, from_environment, refuse_unsafe_production
     from service.keys import data_key, signing
     from service.verification import endpoint
@@ -53,14 +51,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(API_SETTINGS)
     app.config.update(finalize(settings, app.instance_path))
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     observability.init_app(app)
+    headers.init_app(app)  # before limits: see headers.init_app
     db.init_app(app)
     signing.init_app(app)
     data_key.init_app(app)
     sms.init_app(app)
     api.init_app(app)
+    docs.init_app(app)
     guardian.init_app(app)
     people.init_app(app)
     report.init_app(app)

@@ -74,6 +74,8 @@ DEFAULTS: dict[str, Any] = {
     #: The person's own page (``/p/<token>``), per client address, like the guardian's pages.
     "RATE_LIMIT_PEOPLE": "60/minute",
     "LOG_REQUESTS": True,
+    #: ``/metrics`` answers only ``Authorization: Bearer <METRICS_TOKEN>``; unset: 404, except in development.
+    "METRICS_TOKEN": None,
     "FILING_HOLIDAYS": "",
     "FILING_EXTRA_WORKDAYS": "",
     #: Locales every person-facing text of a purpose must be given in (comma-separated; zh-CN, en).

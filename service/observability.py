@@ -6,6 +6,7 @@ one-time codes, link tokens and phone numbers stay out of them.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, abort, current_app, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REQUESTS = Counter("consent_gate_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -135,8 +136,25 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/metrics", "metrics", metrics)
 
 
+def _metrics_allowed() -> None:
+    """``/metrics`` counts every organization's requests and decisions: for the operator only.
+
+    With ``METRICS_TOKEN`` set, only ``Authorization: Bearer <METRICS_TOKEN>`` reads it (401 otherwise,
+    compared in constant time); without one it does not exist (404), except in development.
+    """
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        if current_app.config["ENV"] != "development":
+            abort(404)
+        return
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode())):
+        abort(401, description="send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'")
+
+
 def metrics() -> Response:
     """Prometheus text format; with several gunicorn workers, the sum over all of them."""
+    _metrics_allowed()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

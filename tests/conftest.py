@@ -347,3 +347,11 @@ def live(live_port: int, app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{live_port}"
     server.shutdown()
     thread.join()
+
+
+@pytest.fixture()
+def metrics_token(app_config: dict[str, Any]) -> str:
+    """The operator's token for ``/metrics``, set before the app is built (ask for it before ``app``)."""
+    token = "metrics-" + uuid.uuid4().hex
+    app_config["METRICS_TOKEN"] = token
+    return token

@@ -21,6 +21,7 @@ from flask import Flask
 from service.server import ConsentGateServer, worker_app
 
 BIN = Path(sys.executable).parent / "consent-gate"
+METRICS_TOKEN = "metrics-token-of-the-served-app"
 
 #: Other processes use the database: every test here commits for real.
 pytestmark = pytest.mark.committed
@@ -33,6 +34,7 @@ def cli_env(app: Flask) -> dict[str, str]:
         "CONSENT_GATE_INSTANCE_PATH": app.config["INSTANCE_PATH"],
         "CONSENT_GATE_ENV": "test",
         "CONSENT_GATE_PUBLIC_URL": app.config["PUBLIC_URL"],
+        "CONSENT_GATE_METRICS_TOKEN": METRICS_TOKEN,
     }
 
 
@@ -204,7 +206,7 @@ def test_two_app_processes_on_one_database(app: Flask, two_servers: tuple[str, s
 def test_metrics_add_up_across_gunicorn_workers(app: Flask, served: str) -> None:
     for _ in range(12):
         call(served, "GET", "/healthz")
-    request = urllib.request.Request(served + "/metrics")
+    request = urllib.request.Request(served + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     counted = [

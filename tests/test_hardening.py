@@ -201,11 +201,13 @@ def test_json_logs_carry_the_request_id(tenant: Tenant, capfd: pytest.CaptureFix
 
 
 @pytest.mark.committed
-def test_metrics_count_requests_decisions_and_sms(tenant: Tenant, outbox: Any, guardian: GuardianKit) -> None:
+def test_metrics_count_requests_decisions_and_sms(
+    metrics_token: str, tenant: Tenant, outbox: Any, guardian: GuardianKit
+) -> None:
     child = guardian.setup_child(tenant)
     tenant.verify("door_access", token="nonsense")
     tenant.guardian_request(child["id"], ["door_access"])
-    body = tenant.client.get("/metrics").get_data(as_text=True)
+    body = tenant.client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"}).get_data(as_text=True)
     assert 'consent_gate_requests_total{method="POST",route="/v1/verifications",status="200"}' in body
     assert "consent_gate_request_seconds_bucket" in body
     assert 'consent_gate_verification_decisions_total{decision="deny",reason="invalid_token"}' in body

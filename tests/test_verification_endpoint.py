@@ -140,7 +140,7 @@ def test_every_verification_is_answered_and_recorded_by_the_endpoint(
     expected = _expected(world)
     for body, reason, consent_id in expected:
         answer = _post(client, "/v1/verifications", body, key)
-        assert (answer.status_code, answer.content_type) == (200, "application/json"), body
+        assert (answer.status_code, answer.content_type) == (200, "application/json; charset=utf-8"), body
         assert answer.json["reason"] == reason and answer.json["consent_id"] == consent_id, body
         assert answer.json["decision"] == ("allow" if reason == "consent_active" else "deny")
         assert answer.data.endswith(b"\n") and b", " not in answer.data, "rendered compact, as Flask renders"
@@ -375,6 +375,7 @@ def test_the_endpoint_fails_closed(world: dict[str, Any], client: FlaskClient, m
             "code": "service_unavailable",
             "status": 503,
             "message": "the service could not decide; do not process the face",
+            "request_id": answer.headers["X-Request-ID"],
         }
     # An uncached key that cannot be read (the database fails) denies too.
     monkeypatch.setattr("service.verification.verifier.find_caller", explode)

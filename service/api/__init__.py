@@ -9,12 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from service.api.documentation import COMPONENT_CODES, ExamplesPlugin, error_response
 from service.error_catalogue import catalogue_markdown
-from service.errors import DomainError, ErrorSchema, error_body, http_error_body
+from service.errors import DomainError, ErrorSchema, UnsupportedMediaType, error_body, http_error_body
 from service.keys.api_keys import authenticate
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,32 @@ def handle_domain_error(error: DomainError) -> tuple[dict[str, Any], int, dict[s
     return error_body(error.status, error.code, error.message, error.details), error.status, headers
 
 
+def require_json_body(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A body sent as anything but JSON answers 415 ``unsupported_media_type``, before webargs would read it
+    as missing (and answer 422 for fields that are there). No body at all is left to the schema."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if has_body and not request.is_json:  # application/json or application/*+json, as the verify endpoint
+            raise UnsupportedMediaType()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
 class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """As flask-smorest's, and a JSON body also documents 400 (malformed JSON) and 413 (too large)."""
+        """As flask-smorest's; a JSON body must be sent as JSON (415), and also documents 400 (malformed
+        JSON) and 413 (too large)."""
         parse = super().arguments(schema, *args, **kwargs)
         if kwargs.get("location", "json") != "json":
             return parse
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-            documented = self.alt_response(400, response="BAD_REQUEST")(parse(view))
-            return self.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")(documented)
+            documented = self.alt_response(400, response="BAD_REQUEST")(require_json_body(parse(view)))
+            documented = self.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")(documented)
+            return self.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")(documented)
 
         return decorator
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from service import db
 from service.api import Blueprint
+from service.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +43,5 @@ class Ready(MethodView):
         except Exception:
             log.warning("readiness check failed: database unreachable")
             db.session().rollback()
-            return {"code": "database_unavailable", "status": 503, "message": "database unreachable"}, 503
+            return error_body(503, "database_unavailable", "database unreachable"), 503
         return {"status": "ok"}

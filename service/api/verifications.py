@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, g, jsonify
 from flask.views import MethodView
 
 from schemas.verifications import (
@@ -32,7 +32,7 @@ def _answered_in_front() -> Response:
     """Never reached: the endpoint in front answers every POST to these paths, however spelled. Should a
     request get here all the same, it is denied (fail closed), and the gap logged."""
     log.error("a verification reached the documenting view instead of service.verification.endpoint")
-    response = jsonify(UNAVAILABLE)
+    response = jsonify({**UNAVAILABLE, "request_id": g.get("request_id")})
     response.status_code = 503
     return response
 

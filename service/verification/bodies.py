@@ -16,10 +16,10 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge, UnprocessableEntity
-from werkzeug.exceptions import UnsupportedMediaType as WerkzeugUnsupportedMediaType
 
 from schemas.common import unstorable
 from schemas.verifications import VerificationBatchRequestSchema, VerificationRequestSchema
+from service.errors import UnsupportedMediaType
 from service.limits import MAX_JSON_DEPTH, BadRequestJson, json_depth
 from service.verification.rules import VerificationRequest
 
@@ -41,10 +41,6 @@ def _with_messages(error: HTTPException, messages: Any) -> HTTPException:
     """As webargs raises it, so that ``service.errors.http_error_body`` renders it as for every view."""
     error.data = {"messages": {"json": messages}}  # type: ignore[attr-defined]
     return error
-
-
-class UnsupportedMediaType(WerkzeugUnsupportedMediaType):
-    description = "send the body as JSON, with 'Content-Type: application/json'"
 
 
 def read_body(environ: dict[str, Any], max_length: int) -> bytes:

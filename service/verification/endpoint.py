@@ -18,7 +18,8 @@ In order, each request is:
 
 Every answer is rendered with the functions every other view's errors go through
 (``service.errors.http_error_body``, ``service.api.handle_domain_error``), serialised by the app's JSON
-provider, counted and logged like any request.
+provider (UTF-8, not ``\\u``-escaped), carries the headers of every answer (``service.headers``) and, when
+it is an error, the request's id; it is counted and logged like any request.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from service.api import handle_domain_error
 from service.errors import DomainError, http_error_body
+from service.headers import ANSWER_HEADERS, JSON_CONTENT_TYPE
 from service.keys.api_keys import Caller, bearer_secret, key_cache, require
 from service.limits import RateLimited, address_identity, key_identity, verify_limit
 from service.limits.keys import Allowance
@@ -102,13 +104,16 @@ class VerificationEndpoint:
         started = time.perf_counter()
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         status, body, headers = self.respond(environ, path, route, rid)
+        if status >= 400:  # every error names the request, as Flask's do (service.errors.error_body)
+            body = {**body, "request_id": rid}
         payload = (self.dumps(body) + "\n").encode()
         start_response(
             STATUS_LINES[status],
             [
-                ("Content-Type", "application/json"),
+                ("Content-Type", JSON_CONTENT_TYPE),
                 ("Content-Length", str(len(payload))),
                 *headers,
+                *ANSWER_HEADERS,
                 ("X-Request-ID", rid),
             ],
         )
