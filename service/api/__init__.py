@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from service.errors import DomainError, ErrorSchema, error_body, http_error_body
-from service.keys.api_keys import authenticate
+from service.keys.api_keys import authenticate, record_key_use_after_request
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def init_app(app: Flask) -> Api:
         guardian_requests,
         health,
         incidents,
+        keys,
         organization,
         purposes,
         reports,
@@ -97,6 +98,7 @@ def init_app(app: Flask) -> Api:
     )
     for module in (
         organization,
+        keys,
         purposes,
         assessments,
         incidents,
@@ -117,5 +119,6 @@ def init_app(app: Flask) -> Api:
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(rights.access_blp)
+    app.teardown_request(record_key_use_after_request)
     app.extensions["consent_gate.api"] = api
     return api
