@@ -13,11 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# Development: keys are generated in instance/, links point to the served address, SMS go to a file.
+run: export CONSENT_GATE_ENV = development
 run: $(STAMP)
 	$(BIN)/consent-gate db upgrade
 	@echo ""
 	@echo "Consent Gate on http://127.0.0.1:8000  (docs: http://127.0.0.1:8000/docs)"
 	@echo "First API key, in another terminal:"
+	@echo "  export CONSENT_GATE_ENV=development"
 	@echo "  ORG=\$$($(BIN)/consent-gate orgs create 'My Organization' --contact 'privacy@example.org' --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')"
 	@echo "  $(BIN)/consent-gate keys create \$$ORG --scopes admin,consents,verify --json"
 	@echo ""
@@ -36,7 +39,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 openapi: $(STAMP)
-	CONSENT_GATE_INSTANCE_PATH=$$(mktemp -d) $(BIN)/consent-gate openapi write --format=json openapi/openapi.json
+	CONSENT_GATE_ENV=development CONSENT_GATE_INSTANCE_PATH=$$(mktemp -d) $(BIN)/consent-gate openapi write --format=json openapi/openapi.json
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -32,18 +32,23 @@ API_SETTINGS = {
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time."""
+    """Build the app: configuration, database, signing keys, API, CLI. Nothing happens at import time.
+
+    In production (``ENV``, the default) it refuses, with one ``ConfigError`` naming each of them, the
+    development defaults that are unsafe there (``config.production_problems``).
+    """
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from service import api, cli, db, guardian, limits, observability, people, sms
-    from service.config import finalize, from_environment
+    from service.config import finalize, from_environment, refuse_unsafe_production
     from service.keys import data_key, signing
     from service.verification import endpoint
 
     settings = from_environment()
     settings.update(config or {})
+    refuse_unsafe_production(settings)
     app = Flask(__name__, instance_path=settings.get("INSTANCE_PATH") or None)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(API_SETTINGS)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
 from datetime import datetime
+from importlib import metadata
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from service import db
 
@@ -27,15 +29,27 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
+@click.option("--verbose", is_flag=True, help="Log each migration as Alembic applies it.")
 @with_appcontext
-def db_upgrade(revision: str) -> None:
-    """Apply the Alembic migrations, then encrypt what earlier versions stored in clear (R14)."""
+def db_upgrade(revision: str, verbose: bool) -> None:
+    """Apply the Alembic migrations, then encrypt what earlier versions stored in clear (R14).
+
+    It prints one line, the revision the database is at, and a second one only when it encrypted people's
+    data; ``--verbose`` adds Alembic's log of each step.
+    """
     from sqlalchemy import inspect
 
-    from service.db.migrate import upgrade
+    alembic_log = logging.getLogger("alembic")
+    if not verbose:
+        alembic_log.setLevel(logging.WARNING)  # before importing alembic, which logs as it loads
+    try:
+        from service.db.migrate import current_revision, upgrade
 
-    upgrade(db.engine(), revision)
-    click.echo(f"database at {revision}")
+        upgrade(db.engine(), revision)
+        at = current_revision(db.engine())
+    finally:
+        alembic_log.setLevel(logging.NOTSET)
+    click.echo(f"database at head ({at})" if revision == "head" else f"database at {at}")
     # Migration 0007 adds the encrypted columns without DATA_KEY; the app, which has it, fills them.
     if "birth_date_ciphertext" in {column["name"] for column in inspect(db.engine()).get_columns("subjects")}:
         _encrypt_clear_subjects()
@@ -382,41 +396,130 @@ def report(org_id: str | None) -> None:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--threads", default=1, show_default=True, type=int, help="Threads per worker (gthread when > 1).")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the API with gunicorn (a production WSGI server)."""
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads per worker (gthread when > 1)."
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the API with gunicorn (a production WSGI server).
+
+    In development, guardians' links point to the host and port served unless PUBLIC_URL is set.
+    """
     from service.server import run_gunicorn
 
+    if current_app:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    else:
+        info = ctx.ensure_object(ScriptInfo)
+        if isinstance(info, AppLoader):
+            info.overrides.update(served_settings(host, port))
+        app = info.load_app()
     # The app has been built once here already: configuration is valid and the signing key exists
     # before any worker starts.
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads, config=dict(current_app.config))
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads, config=dict(app.config))
+
+
+def served_settings(host: str, port: int) -> dict[str, Any]:
+    """In development without ``PUBLIC_URL``, guardians' links point to the address served."""
+    from service.config import from_environment
+
+    settings = from_environment()
+    if settings["ENV"] == "production" or settings["PUBLIC_URL"]:
+        return {}
+    shown = "127.0.0.1" if host in {"", "0.0.0.0", "::"} else host  # noqa: S104 (compared, not bound)
+    return {"PUBLIC_URL": f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"}
+
+
+COMMANDS = (db_group, orgs_group, keys_group, subjects_group, audit_group, sweep, report, serve)
 
 
 def init_app(app: Flask) -> None:
-    for command in (db_group, orgs_group, keys_group, subjects_group, audit_group, sweep, report, serve):
+    """Also offer the commands on ``app.cli`` (``flask --app service``, and the tests' CLI runner)."""
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
-def _create_app() -> Flask:
-    from service import create_app
+class AppLoader(ScriptInfo):
+    """Builds the app the first time a command needs it: ``--help`` and ``--version`` need no database."""
 
-    return create_app()
+    def __init__(self) -> None:
+        super().__init__(create_app=self._create_app, set_debug_flag=False, load_dotenv_defaults=False)
+        #: Settings that win over the environment (``serve`` sets the development PUBLIC_URL).
+        self.overrides: dict[str, Any] = {}
+
+    def _create_app(self) -> Flask:
+        from service import create_app
+
+        return create_app(dict(self.overrides))
 
 
-cli = FlaskGroup(
-    create_app=_create_app,
-    add_default_commands=False,
-    load_dotenv=False,
+class ConfigRefused(click.ClickException):
+    """The configuration is refused: exit 2, like a usage error, with the reasons and no traceback."""
+
+    exit_code = 2
+
+
+class ConsentGateGroup(click.Group):
+    """Our commands only; a rule saying no or a refused setting ends with a message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        from service.config import ConfigError
+        from service.errors import DomainError
+        from service.keys.crypto import DataKeyError
+        from service.keys.signing import UnsafeSigningKey
+
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        except (ConfigError, DataKeyError, UnsafeSigningKey) as exc:
+            raise ConfigRefused(str(exc)) from exc
+        except ArgumentError as exc:
+            raise ConfigRefused(f"CONSENT_GATE_DATABASE_URL: {exc}") from exc
+        except OperationalError as exc:
+            raise click.ClickException(f"the database is unavailable: {exc.orig or exc}") from exc
+
+
+def _version() -> str:
+    try:
+        return metadata.version("consent-gate")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+@click.group(
+    "consent-gate",
+    cls=ConsentGateGroup,
     help="Consent Gate: consent and guardian authorization for facial recognition.",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+@click.version_option(_version(), "--version", prog_name="consent-gate", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    # Commands run in an app context (``with_appcontext``), built from the environment on first use.
+    if not isinstance(ctx.obj, ScriptInfo):
+        ctx.obj = AppLoader()
+
+
+def _openapi_commands() -> click.Group:
+    from flask_smorest.spec import openapi_cli
+
+    return openapi_cli
+
+
+for _command in (*COMMANDS, _openapi_commands()):  # ``openapi write``: the committed spec (make openapi)
+    cli.add_command(_command)
 
 
 def main() -> None:
     """The ``consent-gate`` entry point."""
-    if len(sys.argv) > 1 and sys.argv[1] == "serve" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    args = sys.argv[1:]
+    if args[:1] == ["serve"] and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several gunicorn workers share their metrics through files; this must be set before
         # prometheus_client is first imported, so before the app is built.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="consent-gate-metrics-")
-    cli()
+    cli.main(args=args, prog_name="consent-gate", obj=AppLoader())

@@ -7,12 +7,19 @@ from typing import Any
 
 PREFIX = "CONSENT_GATE_"
 
-#: Every setting, with its safe embedded default. ``None`` means "derived at start-up".
+#: ``production`` (the default) refuses to start on development defaults (``production_problems``);
+#: ``development`` (``make run``) and ``test`` generate what is missing in the instance folder.
+ENVIRONMENTS = ("production", "development", "test")
+#: The base of guardians' links in development when ``PUBLIC_URL`` is not set and nothing is served
+#: (``consent-gate serve`` uses the host and port it serves instead).
+DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+#: Every setting, with its embedded default. ``None`` means "derived at start-up".
 DEFAULTS: dict[str, Any] = {
-    "ENV": "development",
+    "ENV": "production",
     "INSTANCE_PATH": None,
     "DATABASE_URL": None,
-    "PUBLIC_URL": "http://127.0.0.1:8000",
+    "PUBLIC_URL": None,
     "ISSUER": None,
     "SMS_PROVIDER": "console",
     "SMS_OUTBOX": None,
@@ -154,9 +161,102 @@ def pool_size(threads: int) -> int:
     return max(5, CONNECTIONS_PER_THREAD * threads + POOL_MARGIN)
 
 
+def is_development(settings: dict[str, Any]) -> bool:
+    """Whether missing keys may be generated in the instance folder (``development`` and ``test``)."""
+    return settings["ENV"] in {"development", "test"}
+
+
+def production_problems(settings: dict[str, Any]) -> list[str]:
+    """What keeps these settings (before ``finalize``) from running in production, one line each.
+
+    Production refuses the development defaults: a signing key or ``DATA_KEY`` generated into the
+    instance folder, guardians' links on ``http://127.0.0.1``, a SQLite file in the instance folder
+    (which, for an installed package, lies under the Python installation) and the console SMS provider,
+    which writes guardians' links and one-time codes to a file instead of sending them.
+    """
+    from urllib.parse import urlsplit
+
+    from service.keys.crypto import DataKeyError, DataProtector
+    from service.keys.tokens import DEVELOPMENT_MARKER, load_key_set
+
+    problems = []
+    key_file = settings.get("SIGNING_KEY_FILE")
+    if not key_file:
+        problems.append(
+            f"{PREFIX}SIGNING_KEY_FILE is not set: give the path of the ES256 signing key file every instance "
+            "shares (no key is generated in production)"
+        )
+    elif not os.path.isfile(key_file):
+        problems.append(f"{PREFIX}SIGNING_KEY_FILE {key_file} does not exist (no key is generated in production)")
+    else:
+        try:
+            with open(key_file, "rb") as handle:
+                generated = DEVELOPMENT_MARKER.strip() in handle.read()
+            load_key_set(key_file)
+        except (OSError, ValueError) as exc:
+            problems.append(f"{PREFIX}SIGNING_KEY_FILE {key_file} holds no usable ES256 key: {exc}")
+        else:
+            if generated:
+                problems.append(
+                    f"{PREFIX}SIGNING_KEY_FILE {key_file} was generated for development: provision a real key"
+                )
+    data_key = settings.get("DATA_KEY")
+    if not data_key:
+        problems.append(
+            f"{PREFIX}DATA_KEY is not set: 32 random bytes, base64-encoded, the same for every instance "
+            '(python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())")'
+        )
+    else:
+        try:
+            DataProtector(data_key)
+        except DataKeyError as exc:
+            problems.append(f"{PREFIX}DATA_KEY is unusable: {exc} (32 random bytes, base64-encoded)")
+    public_url = settings.get("PUBLIC_URL")
+    if not public_url:
+        problems.append(f"{PREFIX}PUBLIC_URL is not set: the https address guardians' links point to")
+    else:
+        parts = urlsplit(public_url)
+        if parts.scheme != "https" or not parts.hostname:
+            problems.append(f"{PREFIX}PUBLIC_URL must be an https address with a host, got {public_url!r}")
+    if not settings.get("DATABASE_URL"):
+        problems.append(
+            f"{PREFIX}DATABASE_URL is not set: the default is a SQLite file in the instance folder "
+            "(postgresql+psycopg://… in production; a sqlite:/// path of your choosing on one host)"
+        )
+    if settings.get("SMS_PROVIDER") == "console":
+        problems.append(
+            f"{PREFIX}SMS_PROVIDER is console, which writes guardians' links and codes to a file instead of "
+            "sending them: set twilio and its TWILIO_* settings"
+        )
+    elif settings.get("SMS_PROVIDER") == "twilio":
+        problems.extend(
+            f"{PREFIX}{name} is not set (SMS_PROVIDER is twilio)"
+            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
+            if not settings.get(name)
+        )
+    return problems
+
+
+def refuse_unsafe_production(settings: dict[str, Any]) -> None:
+    """Raise one ``ConfigError`` naming every problem of ``production_problems``, if there is any."""
+    if settings["ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"{PREFIX}ENV must be one of {', '.join(ENVIRONMENTS)}, got {settings['ENV']!r}")
+    if settings["ENV"] != "production":
+        return
+    problems = production_problems(settings)
+    if problems:
+        raise ConfigError(
+            "refusing to start in production (CONSENT_GATE_ENV=production, the default):\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+            + "\nSet them, or run with CONSENT_GATE_ENV=development on your own machine."
+        )
+
+
 def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill the derived defaults, which all live in the instance folder."""
     settings["INSTANCE_PATH"] = instance_path
+    if not settings["PUBLIC_URL"]:
+        settings["PUBLIC_URL"] = DEVELOPMENT_PUBLIC_URL
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "consent-gate.sqlite3")
     if not settings["SMS_OUTBOX"]:

@@ -19,6 +19,8 @@ class ConsentGateServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
+            if key == "control_socket_disable" and key not in self.cfg.settings:
+                continue  # gunicorn before 25.1 has no control socket
             self.cfg.set(key, value)
 
     def load(self) -> Any:
@@ -43,7 +45,14 @@ def worker_app(app_config: dict[str, Any]) -> Any:
     """
     from service import create_app
 
-    return create_app({"INSTANCE_PATH": app_config["INSTANCE_PATH"], "WORKER_THREADS": app_config["WORKER_THREADS"]})
+    return create_app(
+        {
+            "INSTANCE_PATH": app_config["INSTANCE_PATH"],
+            "WORKER_THREADS": app_config["WORKER_THREADS"],
+            # The one the serving command chose (in development, the address served).
+            "PUBLIC_URL": app_config["PUBLIC_URL"],
+        }
+    )
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
@@ -67,5 +76,9 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: di
         "worker_tmp_dir": WORKER_TMP_DIR if os.path.isdir(WORKER_TMP_DIR) else None,
         "graceful_timeout": 10,
         "child_exit": _child_exit,
+        # gunicorn 25.1+ opens a control socket (for gunicornc) at one path per user,
+        # $XDG_RUNTIME_DIR/gunicorn.ctl: a second instance on the host would take the first one's over,
+        # and the first to stop would remove it. We manage workers with signals, so there is none.
+        "control_socket_disable": True,
     }
     ConsentGateServer(options, {**config, "WORKER_THREADS": threads}).run()

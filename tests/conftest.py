@@ -327,6 +327,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on, for a server the test starts."""
+    return _free_port()
+
+
+@pytest.fixture()
 def live_port(app_config: dict[str, Any]) -> int:
     port = _free_port()
     app_config["PUBLIC_URL"] = f"http://127.0.0.1:{port}"

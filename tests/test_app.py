@@ -22,7 +22,8 @@ def test_factory_uses_embedded_defaults(tmp_path: Any, monkeypatch: pytest.Monke
     for name in list(__import__("os").environ):
         if name.startswith("CONSENT_GATE_"):
             monkeypatch.delenv(name)
-    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    app = create_app({"ENV": "development", "INSTANCE_PATH": str(tmp_path)})
+    assert app.config["PUBLIC_URL"] == "http://127.0.0.1:8000"
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path}/consent-gate.sqlite3"
     assert app.config["SMS_PROVIDER"] == "console"
     assert app.config["SMS_OUTBOX"] == f"{tmp_path}/sms-outbox.jsonl"
@@ -45,27 +46,27 @@ def test_environment_overrides_with_one_prefix() -> None:
 def test_the_pool_is_sized_from_the_threads_of_each_process(tmp_path: Any) -> None:
     """Each thread may hold two connections at once (its request's, the verify path's), a PostgreSQL batch
     a third: the pool keeps the first two open for every thread and opens the third when needed."""
-    threads = create_app({"INSTANCE_PATH": str(tmp_path), "WORKER_THREADS": 16})
+    threads = create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path), "WORKER_THREADS": 16})
     assert threads.config["DB_POOL_SIZE"] == 2 * 16 + 2
     pool = threads.extensions["consent_gate.engine"].pool
     assert pool.size() == 34 and pool.size() + pool._max_overflow >= 3 * 16  # type: ignore[attr-defined]
-    one = create_app({"INSTANCE_PATH": str(tmp_path)})  # not served by `consent-gate serve`: as before
+    one = create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path)})  # not served by `consent-gate serve`: as before
     assert (one.config["WORKER_THREADS"], one.config["DB_POOL_SIZE"]) == (1, 5)
     assert one.extensions["consent_gate.engine"].pool._max_overflow == 10  # type: ignore[attr-defined]
-    chosen = create_app({"INSTANCE_PATH": str(tmp_path), "WORKER_THREADS": 16, "DB_POOL_SIZE": 20})
+    chosen = create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path), "WORKER_THREADS": 16, "DB_POOL_SIZE": 20})
     assert chosen.extensions["consent_gate.engine"].pool.size() == 20
     settings = from_environment({"CONSENT_GATE_WORKER_THREADS": "8", "CONSENT_GATE_DB_POOL_SIZE": "40"})
     assert (settings["WORKER_THREADS"], settings["DB_POOL_SIZE"]) == (8, 40)
     for wrong in ({"WORKER_THREADS": 0}, {"DB_POOL_SIZE": 0}):
         with pytest.raises(ConfigError):
-            create_app({"INSTANCE_PATH": str(tmp_path), **wrong})
+            create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path), **wrong})
     for app in (threads, one, chosen):
         app.extensions["consent_gate.engine"].dispose()
 
 
 def test_unsafe_sms_provider_is_refused(tmp_path: Any) -> None:
     with pytest.raises(ConfigError):
-        create_app({"INSTANCE_PATH": str(tmp_path), "SMS_PROVIDER": "carrier-pigeon"})
+        create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path), "SMS_PROVIDER": "carrier-pigeon"})
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:

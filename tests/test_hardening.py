@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from service import create_app
-from service.keys.crypto import DataKeyError, generate_data_key
-from service.keys.signing import UnsafeSigningKey
+from service.config import ConfigError
+from service.keys.crypto import generate_data_key
 from service.limits import json_depth
 
 if TYPE_CHECKING:
@@ -112,14 +112,24 @@ def test_production_refuses_unsafe_signing_keys(tmp_path: Any, problem: str) -> 
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    config = {
+    config = {**production_settings(tmp_path), "SIGNING_KEY_FILE": str(key_file)}
+    with pytest.raises(ConfigError, match="SIGNING_KEY_FILE"):
+        create_app(config)
+
+
+def production_settings(tmp_path: Any) -> dict[str, Any]:
+    """Everything production asks for, except a signing key file."""
+    return {
         "ENV": "production",
         "INSTANCE_PATH": str(tmp_path),
-        "SIGNING_KEY_FILE": str(key_file),
         "DATA_KEY": generate_data_key(),
+        "PUBLIC_URL": "https://consent.example",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/production.sqlite3",
+        "SMS_PROVIDER": "twilio",
+        "TWILIO_ACCOUNT_SID": "AC00000000000000000000000000000000",
+        "TWILIO_AUTH_TOKEN": "token",
+        "TWILIO_FROM": "+8613800000000",
     }
-    with pytest.raises((UnsafeSigningKey, FileNotFoundError)):
-        create_app(config)
 
 
 def test_production_needs_a_real_data_key(tmp_path: Any) -> None:
@@ -127,13 +137,14 @@ def test_production_needs_a_real_data_key(tmp_path: Any) -> None:
 
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(generate_private_key_pem())
-    base = {"ENV": "production", "INSTANCE_PATH": str(tmp_path), "SIGNING_KEY_FILE": str(key_file)}
-    with pytest.raises(RuntimeError, match="DATA_KEY"):
-        create_app(base)
-    with pytest.raises(DataKeyError):
+    base = {**production_settings(tmp_path), "SIGNING_KEY_FILE": str(key_file)}
+    with pytest.raises(ConfigError, match="DATA_KEY is not set"):
+        create_app({**base, "DATA_KEY": None})
+    with pytest.raises(ConfigError, match="DATA_KEY is unusable"):
         create_app({**base, "DATA_KEY": "c2hvcnQ="})
-    app = create_app({**base, "DATA_KEY": generate_data_key()})
+    app = create_app(base)
     assert app.config["ENV"] == "production"
+    app.extensions["consent_gate.engine"].dispose()
 
 
 @pytest.mark.committed

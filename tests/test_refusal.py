@@ -336,7 +336,7 @@ def test_r6_reask_after_days_is_a_setting(
 def test_r6_reask_after_days_must_be_sane(tmp_path: Any) -> None:
     for wrong in (-1, 100000):
         with pytest.raises(ConfigError, match="REASK_AFTER_DAYS"):
-            create_app({"INSTANCE_PATH": str(tmp_path), "REASK_AFTER_DAYS": wrong})
+            create_app({"ENV": "test", "INSTANCE_PATH": str(tmp_path), "REASK_AFTER_DAYS": wrong})
 
 
 def test_r6_asking_again_cannot_race_past_a_refusal(

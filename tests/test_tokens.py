@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import create_app
+from service.config import ConfigError
 from service.keys.tokens import (
     ExpiredToken,
     InvalidToken,
@@ -201,8 +202,9 @@ def test_development_signing_key_is_generated_once_with_mode_0600(tmp_path: Any)
 
 
 def test_production_refuses_to_generate_a_signing_key(tmp_path: Any) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="SIGNING_KEY_FILE is not set"):
         create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path / "prod")})
+    assert not (tmp_path / "prod" / "signing-key.pem").exists()
 
 
 @pytest.mark.committed

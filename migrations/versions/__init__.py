@@ -1,0 +1,1 @@
+"""Reviewed revisions, applied in order by ``consent-gate db upgrade``."""
