@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import StrictSchema, text
+from schemas.common import StrictSchema, page_schema, text
 from service.domain.assessments import CONTENT_MIN_LENGTH, SEVERITIES
 
 
@@ -55,16 +55,7 @@ class AssessmentSchema(StrictSchema):
     created_at = ma.fields.DateTime()
 
 
-class ListQuerySchema(StrictSchema):
-    cursor = ma.fields.String(
-        load_default=None, validate=validate.Length(max=100), metadata={"description": "`next_cursor` of the last page"}
-    )
-    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-class AssessmentPageSchema(StrictSchema):
-    items = ma.fields.List(ma.fields.Nested(AssessmentSchema))
-    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass as `cursor`; null at the end"})
+AssessmentPageSchema = page_schema(AssessmentSchema, "AssessmentPageSchema")
 
 
 class IncidentCreateSchema(StrictSchema):
@@ -87,6 +78,4 @@ class IncidentSchema(StrictSchema):
     created_at = ma.fields.DateTime()
 
 
-class IncidentPageSchema(StrictSchema):
-    items = ma.fields.List(ma.fields.Nested(IncidentSchema))
-    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass as `cursor`; null at the end"})
+IncidentPageSchema = page_schema(IncidentSchema, "IncidentPageSchema")

@@ -84,3 +84,28 @@ class NoticeTexts(ma.fields.Dict):
 class PageQuerySchema(StrictSchema):
     after = ma.fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
     limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class ListQuerySchema(StrictSchema):
+    """``?cursor=&limit=`` of every list (a list with filters subclasses it)."""
+
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The `next_cursor` of the last page; absent for the first page"},
+    )
+    limit = ma.fields.Integer(
+        load_default=100, validate=validate.Range(min=1, max=1000), metadata={"description": "At most 1000"}
+    )
+
+
+def page_schema(item: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The schema of a page of ``item``: ``{"items": [...], "next_cursor": str | null}``."""
+    fields: dict[str, Any] = {
+        "items": ma.fields.List(ma.fields.Nested(item)),
+        "next_cursor": ma.fields.String(
+            allow_none=True,
+            metadata={"description": "Pass it as `cursor` for the next page; null on the last page"},
+        ),
+    }
+    return type(name, (StrictSchema,), {**fields, "__doc__": f"A page of {item.__name__.removesuffix('Schema')}."})

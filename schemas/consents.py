@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import LOCALES, StrictSchema, text
+from schemas.common import ID_FIELD_LENGTH, LOCALES, ListQuerySchema, StrictSchema, page_schema, text
 from service.domain.statuses import ConsentStatus
 
 EVIDENCE_METHODS = ("checkbox", "button", "signature", "voice", "other")
@@ -83,6 +83,20 @@ class ConsentSchema(StrictSchema):
     )
     token = ma.fields.String(allow_none=True, metadata={"description": "The consent token, while active"})
     created_at = ma.fields.DateTime()
+
+
+ConsentPageSchema = page_schema(ConsentSchema, "ConsentPageSchema")
+
+
+class ConsentQuerySchema(ListQuerySchema):
+    subject_id = ma.fields.String(validate=ID_FIELD_LENGTH, metadata={"description": "Only this person's consents"})
+    purpose = ma.fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "Only consents to this purpose (its code)"}
+    )
+    status = ma.fields.String(
+        validate=validate.OneOf([status.value for status in ConsentStatus]),
+        metadata={"description": "Only consents in this status, as `GET /v1/consents/{id}` shows it"},
+    )
 
 
 class RevokeSchema(StrictSchema):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import ID_FIELD_LENGTH, StrictSchema
+from schemas.common import ListQuerySchema, StrictSchema, page_schema
 
 DELETION_STATUSES = ("pending", "overdue", "confirmed")
 
 
-class DeletionQuerySchema(StrictSchema):
+class DeletionQuerySchema(ListQuerySchema):
     status = ma.fields.String(
         load_default=None,
         validate=validate.OneOf(DELETION_STATUSES),
@@ -19,10 +19,6 @@ class DeletionQuerySchema(StrictSchema):
             "past `due_at`; `confirmed`. All of them when absent."
         },
     )
-    cursor = ma.fields.String(
-        load_default=None, validate=ID_FIELD_LENGTH, metadata={"description": "The `next_cursor` of the last page"}
-    )
-    limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 class DeletionSchema(StrictSchema):
@@ -38,8 +34,4 @@ class DeletionSchema(StrictSchema):
     confirmed_by = ma.fields.String(allow_none=True, metadata={"description": "`api_key:<id>` of who confirmed"})
 
 
-class DeletionPageSchema(StrictSchema):
-    items = ma.fields.List(ma.fields.Nested(DeletionSchema))
-    next_cursor = ma.fields.String(
-        allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null on the last page"}
-    )
+DeletionPageSchema = page_schema(DeletionSchema, "DeletionPageSchema")

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import StrictSchema
+from schemas.common import StrictSchema, page_schema
 from service.domain.places import LOCATION_TYPES
 
 #: Fields a v1 client may still send: derived or replaced in v2, refused with a reason rather than ignored.
@@ -78,3 +78,6 @@ class DeviceSchema(StrictSchema):
     active = ma.fields.Boolean()
     created_at = ma.fields.DateTime()
     deactivated_at = ma.fields.DateTime(allow_none=True)
+
+
+DevicePageSchema = page_schema(DeviceSchema, "DevicePageSchema")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import LOCALES, StrictSchema
+from schemas.common import LOCALES, StrictSchema, page_schema
 from service.domain.statuses import ConsentStatus, Delivery, GuardianRequestStatus, PaperAnswer, Relationship
 
 RELATIONSHIPS = [relationship.value for relationship in Relationship]
@@ -101,6 +101,9 @@ class GuardianRequestSchema(StrictSchema):
     decided_at = ma.fields.DateTime(allow_none=True)
     poll_interval = ma.fields.Integer(metadata={"description": "Seconds between polls of this resource"})
     created_at = ma.fields.DateTime()
+
+
+GuardianRequestPageSchema = page_schema(GuardianRequestSchema, "GuardianRequestPageSchema")
 
 
 class PaperDecisionSchema(StrictSchema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import LocalizedText, NoticeTexts, StrictSchema
+from schemas.common import LocalizedText, NoticeTexts, StrictSchema, page_schema
 from service.domain.purposes import CAPTURES
 
 CATEGORIES = ("identity_verification", "access_control", "payment", "attendance", "public_safety", "other")
@@ -107,3 +107,6 @@ class PurposeSchema(StrictSchema):
     )
     notice = ma.fields.Nested(NoticeSchema, attribute="current_notice")
     created_at = ma.fields.DateTime()
+
+
+PurposePageSchema = page_schema(PurposeSchema, "PurposePageSchema")

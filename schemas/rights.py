@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import ID_FIELD_LENGTH, StrictSchema
+from schemas.common import ListQuerySchema, StrictSchema, page_schema
 
 RIGHTS_KINDS = ("correction", "deletion", "complaint")
 RIGHTS_STATUSES = ("open", "closed")
@@ -39,14 +39,10 @@ class RightsRequestSchema(StrictSchema):
     closed_at = ma.fields.DateTime(allow_none=True)
 
 
-class RightsRequestPageSchema(StrictSchema):
-    items = ma.fields.List(ma.fields.Nested(RightsRequestSchema))
-    next_cursor = ma.fields.String(allow_none=True, metadata={"description": "Pass it as `cursor`; null at the end"})
+RightsRequestPageSchema = page_schema(RightsRequestSchema, "RightsRequestPageSchema")
 
 
-class RightsRequestQuerySchema(StrictSchema):
-    cursor = ma.fields.String(validate=ID_FIELD_LENGTH, metadata={"description": "`next_cursor` of the last page"})
-    limit = ma.fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+class RightsRequestQuerySchema(ListQuerySchema):
     status = ma.fields.String(validate=validate.OneOf(RIGHTS_STATUSES))
 
 

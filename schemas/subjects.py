@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from schemas.common import StrictSchema
+from schemas.common import ListQuerySchema, StrictSchema, page_schema
 
 
 class SubjectCreateSchema(StrictSchema):
@@ -29,16 +29,11 @@ class SubjectSchema(StrictSchema):
     erased_at = ma.fields.DateTime(allow_none=True)
 
 
-class SubjectQuerySchema(StrictSchema):
+class SubjectQuerySchema(ListQuerySchema):
     external_ref = ma.fields.String(
-        required=True,
         validate=validate.Length(min=1, max=128),
-        metadata={"description": "Your reference for the person; found by its keyed hash (R14)"},
+        metadata={"description": "Only the person with this reference (found by its keyed hash, R14)"},
     )
 
 
-class SubjectPageSchema(StrictSchema):
-    items = ma.fields.List(ma.fields.Nested(SubjectSchema))
-    next_cursor = ma.fields.String(
-        allow_none=True, metadata={"description": "Always null here: a reference finds one person at most"}
-    )
+SubjectPageSchema = page_schema(SubjectSchema, "SubjectPageSchema")

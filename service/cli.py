@@ -110,6 +110,24 @@ def orgs_create(name: str, contact: str, as_json: bool) -> None:
         click.echo(f"organization {org.id} ({org.name})")
 
 
+@orgs_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"id", "name", "contact", "created_at"}] as JSON.')
+@with_appcontext
+def orgs_list(as_json: bool) -> None:
+    """List the organizations, oldest first."""
+    from service.domain.organizations import list_organizations
+
+    orgs = list_organizations(db.session())
+    if as_json:
+        rows = [
+            {"id": o.id, "name": o.name, "contact": o.contact, "created_at": o.created_at.isoformat()} for o in orgs
+        ]
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for org in orgs:
+        click.echo(f"{org.id}  {org.name}")
+
+
 @click.group("keys")
 def keys_group() -> None:
     """API keys and signing keys."""
@@ -118,16 +136,17 @@ def keys_group() -> None:
 @keys_group.command("create")
 @click.argument("org_id")
 @click.option("--scopes", required=True, help="Comma-separated: admin,consents,verify")
+@click.option("--name", default=None, help="What the key is for, shown by `keys list` and GET /v1/keys.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"id", "key"} as JSON.')
 @with_appcontext
-def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
+def keys_create(org_id: str, scopes: str, name: str | None, as_json: bool) -> None:
     """Create an API key; the key is printed once and stored only hashed."""
     from service.domain.organizations import create_api_key
     from service.errors import DomainError
 
     session = db.session()
     try:
-        api_key, secret = create_api_key(session, org_id=org_id, scopes=scopes.split(","))
+        api_key, secret = create_api_key(session, org_id=org_id, scopes=scopes.split(","), name=name)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     session.commit()
@@ -135,6 +154,66 @@ def keys_create(org_id: str, scopes: str, as_json: bool) -> None:
         _echo_json({"id": api_key.id, "key": secret})
     else:
         click.echo(f"key {api_key.id} with scopes {api_key.scopes}:\n{secret}")
+
+
+@keys_group.command("list")
+@click.argument("org_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the keys as GET /v1/keys does (without paging).")
+@with_appcontext
+def keys_list(org_id: str, as_json: bool) -> None:
+    """List an organization's API keys, revoked ones included; never a secret."""
+    from service.domain.api_keys import list_api_keys
+    from service.domain.organizations import get_organization
+    from service.errors import DomainError
+
+    session = db.session()
+    try:
+        get_organization(session, org_id)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        found = list_api_keys(session, org_id=org_id, cursor=cursor, limit=1000)
+        rows += [
+            {
+                "id": k.id,
+                "name": k.name,
+                "prefix": k.prefix,
+                "scopes": k.scope_list,
+                "created_at": k.created_at.isoformat(),
+                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in found.items
+        ]
+        cursor = found.next_cursor
+        if cursor is None:
+            break
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']}  {row['prefix']}…  {','.join(row['scopes'])}  {state}  {row['name'] or ''}".rstrip())
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@with_appcontext
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key (any organization's); revoking again changes nothing. Other running instances stop
+    accepting it within API_KEY_CACHE_SECONDS."""
+    from service.domain.api_keys import revoke_api_key
+    from service.errors import DomainError
+
+    session = db.session()
+    try:
+        api_key = revoke_api_key(session, org_id=None, key_id=key_id, actor="cli")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    session.commit()
+    click.echo(f"key {api_key.id} revoked at {api_key.revoked_at.isoformat() if api_key.revoked_at else '?'}")
 
 
 @keys_group.command("rotate-signing")

@@ -69,7 +69,7 @@ CATALOGUE: dict[str, ErrorCode] = {
         422, "`Idempotency-Key` must have 1 to 128 characters", "Idempotency-Key must have 1 to 128 characters"
     ),
     # The organization and its keys
-    "invalid_name": ErrorCode(422, "An organization needs a name of 1 to 200 characters"),
+    "invalid_name": ErrorCode(422, "An organization needs a name of 1 to 200 characters, an API key one of 1 to 100"),
     "contact_required": ErrorCode(
         422,
         "An organization needs a contact people can reach",

@@ -129,10 +129,10 @@ def test_r10_assessments_are_listed_read_and_kept_from_other_tenants(tenant: Ten
     tenant.purpose(assess=False)
     made = [tenant.assess(["door_access"], conducted_at=date.today() - timedelta(days=n)) for n in (2, 1, 0)]
     first = tenant.get("/v1/assessments?limit=2").json
-    assert [a["id"] for a in first["items"]] == [made[2]["id"], made[1]["id"]]  # newest first
+    assert [a["id"] for a in first["items"]] == [made[0]["id"], made[1]["id"]]  # oldest first, as every list
     assert first["next_cursor"]
     second = tenant.get(f"/v1/assessments?limit=2&cursor={first['next_cursor']}").json
-    assert [a["id"] for a in second["items"]] == [made[0]["id"]] and second["next_cursor"] is None
+    assert [a["id"] for a in second["items"]] == [made[2]["id"]] and second["next_cursor"] is None
     one = tenant.get(f"/v1/assessments/{made[0]['id']}").json
     assert one == made[0]
     assert set(assessments.ART9_CONTENTS) <= set(one) and one["conclusion"]
@@ -192,7 +192,7 @@ def test_r10_incidents_are_listed_audited_and_reported(tenant: Tenant, other_ten
     assert major.json["severity"] == "major" and major.json["purposes"] == ["door_access"]
     minor = tenant.incident(["door_access"], severity="minor").json
     listed = tenant.get("/v1/incidents").json
-    assert [i["id"] for i in listed["items"]] == [minor["id"], major.json["id"]]
+    assert [i["id"] for i in listed["items"]] == [major.json["id"], minor["id"]]  # oldest first
     assert other_tenant.get(f"/v1/incidents/{minor['id']}").status_code == 404
     assert tenant.post("/v1/incidents", {}, scope="consents").status_code == 403
     reassess_by = tenant.get("/v1/purposes/door_access").json["reassess_by"]

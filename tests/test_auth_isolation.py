@@ -130,7 +130,7 @@ def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant)
         },
     )
     assert assessment.status_code == 422 and assessment.json["code"] == "unknown_purpose"
-    assert intruder.get("/v1/purposes").json == []
+    assert intruder.get("/v1/purposes").json == {"items": [], "next_cursor": None}
     assert all(e["object_id"] not in (subject_id, consent_id) for e in intruder.get("/v1/audit/events").json["events"])
     # Their verification of our token or our subject denies, and our consent is untouched.
     intruder.purpose()

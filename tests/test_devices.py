@@ -22,7 +22,7 @@ def test_r7_devices_in_private_places_are_refused(tenant: Tenant, place: str) ->
     response = tenant.post("/v1/devices", {"name": "x", "location_type": place})
     assert response.status_code == 422
     assert response.json["code"] == "prohibited_location"
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 #: The evidence a public place needs (R7): the signs and the collection area.
@@ -48,7 +48,7 @@ def test_r7_unknown_location_type_is_a_validation_error(tenant: Tenant) -> None:
 def test_devices_are_listed_read_and_deactivated(tenant: Tenant, other_tenant: Tenant) -> None:
     created = device(tenant)
     assert tenant.get(f"/v1/devices/{created['id']}").json["name"] == "Main gate"
-    assert [d["id"] for d in tenant.get("/v1/devices").json] == [created["id"]]
+    assert [d["id"] for d in tenant.get("/v1/devices").json["items"]] == [created["id"]]
     assert other_tenant.get(f"/v1/devices/{created['id']}").status_code == 404
     assert other_tenant.post(f"/v1/devices/{created['id']}/deactivate").status_code == 404
     off = tenant.post(f"/v1/devices/{created['id']}/deactivate")

@@ -27,7 +27,9 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     deletion = tenant.get("/v1/deletions").json["items"][0]
     [assessment, *_] = tenant.get("/v1/assessments").json["items"]
     incident = tenant.incident(["door_access"], severity="minor").json
+    key = next(k for k in tenant.get("/v1/keys").json["items"] if k["scopes"] == ["consents"])
     return {
+        "key_id": key["id"],
         "deletion_id": deletion["id"],
         "rights_request_id": rights_request["id"],
         "assessment_id": assessment["id"],
@@ -78,6 +80,11 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
     for path, scope in (
         ("/v1/purposes", "admin"),
         ("/v1/devices", "admin"),
+        ("/v1/keys", "admin"),
+        ("/v1/subjects", "consents"),
+        ("/v1/consents", "consents"),
+        ("/v1/guardian-requests", "consents"),
+        ("/v1/deletions", "admin"),
         ("/v1/assessments", "admin"),
         ("/v1/incidents", "admin"),
         ("/v1/audit/events", "admin"),
@@ -94,6 +101,8 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
             ours["rights_request_id"],
             ours["assessment_id"],
             ours["incident_id"],
+            ours["key_id"],
+            ours["deletion_id"],
         ):
             assert value not in text, (path, value)
     denied = other_tenant.verify("door_access", token=ours["token"]).json

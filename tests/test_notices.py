@@ -49,7 +49,7 @@ def test_r1_person_facing_fields_are_locale_maps(tenant: Tenant, purpose_body: P
     missing = purpose_body()
     del missing[field]
     assert tenant.post("/v1/purposes", missing).status_code == 422
-    assert tenant.get("/v1/purposes").json == []
+    assert tenant.get("/v1/purposes").json["items"] == []
 
 
 def test_r1_every_required_locale_is_required(app: Flask, tenant: Tenant, purpose_body: PurposeBody) -> None:
@@ -58,7 +58,7 @@ def test_r1_every_required_locale_is_required(app: Flask, tenant: Tenant, purpos
     refused = tenant.post("/v1/purposes", body)
     assert (refused.status_code, refused.json["code"]) == (422, "missing_locale")
     assert refused.json["errors"] == {"notice": ["missing en"], "rights_impact": ["missing en"]}
-    assert tenant.get("/v1/purposes").json == []
+    assert tenant.get("/v1/purposes").json["items"] == []
     created = tenant.post("/v1/purposes", purpose_body())
     assert created.status_code == 201, created.json
     notice = tenant.post("/v1/purposes/door_access/notices", {"texts": {"zh-CN": "更新"}, "material": False})

@@ -83,14 +83,14 @@ def test_r7_private_place_named_under_other_is_refused(tenant: Tenant, place: st
     assert response.status_code == 422, response.json
     assert response.json["code"] == "prohibited_location"
     assert "location_description" in response.json["errors"]
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 def test_r7_other_without_a_description_is_refused_naming_it(tenant: Tenant) -> None:
     response = tenant.post("/v1/devices", {"name": "Camera", "location_type": "other", **EVIDENCE})
     assert response.status_code == 422
     assert "location_description" in response.json["errors"]
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 @pytest.mark.parametrize("field", [{"public_place": False}, {"public_place": True}, {"signage_posted": True}])
@@ -99,7 +99,7 @@ def test_r7_public_place_is_read_only(tenant: Tenant, field: dict[str, bool]) ->
     assert response.status_code == 422
     assert response.json["code"] == "validation_error"
     assert set(response.json["errors"]["json"]) == set(field)
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 PUBLIC = {"retail_store", "bank_branch", "transport_hub", "street", "public_square", "hotel_lobby", "hospital"}
@@ -157,7 +157,7 @@ def test_r7_public_place_without_fit_evidence_is_refused_naming_it(
     found = {f"signage.{key}" for key in errors.get("signage", {}) if isinstance(errors["signage"], dict)}
     found |= {key for key in errors if key != "signage" or not isinstance(errors["signage"], dict)}
     assert found == named
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 def test_r7_malformed_signage_is_a_validation_error_naming_it(tenant: Tenant) -> None:
@@ -165,13 +165,13 @@ def test_r7_malformed_signage_is_a_validation_error_naming_it(tenant: Tenant) ->
     response = tenant.post("/v1/devices", {**body, "signage": {**SIGNAGE, "posted_on": "yesterday"}})
     assert response.status_code == 422
     assert "posted_on" in response.json["errors"]["json"]["signage"]
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []
 
 
 def test_r7_device_reads_show_the_evidence(tenant: Tenant) -> None:
     body = {"name": "Hall", "location_type": "other", "location_description": "展览馆入口 Exhibition hall", **EVIDENCE}
     created = tenant.post("/v1/devices", body).json
-    for shown in (tenant.get(f"/v1/devices/{created['id']}").json, tenant.get("/v1/devices").json[0]):
+    for shown in (tenant.get(f"/v1/devices/{created['id']}").json, tenant.get("/v1/devices").json["items"][0]):
         assert shown["public_place"] is True
         assert shown["location_description"] == "展览馆入口 Exhibition hall"
         assert shown["signage"] == SIGNAGE
@@ -209,4 +209,4 @@ def test_r7_private_place_named_in_location_is_refused_whatever_the_type(tenant:
     assert refused.value.details == {"location": ["names a private place"]}
     response = tenant.post("/v1/devices", {"name": "Cam", "location_type": "office", "location": place})
     assert (response.status_code, response.json["code"]) == (422, "prohibited_location")
-    assert tenant.get("/v1/devices").json == []
+    assert tenant.get("/v1/devices").json["items"] == []

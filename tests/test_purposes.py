@@ -33,7 +33,7 @@ def test_r1_r6_purpose_without_a_required_field_is_refused_naming_it(
     assert response.status_code == 422
     assert response.json["code"] == "validation_error"
     assert field in response.json["errors"]["json"]
-    assert tenant.get("/v1/purposes").json == []
+    assert tenant.get("/v1/purposes").json["items"] == []
 
 
 def test_r1_notice_needs_a_text_in_a_supported_locale(tenant: Tenant, purpose_body: PurposeBody) -> None:
@@ -64,7 +64,7 @@ def test_r11_prohibited_analysis_is_refused(tenant: Tenant, analysis: str, purpo
     response = tenant.post("/v1/purposes", purpose_body(analyses=["liveness", analysis]))
     assert response.status_code == 422
     assert response.json["code"] == "prohibited_analysis"
-    assert tenant.get("/v1/purposes").json == []
+    assert tenant.get("/v1/purposes").json["items"] == []
 
 
 @pytest.mark.parametrize("placeholder", ["无", "没有。", "不提供", "none", "N/A", "-", "n/a.", "刷卡", "abc"])
@@ -72,7 +72,7 @@ def test_r6_a_placeholder_is_not_an_alternative(tenant: Tenant, placeholder: str
     for alternative in ({"zh-CN": placeholder}, {"zh-CN": "刷学生卡进入校门", "en": placeholder}):
         response = tenant.post("/v1/purposes", purpose_body(alternative=alternative))
         assert (response.status_code, response.json["code"]) == (422, "alternative_required"), alternative
-    assert tenant.get("/v1/purposes").json == []
+    assert tenant.get("/v1/purposes").json["items"] == []
     assert tenant.post("/v1/purposes", purpose_body(alternative={"zh-CN": "刷卡进入校门"})).status_code == 201
 
 
@@ -100,10 +100,11 @@ def test_duplicate_purpose_code_conflicts(tenant: Tenant, purpose_body: PurposeB
     assert response.json["code"] == "purpose_exists"
 
 
-def test_purposes_are_listed_in_code_order(tenant: Tenant) -> None:
+def test_purposes_are_listed_oldest_first_as_every_list(tenant: Tenant) -> None:
     tenant.purpose("payment", assess=False, category="payment")
     tenant.purpose("attendance", assess=False, category="attendance")
-    assert [p["code"] for p in tenant.get("/v1/purposes", scope="consents").json] == ["attendance", "payment"]
+    listed = tenant.get("/v1/purposes", scope="consents").json
+    assert [p["code"] for p in listed["items"]] == ["payment", "attendance"] and listed["next_cursor"] is None
 
 
 def test_r5_new_notice_version_gets_a_new_digest(tenant: Tenant) -> None:

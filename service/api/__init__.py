@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from service.api.documentation import COMPONENT_CODES, ExamplesPlugin, error_response
 from service.error_catalogue import catalogue_markdown
 from service.errors import DomainError, ErrorSchema, UnsupportedMediaType, error_body, http_error_body
-from service.keys.api_keys import authenticate
+from service.keys.api_keys import authenticate, record_key_use_after_request
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,7 @@ def init_app(app: Flask) -> Api:
         guardian_requests,
         health,
         incidents,
+        keys,
         organization,
         purposes,
         reports,
@@ -146,6 +147,7 @@ def init_app(app: Flask) -> Api:
     )
     for module in (
         organization,
+        keys,
         purposes,
         assessments,
         incidents,
@@ -166,5 +168,6 @@ def init_app(app: Flask) -> Api:
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(rights.access_blp)
+    app.teardown_request(record_key_use_after_request)
     app.extensions["consent_gate.api"] = api
     return api

@@ -9,11 +9,13 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
-from schemas.assessments import AssessmentCreateSchema, AssessmentPageSchema, AssessmentSchema, ListQuerySchema
+from schemas.assessments import AssessmentCreateSchema, AssessmentPageSchema, AssessmentSchema
+from schemas.common import ListQuerySchema
 from service import db
 from service.api import Blueprint
 from service.domain import assessments
 from service.domain.guardian import Messenger, reconsent
+from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Assessment
 
@@ -25,11 +27,11 @@ class Assessments(MethodView):
     @blp.authorized("admin")
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, AssessmentPageSchema)
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """List the organization's impact assessments, newest first, outdated ones included
+    def get(self, query: dict[str, Any]) -> Page[Assessment]:
+        """List the organization's impact assessments, oldest first, outdated ones included
 
-        Page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 200). Assessments are
-        never deleted: they are kept as records for supervisors (at least three years, PIPL Art. 56).
+        Page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 1000, 100 by default).
+        Assessments are never deleted: they are kept as records for supervisors (at least three years, PIPL Art. 56).
         """
         return assessments.list_assessments(
             db.session(), org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]

@@ -8,11 +8,19 @@ from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
-from schemas.consents import ConsentCreateSchema, ConsentReceiptSchema, ConsentSchema, RevokeSchema
+from schemas.consents import (
+    ConsentCreateSchema,
+    ConsentPageSchema,
+    ConsentQuerySchema,
+    ConsentReceiptSchema,
+    ConsentSchema,
+    RevokeSchema,
+)
 from service import db
 from service.api import Blueprint
 from service.domain import consents
 from service.domain.consent_lifecycle import effective_status, persist_expiry
+from service.domain.pages import Page
 from service.domain.receipts import build_receipt, sign_receipt
 from service.errors import Unprocessable
 from service.keys.api_keys import current_caller
@@ -63,6 +71,27 @@ def _idempotency_key() -> str | None:
 
 @blp.route("")
 class Consents(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(ConsentQuerySchema, location="query")
+    @blp.response(200, ConsentPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[dict[str, Any]]:
+        """List the organization's consents
+
+        Filter with `subject_id`, `purpose` (a code) and `status` (as `GET /v1/consents/{id}` shows it: an
+        active consent past `expires_at` is `expired`). Oldest first; page with `cursor` (the `next_cursor` of
+        the last page) and `limit` (at most 1000, 100 by default). Each item carries its token while active.
+        """
+        listed = consents.list_consents(
+            db.session(),
+            org_id=current_caller().org_id,
+            cursor=query["cursor"],
+            limit=query["limit"],
+            subject_id=query.get("subject_id"),
+            purpose=query.get("purpose"),
+            status=query.get("status"),
+        )
+        return listed.map(consent_view)
+
     @blp.authorized("consents")
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentSchema)

@@ -11,6 +11,7 @@ from schemas.deletions import DeletionPageSchema, DeletionQuerySchema, DeletionS
 from service import db
 from service.api import Blueprint
 from service.domain.deletions import OwedDeletion, confirm_deletion, list_deletions
+from service.domain.pages import Page
 from service.keys.api_keys import Caller, current_caller
 
 blp = Blueprint("deletions", __name__, url_prefix="/v1/deletions", description="Deletion confirmations (R13)")
@@ -26,17 +27,17 @@ class Deletions(MethodView):
     @blp.authorized("verify", "admin")
     @blp.arguments(DeletionQuerySchema, location="query")
     @blp.response(200, DeletionPageSchema)
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+    def get(self, query: dict[str, Any]) -> Page[OwedDeletion]:
         """List the deletions owed for ended consents
 
         When a consent ends (revoked, expired, declined, its person erased, or paused by a material notice
         change), every `verify` key that received `allow` for it owes the deletion of that person's face
         data for that purpose, due `DELETION_HOURS` (72) after the end. A `verify` key sees its own; an
         `admin` key sees all of the organization's, removed keys' included. Oldest first; page with
-        `cursor` (the previous page's `next_cursor`) and `limit` (at most 1000).
+        `cursor` (the previous page's `next_cursor`) and `limit` (at most 1000, 100 by default).
         """
         caller = current_caller()
-        items, next_cursor = list_deletions(
+        return list_deletions(
             db.session(),
             org_id=caller.org_id,
             api_key_id=_own_key(caller),
@@ -45,7 +46,6 @@ class Deletions(MethodView):
             cursor=query["cursor"],
             limit=query["limit"],
         )
-        return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/<string:deletion_id>/confirm")

@@ -6,10 +6,12 @@ from typing import Any
 
 from flask.views import MethodView
 
-from schemas.devices import DeviceCreateSchema, DeviceSchema
+from schemas.common import ListQuerySchema
+from schemas.devices import DeviceCreateSchema, DevicePageSchema, DeviceSchema
 from service import db
 from service.api import Blueprint
 from service.domain import devices
+from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Device
 
@@ -19,14 +21,18 @@ blp = Blueprint("devices", __name__, url_prefix="/v1/devices", description="Reco
 @blp.route("")
 class Devices(MethodView):
     @blp.authorized("admin")
-    @blp.response(200, DeviceSchema(many=True))
-    def get(self) -> list[Device]:
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, DevicePageSchema)
+    def get(self, query: dict[str, Any]) -> Page[Device]:
         """List the organization's devices
 
-        Active and deactivated, each with its place, whether it is a public place (derived from
-        `location_type`), its signage and collection area. Scope: `admin`.
+        Active and deactivated, oldest first, each with its place, whether it is a public place (derived
+        from `location_type`), its signage and collection area. Scope: `admin`. Page with `cursor` (the
+        `next_cursor` of the last page) and `limit` (at most 1000, 100 by default).
         """
-        return devices.list_devices(db.session(), org_id=current_caller().org_id)
+        return devices.list_devices(
+            db.session(), org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]
+        )
 
     @blp.authorized("admin")
     @blp.arguments(DeviceCreateSchema)

@@ -1118,3 +1118,44 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "DELETE /v1/subjects/{subject_id}": Operation(),
 }
+
+# Lists page their items alike: {"items": [...], "next_cursor": null}, with ?cursor=&limit=.
+_KEY = {
+    "id": "0b9e3c52-2f7a-4c1e-9a55-3f0d2c8e7b14",
+    "name": "东门闸机 gate terminals",
+    "prefix": "cg_Xk3q9Tz",
+    "scopes": ["verify"],
+    "created_at": "2026-11-27T16:30:54+00:00",
+    "last_used_at": "2026-11-27T16:35:10+00:00",
+    "revoked_at": None,
+}
+OPERATIONS.update(
+    {
+        "GET /v1/keys": Operation(response={"items": [_KEY], "next_cursor": None}),
+        "POST /v1/keys": Operation(
+            request={"name": "东门闸机 gate terminals", "scopes": ["verify"]},
+            response={
+                "id": _KEY["id"],
+                "key": "cg_Xk3q9Tz.mS1lq0V6yQn4bJ8wR2tD5pF7hK9cE3aZ",
+                "name": _KEY["name"],
+                "scopes": ["verify"],
+            },
+            errors=("invalid_name",),
+        ),
+        "DELETE /v1/keys/{key_id}": Operation(),
+        "GET /v1/consents": Operation(
+            response={"items": [OPERATIONS["GET /v1/consents/{consent_id}"].response], "next_cursor": None}
+        ),
+        "GET /v1/guardian-requests": Operation(
+            response={"items": [OPERATIONS["GET /v1/guardian-requests/{request_id}"].response], "next_cursor": None}
+        ),
+        "GET /v1/purposes": Operation(
+            response={"items": OPERATIONS["GET /v1/purposes"].response, "next_cursor": None},
+            errors=OPERATIONS["GET /v1/purposes"].errors,
+        ),
+        "GET /v1/devices": Operation(
+            response={"items": OPERATIONS["GET /v1/devices"].response, "next_cursor": None},
+            errors=OPERATIONS["GET /v1/devices"].errors,
+        ),
+    }
+)

@@ -8,8 +8,10 @@ from flask import Response, current_app, url_for
 from flask.views import MethodView
 from sqlalchemy.exc import IntegrityError
 
+from schemas.common import ListQuerySchema
 from schemas.guardian import (
     GuardianRequestCreateSchema,
+    GuardianRequestPageSchema,
     GuardianRequestSchema,
     PaperDecisionAnswerSchema,
     PaperDecisionSchema,
@@ -19,6 +21,7 @@ from service.api import Blueprint
 from service.domain import guardian as flow
 from service.domain.consent_lifecycle import effective_status
 from service.domain.guardian import Messenger
+from service.domain.pages import Page
 from service.domain.statuses import Delivery, GuardianRequestStatus
 from service.errors import Conflict, NotFound
 from service.keys.api_keys import current_caller
@@ -90,6 +93,24 @@ def _current(request_id: str) -> GuardianRequest:
 
 @blp.route("")
 class GuardianRequests(MethodView):
+    @blp.authorized("consents")
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, GuardianRequestPageSchema)
+    def get(self, query: dict[str, Any]) -> Page[dict[str, Any]]:
+        """List the organization's guardian requests
+
+        Oldest first; page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 1000, 100
+        by default). Each item is as `GET /v1/guardian-requests/{id}` shows it (overdue ones are recorded as
+        `expired` first).
+        """
+        session = db.session()
+        listed = flow.list_requests(
+            session, org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]
+        )
+        if sum(flow.expire_if_due(session, request) for request in listed.items):
+            session.commit()
+        return listed.map(request_view)
+
     @blp.authorized("consents")
     @blp.arguments(GuardianRequestCreateSchema)
     @blp.response(202, GuardianRequestSchema)

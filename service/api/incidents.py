@@ -6,10 +6,12 @@ from typing import Any
 
 from flask.views import MethodView
 
-from schemas.assessments import IncidentCreateSchema, IncidentPageSchema, IncidentSchema, ListQuerySchema
+from schemas.assessments import IncidentCreateSchema, IncidentPageSchema, IncidentSchema
+from schemas.common import ListQuerySchema
 from service import db
 from service.api import Blueprint
 from service.domain import assessments
+from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Incident
 
@@ -21,11 +23,11 @@ class Incidents(MethodView):
     @blp.authorized("admin")
     @blp.arguments(ListQuerySchema, location="query")
     @blp.response(200, IncidentPageSchema)
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """List the organization's incidents, newest first
+    def get(self, query: dict[str, Any]) -> Page[Incident]:
+        """List the organization's incidents, oldest first
 
-        Page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 200). Incidents are
-        never deleted.
+        Page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 1000, 100 by default).
+        Incidents are never deleted.
         """
         return assessments.list_incidents(
             db.session(), org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]

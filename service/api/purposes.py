@@ -7,11 +7,19 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from schemas.purposes import NoticeCreateSchema, NoticeSchema, PurposeCreateSchema, PurposeSchema
+from schemas.common import ListQuerySchema
+from schemas.purposes import (
+    NoticeCreateSchema,
+    NoticeSchema,
+    PurposeCreateSchema,
+    PurposePageSchema,
+    PurposeSchema,
+)
 from service import db
 from service.api import Blueprint
 from service.domain import purposes
 from service.domain.guardian import Messenger, reconsent
+from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Notice, Purpose
 
@@ -21,14 +29,19 @@ blp = Blueprint("purposes", __name__, url_prefix="/v1/purposes", description="Th
 @blp.route("")
 class Purposes(MethodView):
     @blp.authorized("admin", "consents")
-    @blp.response(200, PurposeSchema(many=True))
-    def get(self) -> list[Purpose]:
+    @blp.arguments(ListQuerySchema, location="query")
+    @blp.response(200, PurposePageSchema)
+    def get(self, query: dict[str, Any]) -> Page[Purpose]:
         """List the organization's purposes with their current notices
 
         Each purpose as `GET /v1/purposes/{code}` shows it, with `notice: {version, digest, texts}` for its
-        current notice: the version a consent must be bound to. Scopes: `admin`, `consents`.
+        current notice: the version a consent must be bound to. Scopes: `admin`, `consents`. Oldest first;
+        page with `cursor` (the `next_cursor` of the last page) and `limit` (at most 1000, 100
+        by default).
         """
-        return purposes.list_purposes(db.session(), org_id=current_caller().org_id)
+        return purposes.list_purposes(
+            db.session(), org_id=current_caller().org_id, cursor=query["cursor"], limit=query["limit"]
+        )
 
     @blp.authorized("admin")
     @blp.arguments(PurposeCreateSchema)

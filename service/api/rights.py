@@ -18,7 +18,9 @@ from service import db
 from service.api import Blueprint
 from service.domain import rights
 from service.domain.guardian import Messenger
+from service.domain.pages import Page
 from service.keys.api_keys import current_caller
+from service.models import RightsRequest
 
 access_blp = Blueprint(
     "access-links", __name__, url_prefix="/v1/subjects", description="A person's own page (R16, PIPL 44-50)"
@@ -86,21 +88,20 @@ class RightsRequests(MethodView):
     @blp.authorized("admin")
     @blp.arguments(RightsRequestQuerySchema, location="query")
     @blp.response(200, RightsRequestPageSchema)
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+    def get(self, query: dict[str, Any]) -> Page[RightsRequest]:
         """List the requests people filed on their page, oldest first
 
         `?status=open|closed`, `?limit=` (at most 1000, 100 by default) and `?cursor=` (the `next_cursor` of
         the page before; null after the last page). Each is due (`due_at`) at the end of the 15th working
         day after it was filed, China time.
         """
-        items, next_cursor = rights.list_rights_requests(
+        return rights.list_rights_requests(
             db.session(),
             org_id=current_caller().org_id,
-            cursor=query.get("cursor"),
+            cursor=query["cursor"],
             limit=query["limit"],
             status=query.get("status"),
         )
-        return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/<string:rights_request_id>/close")

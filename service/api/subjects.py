@@ -12,6 +12,7 @@ from schemas.subjects import SubjectCreateSchema, SubjectPageSchema, SubjectQuer
 from service import db
 from service.api import Blueprint
 from service.domain import subjects
+from service.domain.pages import Page
 from service.errors import Conflict
 from service.keys.api_keys import current_caller
 from service.keys.data_key import protector
@@ -37,16 +38,22 @@ class Subjects(MethodView):
     @blp.authorized("consents")
     @blp.arguments(SubjectQuerySchema, location="query")
     @blp.response(200, SubjectPageSchema)
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Find a person by your reference
+    def get(self, query: dict[str, Any]) -> Page[dict[str, Any]]:
+        """List the organization's people, or find one by your reference
 
-        The reference is looked up by its keyed hash (it is stored encrypted, R14): `items` holds your
-        organization's person with that reference, or nothing. Another organization's people are never found.
+        Oldest first, erased people included; page with `cursor` (the `next_cursor` of the last page) and
+        `limit` (at most 1000, 100 by default). With `?external_ref=` the reference is looked up by its keyed
+        hash (it is stored encrypted, R14): `items` holds your organization's person with that reference, or
+        nothing, and `next_cursor` is null. Another organization's people are never found.
         """
-        found = subjects.find_subjects_by_reference(
-            db.session(), org_id=current_caller().org_id, external_ref=query["external_ref"], protector=protector()
-        )
-        return {"items": [subject_view(subject) for subject in found], "next_cursor": None}
+        session, org_id = db.session(), current_caller().org_id
+        if "external_ref" in query:
+            found = subjects.find_subjects_by_reference(
+                session, org_id=org_id, external_ref=query["external_ref"], protector=protector()
+            )
+            return Page([subject_view(subject) for subject in found], None)
+        listed = subjects.list_subjects(session, org_id=org_id, cursor=query["cursor"], limit=query["limit"])
+        return listed.map(subject_view)
 
     @blp.authorized("consents")
     @blp.arguments(SubjectCreateSchema)

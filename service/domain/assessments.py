@@ -12,16 +12,16 @@ except marking an assessment outdated when a material change calls for a new one
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
 from service.domain.consent_lifecycle import lock_purpose
+from service.domain.pages import Page, page
 from service.errors import NotFound, Unprocessable
 from service.models import Assessment, Incident, Purpose, assessment_purposes, incident_purposes, utcnow
 
@@ -271,40 +271,16 @@ def get_incident(session: Session, *, org_id: str, incident_id: str) -> Incident
     return incident
 
 
-_CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}T[\d:.]+)_([0-9a-f-]{36})$")
+def list_assessments(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[Assessment]:
+    """The organization's assessments, oldest first, outdated ones included."""
+    query = select(Assessment).where(Assessment.org_id == org_id)
+    return page(session, query, Assessment, kind="assessments", cursor=cursor, limit=limit)
 
 
-def _page(session: Session, model: Any, *, org_id: str, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
-    """One page of the organization's records, newest first; the cursor names the last one read."""
-    query = select(model).where(model.org_id == org_id)
-    if cursor:
-        match = _CURSOR.match(cursor)
-        if match is None:
-            raise Unprocessable("not a cursor this list gave", code="validation_error", details={"cursor": ["invalid"]})
-        try:
-            created_at = datetime.fromisoformat(match[1] + "+00:00")
-        except ValueError:
-            raise Unprocessable("not a cursor", code="validation_error", details={"cursor": ["invalid"]}) from None
-        query = query.where(
-            or_(model.created_at < created_at, and_(model.created_at == created_at, model.id < match[2]))
-        )
-    rows = list(session.scalars(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], f"{last.created_at.replace(tzinfo=None).isoformat()}_{last.id}"
-
-
-def list_assessments(session: Session, *, org_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The organization's assessments, newest first, outdated ones included: ``{items, next_cursor}``."""
-    items, next_cursor = _page(session, Assessment, org_id=org_id, cursor=cursor, limit=limit)
-    return {"items": items, "next_cursor": next_cursor}
-
-
-def list_incidents(session: Session, *, org_id: str, cursor: str | None, limit: int) -> dict[str, Any]:
-    """The organization's incidents, newest first: ``{items, next_cursor}``."""
-    items, next_cursor = _page(session, Incident, org_id=org_id, cursor=cursor, limit=limit)
-    return {"items": items, "next_cursor": next_cursor}
+def list_incidents(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[Incident]:
+    """The organization's incidents, oldest first."""
+    query = select(Incident).where(Incident.org_id == org_id)
+    return page(session, query, Incident, kind="incidents", cursor=cursor, limit=limit)
 
 
 def all_assessments(session: Session, *, org_id: str) -> list[Assessment]:

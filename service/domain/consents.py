@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.domain.assessments import assessment_is_current
@@ -23,6 +23,7 @@ from service.domain.consent_lifecycle import (
     record_refusal,
     take_notice,
 )
+from service.domain.pages import Page, page
 from service.domain.purposes import get_purpose
 from service.domain.status_lists import status_uri
 from service.domain.subjects import get_subject, is_minor
@@ -40,6 +41,41 @@ def get_consent(session: Session, *, org_id: str, consent_id: str) -> Consent:
     if consent is None or consent.org_id != org_id:
         raise NotFound(f"consent {consent_id} does not exist")
     return consent
+
+
+def list_consents(
+    session: Session,
+    *,
+    org_id: str,
+    cursor: str | None,
+    limit: int,
+    subject_id: str | None = None,
+    purpose: str | None = None,
+    status: str | None = None,
+    now: datetime | None = None,
+) -> Page[Consent]:
+    """The organization's consents, oldest first; ``status`` as ``GET /v1/consents/{id}`` shows it (an active
+    consent past ``expires_at`` is ``expired``)."""
+    now = now or utcnow()
+    query = select(Consent).where(Consent.org_id == org_id)
+    if subject_id is not None:
+        query = query.where(Consent.subject_id == subject_id)
+    if purpose is not None:
+        query = query.where(Consent.purpose.has(Purpose.code == purpose))
+    if status == ConsentStatus.ACTIVE:
+        query = query.where(
+            Consent.status == ConsentStatus.ACTIVE, or_(Consent.expires_at.is_(None), Consent.expires_at > now)
+        )
+    elif status == ConsentStatus.EXPIRED:
+        query = query.where(
+            or_(
+                Consent.status == ConsentStatus.EXPIRED,
+                and_(Consent.status == ConsentStatus.ACTIVE, Consent.expires_at <= now),
+            )
+        )
+    elif status is not None:
+        query = query.where(Consent.status == status)
+    return page(session, query, Consent, kind="consents", cursor=cursor, limit=limit)
 
 
 def find_by_idempotency_key(session: Session, *, org_id: str, key: str, fingerprint: str) -> Consent | None:

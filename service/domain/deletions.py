@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
+from service.domain.pages import Page, page
 from service.domain.statuses import ConsentStatus
 from service.errors import NotFound
 from service.models import Consent, Deletion, Verification, new_sequential_id, utcnow
@@ -249,11 +250,8 @@ def list_deletions(
     hours: int,
     cursor: str | None,
     limit: int,
-) -> tuple[list[OwedDeletion], str | None]:
-    """The organization's deletions (``api_key_id``: only that key's), oldest first; and the next cursor.
-
-    The cursor is the last id of the page (ids are sequential): opaque to clients, stable under inserts.
-    """
+) -> Page[OwedDeletion]:
+    """The organization's deletions (``api_key_id``: only that key's), oldest first."""
     now = utcnow()
     query = select(Deletion).where(Deletion.org_id == org_id)
     if api_key_id is not None:
@@ -261,13 +259,9 @@ def list_deletions(
     condition = _status_filter(status, hours=hours, now=now)
     if condition is not None:
         query = query.where(condition)
-    if cursor:
-        query = query.where(Deletion.id > cursor)
-    rows = list(session.scalars(query.order_by(Deletion.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [OwedDeletion.of(row, hours=hours, now=now) for row in rows]
-    return items, (rows[-1].id if more and rows else None)
+    return page(session, query, Deletion, kind="deletions", cursor=cursor, limit=limit).map(
+        lambda row: OwedDeletion.of(row, hours=hours, now=now)
+    )
 
 
 def confirm_deletion(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
+from service.domain.pages import Page, page
 from service.domain.places import check_location, check_signage, is_public_place
 from service.domain.subjects import CHINA_TIME
 from service.errors import NotFound
@@ -70,8 +71,10 @@ def get_device(session: Session, *, org_id: str, device_id: str) -> Device:
     return device
 
 
-def list_devices(session: Session, *, org_id: str) -> list[Device]:
-    return list(session.scalars(select(Device).where(Device.org_id == org_id).order_by(Device.created_at)))
+def list_devices(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[Device]:
+    """The organization's devices, oldest first, deactivated ones included."""
+    query = select(Device).where(Device.org_id == org_id)
+    return page(session, query, Device, kind="devices", cursor=cursor, limit=limit)
 
 
 def deactivate_device(session: Session, *, org_id: str, actor: str, device_id: str) -> Device:

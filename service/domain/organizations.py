@@ -81,7 +81,14 @@ def update_organization(session: Session, *, org_id: str, actor: str, fields: di
     return org
 
 
-def create_api_key(session: Session, *, org_id: str, scopes: list[str], actor: str = "cli") -> tuple[ApiKey, str]:
+def list_organizations(session: Session) -> list[Organization]:
+    """Every organization, oldest first (for the operator's command line)."""
+    return list(session.scalars(select(Organization).order_by(Organization.created_at, Organization.id)))
+
+
+def create_api_key(
+    session: Session, *, org_id: str, scopes: list[str], actor: str = "cli", name: str | None = None
+) -> tuple[ApiKey, str]:
     """Create a key; return the row and the key itself, which is shown once and never stored."""
     if session.get(Organization, org_id) is None:
         raise NotFound(f"organization {org_id} does not exist")
@@ -90,7 +97,9 @@ def create_api_key(session: Session, *, org_id: str, scopes: list[str], actor: s
     if not wanted or unknown:
         raise Unprocessable(f"scopes must be among {', '.join(SCOPES)}", code="invalid_scopes")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey(org_id=org_id, key_hash=hash_api_key(secret), prefix=secret[:10], scopes=",".join(wanted))
+    api_key = ApiKey(
+        org_id=org_id, key_hash=hash_api_key(secret), prefix=secret[:10], scopes=",".join(wanted), name=name
+    )
     session.add(api_key)
     session.flush()
     record_event(
@@ -100,7 +109,7 @@ def create_api_key(session: Session, *, org_id: str, scopes: list[str], actor: s
         action="api_key.created",
         object_type="api_key",
         object_id=api_key.id,
-        data={"scopes": wanted, "prefix": api_key.prefix},
+        data={"scopes": wanted, "prefix": api_key.prefix, "name": name},
     )
     return api_key, secret
 

@@ -16,6 +16,7 @@ from service.domain.assessments import record_assessment as record_assessment
 from service.domain.audit import canonical_json, record_event
 from service.domain.consent_lifecycle import lock_purpose
 from service.domain.deletions import owe_deletions
+from service.domain.pages import Page, page
 from service.domain.statuses import ConsentStatus
 from service.domain.wording import is_real_text, names_any
 from service.errors import Conflict, NotFound, Unprocessable
@@ -167,8 +168,10 @@ def get_purpose(session: Session, *, org_id: str, code: str) -> Purpose:
     return purpose
 
 
-def list_purposes(session: Session, *, org_id: str) -> list[Purpose]:
-    return list(session.scalars(select(Purpose).where(Purpose.org_id == org_id).order_by(Purpose.code)))
+def list_purposes(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[Purpose]:
+    """The organization's purposes, oldest first."""
+    query = select(Purpose).where(Purpose.org_id == org_id)
+    return page(session, query, Purpose, kind="purposes", cursor=cursor, limit=limit)
 
 
 def create_purpose(

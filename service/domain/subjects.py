@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
 from service.domain.consent_lifecycle import ENDABLE_CONSENT, ConsentStatus, end_consent, lock_subject
+from service.domain.pages import Page, page
 from service.domain.statuses import GuardianRequestStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.keys.crypto import DataProtector
@@ -60,6 +61,12 @@ def find_subjects_by_reference(
     return list(
         session.scalars(select(Subject).where(Subject.org_id == org_id, Subject.external_ref_hash == digest)).all()
     )
+
+
+def list_subjects(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[Subject]:
+    """The organization's people, oldest first, erased ones included."""
+    query = select(Subject).where(Subject.org_id == org_id)
+    return page(session, query, Subject, kind="subjects", cursor=cursor, limit=limit)
 
 
 def register_subject(

@@ -7,6 +7,7 @@ objects answer 404.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from service import db
+from service.domain.api_keys import USE_RECORD_SECONDS, record_key_use
 from service.domain.organizations import find_active_key, hash_api_key
 from service.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 
 class Unauthorized(DomainError):
@@ -43,9 +47,28 @@ class Caller:
 
 def authenticate(*scopes: str) -> Caller:
     """Authenticate the request's API key and require one of ``scopes``."""
-    caller = require(bearer_secret(request.headers.get("Authorization", "")), key_cache().lookup, scopes)
+    cache = key_cache()
+    caller = require(bearer_secret(request.headers.get("Authorization", "")), cache.lookup, scopes)
     g.caller = caller
+    if cache.use_due(caller.key_id):
+        g.key_use_due = caller.key_id  # written by record_key_use_after_request, once the view is done
     return caller
+
+
+def record_key_use_after_request(exc: BaseException | None) -> None:
+    """Write the caller's ``last_used_at`` (at most once a minute per key) after the view, in its own small
+    transaction; a failure here is logged and changes no answer."""
+    key_id = g.pop("key_use_due", None)
+    if key_id is None or exc is not None:
+        return
+    session = db.session()
+    try:
+        session.rollback()  # whatever the view left open; it committed what it meant to
+        record_key_use(session, key_id=key_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
 def require(secret: str | None, find: Callable[[str], Caller | None], scopes: Iterable[str]) -> Caller:
@@ -73,6 +96,24 @@ class KeyCache:
     def __init__(self, ttl_seconds: float):
         self.ttl = ttl_seconds
         self._callers: dict[str, tuple[Caller, float]] = {}
+        self._uses: dict[str, float] = {}
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop a key revoked through this process at once (other processes drop it within ``ttl``)."""
+        for digest, (caller, _) in list(self._callers.items()):
+            if caller.key_id == key_id:
+                self._callers.pop(digest, None)
+
+    def use_due(self, key_id: str) -> bool:
+        """True at most once every ``USE_RECORD_SECONDS`` per key: time to write its ``last_used_at``."""
+        now = time.monotonic()
+        last = self._uses.get(key_id)
+        if last is not None and now - last < USE_RECORD_SECONDS:
+            return False
+        if len(self._uses) >= self.MAX_ENTRIES:
+            self._uses.clear()
+        self._uses[key_id] = now
+        return True
 
     def peek(self, secret: str) -> Caller | None:
         hit = self._callers.get(hash_api_key(secret))

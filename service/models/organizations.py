@@ -51,9 +51,17 @@ class ApiKey(Base):
     #: The first characters of the key, so people can tell their keys apart.
     prefix: Mapped[str] = mapped_column(String(16))
     scopes: Mapped[str] = mapped_column(String(100))
+    #: What the key is for, as the organization calls it; keys made before issue 14 have none.
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: At most a minute behind: written once a minute per key, never on the verify path's critical section.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split(","))
+
+    @property
+    def scope_list(self) -> list[str]:
+        return sorted(self.scope_set)

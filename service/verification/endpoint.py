@@ -33,6 +33,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import ClosingIterator
 
 from service.api import handle_domain_error
 from service.errors import DomainError, http_error_body
@@ -48,6 +49,8 @@ from service.verification.verifier import Verifier
 log = logging.getLogger(__name__)
 
 SINGLE, BATCH = "/v1/verifications", "/v1/verifications/batch"
+#: The WSGI environ key naming a key whose last_used_at is due (set once the caller is known).
+KEY_USE_DUE = "consent_gate.key_use_due"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Answer = tuple[int, Any, list[tuple[str, str]]]
 
@@ -118,7 +121,11 @@ class VerificationEndpoint:
             ],
         )
         observe_request("POST", path, status, time.perf_counter() - started, rid, self.log_requests)
-        return [payload]
+        key_id = environ.pop(KEY_USE_DUE, None)
+        if key_id is None:
+            return [payload]
+        # last_used_at, at most once a minute per key: after the answer was sent, not before it.
+        return ClosingIterator([payload], functools.partial(self.verifier.record_key_use, key_id))
 
     def respond(
         self,
@@ -137,6 +144,8 @@ class VerificationEndpoint:
         except Exception:
             log.exception("authentication failed on the verify path; answering deny", extra={"request_id": rid})
             return 503, UNAVAILABLE, []
+        if self.verifier.keys.use_due(caller.key_id):
+            environ[KEY_USE_DUE] = caller.key_id
         try:
             requests = read(bodies.parse_json(body))
         except (DomainError, HTTPException) as invalid:

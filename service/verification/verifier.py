@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 
 from service import db
+from service.domain.api_keys import record_key_use
 from service.keys.api_keys import Caller, KeyCache
 from service.keys.tokens import VerifiedTokenCache
 from service.models import utcnow
@@ -81,6 +82,14 @@ class Verifier:
             else:
                 found = find_caller(conn, secret)
         return self.keys.remember(secret, found)
+
+    def record_key_use(self, key_id: str) -> None:
+        """Write the key's ``last_used_at`` (see :mod:`service.domain.api_keys`); a failure is only logged."""
+        try:
+            with self.held.connection() as conn, conn.begin():
+                record_key_use(conn, key_id=key_id)
+        except Exception:
+            log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
     def answer(
         self, caller: Caller, requests: list[VerificationRequest], request_id: str | None = None

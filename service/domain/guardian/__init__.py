@@ -32,6 +32,7 @@ from service.domain.guardian.requests import (
     expire_if_due,
     expire_overdue_requests,
     get_request,
+    list_requests,
     refuse_reasking,
     renew_decision_link,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "get_request",
     "issue_code",
     "link_url",
+    "list_requests",
     "local_time",
     "record_paper_decision",
     "refuse_reasking",

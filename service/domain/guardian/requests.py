@@ -21,6 +21,7 @@ from service.domain.consent_lifecycle import (
 from service.domain.guardian.common import audit_step, claim_request, expire_pending_consents, new_link
 from service.domain.guardian.messages import RateLimited
 from service.domain.guardian.messaging import Messenger
+from service.domain.pages import Page, page
 from service.domain.purposes import get_purpose
 from service.domain.statuses import Delivery, GuardianRequestStatus, Relationship
 from service.domain.subjects import get_subject, is_minor
@@ -289,6 +290,12 @@ def renew_decision_link(session: Session, request: GuardianRequest) -> str:
 def child_display_name(request: GuardianRequest, protector: DataProtector) -> str | None:
     """The name the app chose for the child, for the guardian's pages only (never an SMS, never the API)."""
     return protector.decrypt(request.child_name_ciphertext) if request.child_name_ciphertext else None
+
+
+def list_requests(session: Session, *, org_id: str, cursor: str | None, limit: int) -> Page[GuardianRequest]:
+    """The organization's guardian requests, oldest first."""
+    query = select(GuardianRequest).where(GuardianRequest.org_id == org_id)
+    return page(session, query, GuardianRequest, kind="guardian_requests", cursor=cursor, limit=limit)
 
 
 def get_request(session: Session, *, org_id: str, request_id: str) -> GuardianRequest:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
 from service.domain.filing import add_working_days
+from service.domain.pages import Page, page
 from service.domain.rights.links import link_actor
 from service.domain.subjects import CHINA_TIME
 from service.errors import DomainError, NotFound, Unprocessable
@@ -117,16 +118,12 @@ def requests_of_subject(session: Session, link: AccessLink) -> list[RightsReques
 
 def list_rights_requests(
     session: Session, *, org_id: str, cursor: str | None, limit: int, status: str | None = None
-) -> tuple[list[RightsRequest], str | None]:
-    """One page of the organization's requests, oldest first; the cursor is the last id read (UUIDv7)."""
+) -> Page[RightsRequest]:
+    """One page of the organization's requests, oldest first."""
     query = select(RightsRequest).where(RightsRequest.org_id == org_id)
     if status is not None:
         query = query.where(RightsRequest.status == status)
-    if cursor:
-        query = query.where(RightsRequest.id > cursor)
-    rows = list(session.scalars(query.order_by(RightsRequest.id).limit(limit + 1)))
-    page = rows[:limit]
-    return page, (page[-1].id if len(rows) > limit else None)
+    return page(session, query, RightsRequest, kind="rights_requests", cursor=cursor, limit=limit)
 
 
 def get_rights_request(session: Session, *, org_id: str, request_id: str) -> RightsRequest:
