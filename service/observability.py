@@ -6,6 +6,7 @@ one-time codes, link tokens and phone numbers stay out of them.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -117,8 +118,19 @@ def _route() -> str:
     return request.url_rule.rule if request.url_rule is not None else "unmatched"
 
 
+def log_exception(app: Flask, exc_info: Any) -> None:
+    """Log an unhandled exception by its route's template, as Flask's own ``log_exception`` would by its path.
+
+    A path can hold a link token (``/g/<token>``, ``/p/<token>``, ``/report/<token>``): whoever reads the
+    error log could open the page. The template names the route as well, and holds nothing secret.
+    """
+    app.logger.error("Exception on %s [%s]", _route(), request.method, exc_info=exc_info)
+
+
 def init_app(app: Flask) -> None:
     configure_logging(app.config["LOG_FORMAT"])
+    # An instance attribute, not a subclass: the app is built in one place (service.create_app).
+    app.log_exception = functools.partial(log_exception, app)  # type: ignore[method-assign]
 
     @app.before_request
     def _start() -> None:

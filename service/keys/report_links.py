@@ -47,7 +47,18 @@ def encode_report_link(
 
 
 def decode_report_link(token: str, public_keys: dict[str, Any], *, issuer: str) -> dict[str, Any]:
-    """The claims of a live report link; :class:`InvalidReportLink` for anything else, whatever the cause."""
+    """The claims of a live report link; :class:`InvalidReportLink` for anything else, whatever the cause.
+
+    One link, one spelling: a token that is not in its canonical form (padded, another base64 alphabet,
+    stray bits, the high-S twin of its signature) is refused before anything else looks at it. Nothing
+    here raises anything but :class:`InvalidReportLink`: an exception escaping would be logged, with the
+    request, as an error.
+    """
+    try:
+        if token != canonical(token):
+            raise InvalidReportLink("not canonical")
+    except (ValueError, OverflowError) as exc:  # not canonical base64url; a "signature" far too long
+        raise InvalidReportLink("not canonical") from exc
     try:
         header = jwt.get_unverified_header(token)
         kid = header.get("kid")
@@ -66,8 +77,6 @@ def decode_report_link(token: str, public_keys: dict[str, Any], *, issuer: str) 
         )
     except jwt.PyJWTError as exc:
         raise InvalidReportLink("invalid report link") from exc
-    if token != canonical(token):  # one link, one spelling (the high-S twin of its signature is refused)
-        raise InvalidReportLink("not canonical")
     lifetime = claims["exp"] - claims["iat"]
     if not isinstance(claims["sub"], str) or not isinstance(lifetime, int) or lifetime > MAX_HOURS * 3600:
         raise InvalidReportLink("not a report link")
