@@ -21,7 +21,10 @@ from service.errors import DomainError, NotFound
 from service.keys.api_keys import bearer_secret
 from service.limits.keys import KeyLimit
 
+#: Every blueprint is limited or exempt, by name here; ``tests/test_rate_limit_coverage.py`` walks every route.
 API_BLUEPRINTS = (
+    "organization",
+    "keys",
     "purposes",
     "assessments",
     "incidents",
@@ -33,11 +36,17 @@ API_BLUEPRINTS = (
     "rights-requests",
     "audit",
     "reports",
+    "deletions",
+    "filings",
 )
 VERIFY_BLUEPRINTS = ("consent-events",)
 KEY_LIMITED_BLUEPRINTS = ("verifications",)  # limited by KeyLimit instead
 PUBLIC_BLUEPRINTS = ("jwks", "status-lists")
-EXEMPT_BLUEPRINTS = ("health", "api-docs")
+#: Pages opened by a token in their URL, counted per client address: each request may be a guess at a token,
+#: and the report page computes a whole organization's report. The guardian's pages have their own limit.
+PAGE_BLUEPRINTS = ("people", "report_page")
+#: Probes, the spec and the documentation page: static or nearly, and needed when all else is busy.
+EXEMPT_BLUEPRINTS = ("health", "api-docs", "docs")
 
 
 def _client_address() -> str:
@@ -114,7 +123,8 @@ def init_app(app: Flask) -> Limiter:
     for name in PUBLIC_BLUEPRINTS:
         limiter.limit(config["RATE_LIMIT_PUBLIC"], key_func=_client_address)(_blueprint(app, name))
     limiter.limit(config["RATE_LIMIT_GUARDIAN"], key_func=_client_address)(_blueprint(app, "guardian"))
-    limiter.limit(config["RATE_LIMIT_PEOPLE"], key_func=_client_address)(_blueprint(app, "people"))
+    for name in PAGE_BLUEPRINTS:
+        limiter.limit(config["RATE_LIMIT_PEOPLE"], key_func=_client_address)(_blueprint(app, name))
     for name in EXEMPT_BLUEPRINTS + KEY_LIMITED_BLUEPRINTS:
         if name in app.blueprints:
             limiter.exempt(_blueprint(app, name))
