@@ -12,7 +12,7 @@ from service.db import Base
 from service.domain.statuses import LIVE_CONSENT
 from service.models.purposes import Purpose
 from service.models.subjects import Subject
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 LIVE_WHERE = "status IN ({})".format(", ".join(f"'{status}'" for status in LIVE_CONSENT))
 
@@ -36,6 +36,7 @@ class Consent(Base):
         UniqueConstraint("status_list_id", "status_idx"),
         # The sweep finds consents that ended lately by it, to owe deletions for allows that raced the end.
         Index("ix_consents_updated_at", "updated_at"),
+        list_order_index("consents"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

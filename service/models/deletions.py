@@ -9,14 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
 from service.models.consents import Consent
-from service.models.types import UTCDateTime, new_sequential_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_sequential_id, utcnow
 
 
 class Deletion(Base):
     """One API key's deletion owed for one ended consent: created when the consent ends, confirmed by the key."""
 
     __tablename__ = "deletions"
-    __table_args__ = (UniqueConstraint("consent_id", "api_key_id"),)
+    __table_args__ = (UniqueConstraint("consent_id", "api_key_id"), list_order_index("deletions"))
 
     #: Sequential, so that a list ordered by id is in creation order and pages by id.
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_sequential_id)

@@ -9,11 +9,12 @@ from sqlalchemy import Boolean, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 
 class Device(Base):
     __tablename__ = "devices"
+    __table_args__ = (list_order_index("devices"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)

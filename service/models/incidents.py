@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
 from service.models.purposes import Purpose
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 incident_purposes = Table(
     "incident_purposes",
@@ -23,6 +23,7 @@ class Incident(Base):
     """A record kept for supervisors, never edited or deleted."""
 
     __tablename__ = "incidents"
+    __table_args__ = (list_order_index("incidents"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)

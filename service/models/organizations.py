@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 
 class Organization(Base):
@@ -43,6 +43,7 @@ class Organization(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (list_order_index("api_keys"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -57,6 +58,9 @@ class ApiKey(Base):
     #: At most a minute behind: written once a minute per key, never on the verify path's critical section.
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The key that created this one through the API; NULL for keys made on the command line (and before
+    #: this was recorded). No foreign key, like the other records of which key did something.
+    created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     @property
     def scope_set(self) -> frozenset[str]:

@@ -9,12 +9,12 @@ from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.db import Base
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 
 class Purpose(Base):
     __tablename__ = "purposes"
-    __table_args__ = (UniqueConstraint("org_id", "code"),)
+    __table_args__ = (UniqueConstraint("org_id", "code"), list_order_index("purposes"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -72,6 +72,7 @@ assessment_purposes = Table(
 
 class Assessment(Base):
     __tablename__ = "assessments"
+    __table_args__ = (list_order_index("assessments"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-from service.models.types import UTCDateTime, new_id, new_sequential_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, new_sequential_id, utcnow
 
 
 class AccessLink(Base):
@@ -30,7 +30,7 @@ class RightsRequest(Base):
     """A correction or deletion request, or a complaint, filed by the person (or guardian) on their page."""
 
     __tablename__ = "rights_requests"
-    __table_args__ = (Index("ix_rights_requests_org_id_id", "org_id", "id"),)
+    __table_args__ = (Index("ix_rights_requests_org_id_id", "org_id", "id"), list_order_index("rights_requests"))
 
     #: UUIDv7: time-ordered, so that the list's cursor is the last id read.
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_sequential_id)

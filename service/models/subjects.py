@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
 from service.models.encrypted import EncryptedDate, EncryptedText
-from service.models.types import UTCDateTime, new_id, utcnow
+from service.models.types import UTCDateTime, list_order_index, new_id, utcnow
 
 
 class Subject(Base):
@@ -22,7 +22,10 @@ class Subject(Base):
     """
 
     __tablename__ = "subjects"
-    __table_args__ = (Index("uq_subjects_org_id_external_ref_hash", "org_id", "external_ref_hash", unique=True),)
+    __table_args__ = (
+        Index("uq_subjects_org_id_external_ref_hash", "org_id", "external_ref_hash", unique=True),
+        list_order_index("subjects"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)

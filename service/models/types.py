@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Index
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -30,6 +30,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def list_order_index(table: str) -> Index:
+    """The index every list of ``table`` walks: the organization's rows in page order (``service.domain.pages``),
+    so a page reads its rows in order instead of sorting all of the organization's."""
+    return Index(f"ix_{table}_org_created_id", "org_id", "created_at", "id")
 
 
 def new_id() -> str:
