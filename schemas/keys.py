@@ -31,6 +31,13 @@ class ApiKeySchema(StrictSchema):
         allow_none=True, metadata={"description": "When it last authenticated a request; up to a minute behind"}
     )
     revoked_at = ma.fields.DateTime(allow_none=True)
+    created_by = ma.fields.String(
+        attribute="creator",
+        metadata={
+            "description": "Who created the key: the `id` of the key that created it through this API, or `cli` "
+            "for a key made with `consent-gate keys create`"
+        },
+    )
 
 
 ApiKeyPageSchema = page_schema(ApiKeySchema, "ApiKeyPageSchema")

@@ -141,12 +141,14 @@ def keys_group() -> None:
 @with_appcontext
 def keys_create(org_id: str, scopes: str, name: str | None, as_json: bool) -> None:
     """Create an API key; the key is printed once and stored only hashed."""
-    from service.domain.organizations import create_api_key
+    from service.domain.api_keys import new_api_key
     from service.errors import DomainError
 
     session = db.session()
-    try:
-        api_key, secret = create_api_key(session, org_id=org_id, scopes=scopes.split(","), name=name)
+    try:  # the API's rules: a valid name (when given), at most MAX_ACTIVE_KEYS active keys
+        api_key, secret = new_api_key(
+            session, org_id=org_id, actor="cli", name=name, scopes=scopes.split(","), created_by=None
+        )
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     session.commit()
@@ -162,7 +164,7 @@ def keys_create(org_id: str, scopes: str, name: str | None, as_json: bool) -> No
 @with_appcontext
 def keys_list(org_id: str, as_json: bool) -> None:
     """List an organization's API keys, revoked ones included; never a secret."""
-    from service.domain.api_keys import list_api_keys
+    from service.domain.api_keys import list_api_keys, shown_name
     from service.domain.organizations import get_organization
     from service.errors import DomainError
 
@@ -184,6 +186,7 @@ def keys_list(org_id: str, as_json: bool) -> None:
                 "created_at": k.created_at.isoformat(),
                 "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                "created_by": k.creator,
             }
             for k in found.items
         ]
@@ -195,7 +198,10 @@ def keys_list(org_id: str, as_json: bool) -> None:
         return
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
-        click.echo(f"{row['id']}  {row['prefix']}…  {','.join(row['scopes'])}  {state}  {row['name'] or ''}".rstrip())
+        # The name is the organization's words: shown escaped, so that it can never drive the terminal.
+        name = shown_name(row["name"]) if row["name"] else ""
+        scopes = ",".join(row["scopes"])
+        click.echo(f"{row['id']}  {row['prefix']}…  {scopes}  {state}  by {row['created_by']}  {name}".rstrip())
 
 
 @keys_group.command("revoke")

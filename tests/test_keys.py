@@ -30,7 +30,7 @@ def test_keys_are_created_listed_without_secret_and_revoked(tenant: Tenant) -> N
     listed = tenant.get("/v1/keys")
     assert listed.status_code == 200 and listed.json["next_cursor"] is None
     mine = next(k for k in listed.json["items"] if k["id"] == created.json["id"])
-    assert set(mine) == {"id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"}
+    assert set(mine) == {"id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at", "created_by"}
     assert mine["name"] == "gate terminals" and mine["revoked_at"] is None
     assert secret not in listed.get_data(as_text=True) and secret[:10] == mine["prefix"]
     assert len(listed.json["items"]) == 4  # the three of the fixture, and this one

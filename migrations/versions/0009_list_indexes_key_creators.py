@@ -6,9 +6,10 @@
   On PostgreSQL they are built ``CONCURRENTLY``, outside the migration's transaction, so that writes to
   those tables go on meanwhile; ``IF NOT EXISTS`` lets a run that stopped half-way be run again.
 - ``api_keys.created_by``: the key that created the key through the API; NULL for keys made on the command
-  line, and for every key made before this revision (which key made them is in the audit trail).
+  line. Keys made before this revision get theirs from the audit trail: the actor of their
+  ``api_key.created`` event (``api_key:<id>``), which only the API wrote (the command line's is ``cli``).
 
-Indexes and one nullable column added: nothing existing is rebuilt or rewritten.
+Indexes and one nullable column added, filled for the keys the API made: nothing else is rewritten.
 
 Revision ID: 0009s
 Revises: 0008k
@@ -73,9 +74,31 @@ def _change_indexes_concurrently(*, drop: bool) -> None:
     op.execute("SET LOCAL statement_timeout = '300s'")
 
 
+API_ACTOR = "api_key:"
+
+
+def _fill_created_by() -> None:
+    """``created_by`` of the keys made through the API before this revision, from their audit events (one
+    read of the audit trail, then one update per such key: few, since keys are few)."""
+    bind = op.get_bind()
+    made = bind.execute(
+        sa.text(
+            "SELECT object_id, actor FROM audit_events WHERE action = 'api_key.created' AND object_type = 'api_key' "
+            "AND actor LIKE :api"
+        ),
+        {"api": API_ACTOR + "%"},
+    ).all()
+    if made:
+        bind.execute(
+            sa.text("UPDATE api_keys SET created_by = :creator WHERE id = :id AND created_by IS NULL"),
+            [{"id": key_id, "creator": actor[len(API_ACTOR) :][:36]} for key_id, actor in made],
+        )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("api_keys") as batch:
         batch.add_column(sa.Column("created_by", sa.String(length=36), nullable=True))
+    _fill_created_by()
     if op.get_bind().dialect.name == "postgresql":
         _change_indexes_concurrently(drop=False)
     else:

@@ -41,12 +41,19 @@ class ApiKeys(MethodView):
         """Create an API key
 
         The answer carries the key itself, once: it is stored only as a hash. An admin key may create keys of
-        any scope, `admin` included (admin is the top scope). Audited as `api_key.created`.
+        any scope, `admin` included (admin is the top scope). The name may hold no control or format characters.
+        An organization holds at most 100 keys that are not revoked: beyond, 422 `too_many_keys` (revoke one it
+        no longer uses). The new key's `created_by` is the key that created it. Audited as `api_key.created`.
         """
         caller = current_caller()
         session = db.session()
         api_key, secret = api_keys.new_api_key(
-            session, org_id=caller.org_id, actor=caller.actor, name=fields["name"], scopes=fields["scopes"]
+            session,
+            org_id=caller.org_id,
+            actor=caller.actor,
+            name=fields["name"],
+            scopes=fields["scopes"],
+            created_by=caller.key_id,
         )
         session.commit()
         return {"id": api_key.id, "key": secret, "name": api_key.name, "scopes": api_key.scope_list}

@@ -87,7 +87,13 @@ def list_organizations(session: Session) -> list[Organization]:
 
 
 def create_api_key(
-    session: Session, *, org_id: str, scopes: list[str], actor: str = "cli", name: str | None = None
+    session: Session,
+    *,
+    org_id: str,
+    scopes: list[str],
+    actor: str = "cli",
+    name: str | None = None,
+    created_by: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; return the row and the key itself, which is shown once and never stored."""
     if session.get(Organization, org_id) is None:
@@ -98,7 +104,12 @@ def create_api_key(
         raise Unprocessable(f"scopes must be among {', '.join(SCOPES)}", code="invalid_scopes")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey(
-        org_id=org_id, key_hash=hash_api_key(secret), prefix=secret[:10], scopes=",".join(wanted), name=name
+        org_id=org_id,
+        key_hash=hash_api_key(secret),
+        prefix=secret[:10],
+        scopes=",".join(wanted),
+        name=name,
+        created_by=created_by,
     )
     session.add(api_key)
     session.flush()

@@ -8,6 +8,7 @@ objects answer 404.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,26 +88,45 @@ class KeyCache:
     """Known keys' callers, for ``API_KEY_CACHE_SECONDS`` (5 s by default); unknown keys are never cached.
 
     The cache only saves a query on the verify path: a key revoked in the database stops working on
-    every instance within that bound. :meth:`peek` answers from the cache alone, without a request or a
-    database (the verification endpoint uses it, and :meth:`remember` for what it read itself).
+    every instance within that bound, counted from the read that found it active. :meth:`peek` answers
+    from the cache alone, without a request or a database (the verification endpoint uses it, and
+    :meth:`remember` for what it read itself).
+
+    A key revoked through this process stops here at once: :meth:`forget_key` drops it and remembers, for
+    ``ttl``, that it was revoked, so that a request that read the key as active before the revocation
+    committed, and remembers it after, cannot put it back.
     """
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, ttl_seconds: float):
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl_seconds
+        self.clock = clock
         self._callers: dict[str, tuple[Caller, float]] = {}
         self._uses: dict[str, float] = {}
+        #: Keys revoked through this process in the last ``ttl``: key id → when.
+        self._revoked: dict[str, float] = {}
+        self._lock = threading.Lock()  # forget_key and remember: never on the path of a cache hit
 
     def forget_key(self, key_id: str) -> None:
-        """Drop a key revoked through this process at once (other processes drop it within ``ttl``)."""
-        for digest, (caller, _) in list(self._callers.items()):
-            if caller.key_id == key_id:
-                self._callers.pop(digest, None)
+        """Drop a key revoked through this process, at once and for good (other processes: within ``ttl``).
+
+        Call it after the revocation committed: a read from then on finds the key revoked. A read from
+        before may still be on its way to :meth:`remember`, which refuses it for ``ttl``; after that, an
+        entry it would make has expired already (entries live ``ttl`` from their read).
+        """
+        now = self.clock()
+        with self._lock:
+            # Only the last ``ttl``'s revocations: as many as admin keys can make within their rate limit.
+            self._revoked = {key: at for key, at in self._revoked.items() if now - at < self.ttl}
+            self._revoked[key_id] = now
+            for digest, (caller, _) in list(self._callers.items()):
+                if caller.key_id == key_id:
+                    self._callers.pop(digest, None)
 
     def use_due(self, key_id: str) -> bool:
         """True at most once every ``USE_RECORD_SECONDS`` per key: time to write its ``last_used_at``."""
-        now = time.monotonic()
+        now = self.clock()
         last = self._uses.get(key_id)
         if last is not None and now - last < USE_RECORD_SECONDS:
             return False
@@ -117,26 +137,35 @@ class KeyCache:
 
     def peek(self, secret: str) -> Caller | None:
         hit = self._callers.get(hash_api_key(secret))
-        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+        return hit[0] if hit is not None and hit[1] > self.clock() else None
 
     def lookup(self, secret: str) -> Caller | None:
         cached = self.peek(secret)
         if cached is not None:
             return cached
+        read_at = self.clock()
         api_key = find_active_key(db.session(), secret)
         found = None if api_key is None else Caller(api_key.id, api_key.org_id, api_key.scope_set)
-        return self.remember(secret, found)
+        return self.remember(secret, found, read_at=read_at)
 
-    def remember(self, secret: str, caller: Caller | None) -> Caller | None:
-        """Keep ``caller``, just read from the database, for the next requests of ``secret``; forget a
-        key found revoked or unknown. Returns ``caller``."""
+    def remember(self, secret: str, caller: Caller | None, *, read_at: float) -> Caller | None:
+        """Keep ``caller``, read from the database at ``read_at`` (this cache's clock, taken before the
+        read), for the next requests of ``secret`` until ``read_at + ttl``; forget a key found revoked or
+        unknown. A key revoked through this process lately is never kept. Returns ``caller``: the request
+        that read it goes on either way."""
         digest = hash_api_key(secret)
         if caller is None:
             self._callers.pop(digest, None)
-        elif self.ttl > 0:
+            return None
+        expires = read_at + self.ttl
+        if self.ttl <= 0 or expires <= self.clock():
+            return caller
+        with self._lock:
+            if caller.key_id in self._revoked:  # revoked: read before the revocation committed
+                return caller
             if len(self._callers) >= self.MAX_ENTRIES:
                 self._callers.clear()
-            self._callers[digest] = (caller, time.monotonic() + self.ttl)
+            self._callers[digest] = (caller, expires)
         return caller
 
 

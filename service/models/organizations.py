@@ -63,6 +63,11 @@ class ApiKey(Base):
     created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
     @property
+    def creator(self) -> str:
+        """Who created the key: the id of the key that did, through the API, or ``cli``."""
+        return self.created_by or "cli"
+
+    @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split(","))
 

@@ -73,6 +73,7 @@ class Verifier:
         cached = self.keys.peek(secret)
         if cached is not None:
             return cached
+        read_at = self.keys.clock()  # before the read: an entry lives ttl from what it saw
         with self.held.connection() as conn:
             if self.sqlite:
                 conn.execution_options(**{db.DEFERRED_OPTION: True})
@@ -81,7 +82,7 @@ class Verifier:
                 conn.execution_options(**{db.DEFERRED_OPTION: False})
             else:
                 found = find_caller(conn, secret)
-        return self.keys.remember(secret, found)
+        return self.keys.remember(secret, found, read_at=read_at)
 
     def record_key_use(self, key_id: str) -> None:
         """Write the key's ``last_used_at`` (see :mod:`service.domain.api_keys`); a failure is only logged."""
