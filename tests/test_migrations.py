@@ -1,13 +1,15 @@
 """Migrations on databases that hold rows, not only on empty ones: 0005 → 0006 → 0005 → head, devices
-through 0007p and back, assessments through 0007a and back, on SQLite (foreign keys on, as the service runs
-it) and PostgreSQL."""
+through 0007p and back, assessments through 0007a and back, keys through 0008k and 0009s and back, on SQLite
+(foreign keys on, as the service runs it) and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from service.db import make_engine
 from service.db.migrate import downgrade, upgrade
@@ -248,5 +250,117 @@ def test_migration_0007f_adds_the_filing_tables_and_goes_back(fresh_url: str) ->
         upgrade(engine, "0007f")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM filings")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def _seed_keys_0007e(conn: Any) -> None:
+    """An organization with three keys, one revoked, as 0007e stored them; and the audit events of their
+    creation: two on the command line, one through the API by the first key (as 0008k's API wrote it)."""
+    now = {"now": "2026-01-01 00:00:00"}
+    conn.execute(
+        text("INSERT INTO organizations (id, name, contact, created_at) VALUES ('o1', '学校', '010-1', :now)"), now
+    )
+    for key_id, revoked in (("k1", None), ("k2", None), ("k3", "2026-01-02 00:00:00")):
+        conn.execute(
+            text(
+                "INSERT INTO api_keys (id, org_id, key_hash, prefix, scopes, created_at, revoked_at) VALUES "
+                "(:id, 'o1', :hash, 'cg_abc', 'admin', :now, :revoked)"
+            ),
+            {"id": key_id, "hash": key_id * 32, "revoked": revoked, **now},
+        )
+    for seq, (actor, key_id) in enumerate((("cli", "k1"), ("api_key:k1", "k2"), ("cli", "k3")), start=1):
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (org_id, seq, occurred_at, actor, action, object_type, object_id, data, "
+                "prev_hash, hash) VALUES ('o1', :seq, :now, :actor, 'api_key.created', 'api_key', :key, '{}', "
+                ":prev, :hash)"
+            ),
+            {"seq": seq, "actor": actor, "key": key_id, "prev": "0" * 64, "hash": f"{seq}" * 64, **now},
+        )
+
+
+def _keys(conn: Any) -> dict[str, dict[str, Any]]:
+    return {row["id"]: dict(row) for row in conn.execute(text("SELECT * FROM api_keys")).mappings()}
+
+
+def _foreign_keys_hold(conn: Any) -> None:
+    if conn.dialect.name == "sqlite":
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on, as the service runs SQLite
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_migrations_0008k_and_0009s_keep_existing_keys_and_go_back(fresh_url: str) -> None:
+    """Issue 14 and its security review, on a database that holds keys: names and last uses (0008k), which
+    key created each (0009s, from the audit trail) and the lists' indexes; down to 0007e and up again,
+    SQLite with its foreign keys on."""
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine, "0007e")
+        with engine.begin() as conn:
+            _seed_keys_0007e(conn)
+        upgrade(engine, "0008k")
+        with engine.begin() as conn:
+            keys = _keys(conn)
+            assert set(keys) == {"k1", "k2", "k3"} and keys["k3"]["revoked_at"] is not None
+            assert all(key["name"] is None and key["last_used_at"] is None for key in keys.values())
+            conn.execute(
+                text("UPDATE api_keys SET name = '东门', last_used_at = :now WHERE id = 'k1'"), {"now": "2026-01-03"}
+            )
+            _foreign_keys_hold(conn)
+        upgrade(engine, "0009s")
+        with engine.connect() as conn:
+            keys = _keys(conn)
+            assert {key_id: key["created_by"] for key_id, key in keys.items()} == {"k1": None, "k2": "k1", "k3": None}
+            assert keys["k1"]["name"] == "东门"
+            indexes = {index["name"] for index in inspect(conn).get_indexes("subjects")}
+            assert "ix_subjects_org_created_id" in indexes
+            _foreign_keys_hold(conn)
+        downgrade(engine, "0008k")
+        with engine.connect() as conn:
+            keys = _keys(conn)
+            assert "created_by" not in keys["k1"] and keys["k1"]["name"] == "东门" and len(keys) == 3
+            assert "ix_subjects_org_created_id" not in {i["name"] for i in inspect(conn).get_indexes("subjects")}
+            _foreign_keys_hold(conn)
+        downgrade(engine, "0007e")
+        with engine.connect() as conn:
+            keys = _keys(conn)
+            assert set(keys) == {"k1", "k2", "k3"} and "name" not in keys["k1"] and "last_used_at" not in keys["k1"]
+            assert keys["k3"]["revoked_at"] is not None and keys["k2"]["key_hash"] == "k2" * 32
+            assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 3
+            _foreign_keys_hold(conn)
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert {key_id: key["created_by"] for key_id, key in _keys(conn).items()}["k2"] == "k1"
+            _foreign_keys_hold(conn)
+    finally:
+        engine.dispose()
+
+
+def test_migration_0009s_rebuilds_an_index_a_failed_concurrent_build_left_invalid(fresh_url: str) -> None:
+    """PostgreSQL builds 0009s's indexes concurrently, outside a transaction: a build that failed leaves an
+    invalid index of that name behind, which a second run must rebuild, never take for done."""
+    if fresh_url.startswith("sqlite"):
+        pytest.skip("SQLite builds indexes inside the migration's transaction: nothing is left half-built")
+    engine = make_engine(fresh_url)
+    try:
+        upgrade(engine, "0008k")
+        with engine.begin() as conn:
+            _seed_keys_0007e(conn)
+            for subject_id in ("s1", "s2"):
+                conn.execute(
+                    text("INSERT INTO subjects (id, org_id, created_at) VALUES (:id, 'o1', '2026-01-01')"),
+                    {"id": subject_id},
+                )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with pytest.raises(IntegrityError):  # two subjects of one organization: the unique build fails
+                conn.execute(text("CREATE UNIQUE INDEX CONCURRENTLY ix_subjects_org_created_id ON subjects (org_id)"))
+            valid = "SELECT indisvalid FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid WHERE relname = :name"
+            assert conn.execute(text(valid), {"name": "ix_subjects_org_created_id"}).scalar_one() is False
+        upgrade(engine, "0009s")
+        with engine.connect() as conn:
+            assert conn.execute(text(valid), {"name": "ix_subjects_org_created_id"}).scalar_one() is True
+            [index] = [i for i in inspect(conn).get_indexes("subjects") if i["name"] == "ix_subjects_org_created_id"]
+            assert index["column_names"] == ["org_id", "created_at", "id"] and not index["unique"]
     finally:
         engine.dispose()
