@@ -140,3 +140,27 @@ def test_another_organization_sees_nothing(tenant: Tenant, other_tenant: Tenant)
     assert (by_subject["decision"], by_subject["reason"]) == ("deny", "no_consent")
     assert tenant.get(f"/v1/consents/{consent_id}", scope="consents").json["status"] == "active"
     assert tenant.get(f"/v1/subjects/{subject_id}", scope="consents").json["external_ref"] == "shared-ref"
+
+
+def test_filtering_consents_by_another_organizations_subject_or_purpose_finds_nothing(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """The filters narrow the caller's own consents; they never reach into another organization's."""
+    tenant.purpose()
+    subject_id = tenant.subject()["id"]
+    assert tenant.consent(subject_id).status_code == 201
+    other_tenant.purpose("door_access")  # the same purpose code, in their own catalog
+    theirs = other_tenant.subject()["id"]
+    assert other_tenant.consent(theirs).status_code == 201
+    for query in (
+        f"subject_id={subject_id}",
+        f"subject_id={subject_id}&purpose=door_access",
+        f"subject_id={subject_id}&status=active",
+    ):
+        answer = other_tenant.get(f"/v1/consents?{query}", scope="consents")
+        assert answer.status_code == 200 and answer.json == {"items": [], "next_cursor": None}, query
+    by_purpose = other_tenant.get("/v1/consents?purpose=door_access", scope="consents").json["items"]
+    assert [c["subject_id"] for c in by_purpose] == [theirs]
+    assert [
+        c["subject_id"] for c in tenant.get("/v1/consents?purpose=door_access", scope="consents").json["items"]
+    ] == [subject_id]
