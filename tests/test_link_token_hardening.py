@@ -1,18 +1,21 @@
-"""Link tokens in URLs (``/report/<token>``, ``/g/<token>``, ``/p/<token>``) never reach the logs, and a report
+"""Link tokens in URLs (``/report/<token>``, ``/g/<token>``, ``/p/<token>``) never reach the logs; a report
 link has one spelling: any other (padded, another alphabet, stray bits, the high-S twin of its signature)
-answers the invalid link's 404 page, never an error."""
+answers the invalid link's 404 page, never an error; and an organization can revoke its report links."""
 
 from __future__ import annotations
 
 import base64
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from service.domain.report_links import issue_report_link, revoke_report_links
+from service.errors import Conflict
 from service.keys.report_links import encode_report_link
 from service.keys.signing import issuer, key_set
 from service.keys.tokens import P256_ORDER, b64url
@@ -118,3 +121,84 @@ def test_an_unhandled_exception_on_a_token_route_logs_the_route_never_the_token(
         assert "a failure inside the page" in logged  # the exception itself is still logged, with its traceback
         for secret in (report_token, report_token.rsplit(".", 1)[1], page_token):
             assert secret not in logged, rule
+
+
+# --- Report links are revoked all at once (S2) -----------------------------------------------------------
+
+
+def _events(tenant: Tenant, action: str) -> list[dict[str, Any]]:
+    return [e for e in tenant.get("/v1/audit/events").json["events"] if e["action"] == action]
+
+
+def test_revoking_report_links_stops_every_link_issued_so_far(
+    tenant: Tenant, other_tenant: Tenant, app: Flask, client: FlaskClient
+) -> None:
+    issued = tenant.post("/v1/reports/compliance/links", {"hours": 24}).json["url"]
+    path = "/report/" + issued.rsplit("/", 1)[1]
+    theirs = "/report/" + _link_token(app, other_tenant.org_id)
+    assert client.get(path).status_code == 200 and client.get(theirs).status_code == 200
+    assert tenant.delete("/v1/reports/compliance/links", scope="admin").status_code == 204
+    _invalid_page(client, path)
+    assert client.get(theirs).status_code == 200  # another organization's links are theirs to revoke
+    [event] = _events(tenant, "report_links.revoked")
+    assert event["actor"].startswith("api_key:") and event["object_id"] == tenant.org_id
+
+
+def _signed_at(app: Flask, org_id: str, issued_at: datetime) -> str:
+    with app.app_context():
+        return encode_report_link(
+            key_set(),
+            issuer=issuer(),
+            org_id=org_id,
+            link_id=f"link-{issued_at.timestamp()}",
+            issued_at=issued_at,
+            expires_at=issued_at + timedelta(hours=2),
+        )
+
+
+def test_links_up_to_the_second_of_the_revocation_stop_and_later_ones_open(
+    tenant: Tenant, app: Flask, client: FlaskClient, db_session: Session
+) -> None:
+    """The revocation is placed ten seconds in the past, rather than waiting for the clock to move on."""
+    now = utcnow().replace(microsecond=0)
+    revoked_at = now - timedelta(seconds=10)
+    revoke_report_links(db_session, org_id=tenant.org_id, actor="cli", now=revoked_at + timedelta(milliseconds=300))
+    db_session.flush()
+    for issued_at in (revoked_at - timedelta(seconds=1), revoked_at):
+        _invalid_page(client, "/report/" + _signed_at(app, tenant.org_id, issued_at))
+    later = "/report/" + _signed_at(app, tenant.org_id, revoked_at + timedelta(seconds=1))
+    assert client.get(later).status_code == 200
+    assert client.get("/report/" + _link_token(app, tenant.org_id)).status_code == 200
+    # A revocation stamped earlier (an instance whose clock is behind) brings no link back to life.
+    revoke_report_links(db_session, org_id=tenant.org_id, actor="cli", now=revoked_at - timedelta(seconds=60))
+    db_session.flush()
+    _invalid_page(client, "/report/" + _signed_at(app, tenant.org_id, revoked_at))
+    assert client.get(later).status_code == 200
+
+
+def test_a_link_asked_for_in_the_second_of_a_revocation_is_refused_not_dead(
+    tenant: Tenant, app: Flask, db_session: Session
+) -> None:
+    now = utcnow().replace(microsecond=0)
+    revoke_report_links(db_session, org_id=tenant.org_id, actor="cli", now=now + timedelta(milliseconds=500))
+    with app.app_context(), pytest.raises(Conflict):
+        issue_report_link(
+            db_session,
+            org_id=tenant.org_id,
+            actor="cli",
+            hours=1,
+            keys=key_set(),
+            issuer=issuer(),
+            public_url="http://consent-gate.test",
+            now=now + timedelta(milliseconds=900),
+        )
+
+
+def test_only_an_admin_key_revokes_report_links(tenant: Tenant, client: FlaskClient) -> None:
+    url = tenant.post("/v1/reports/compliance/links", {"hours": 2}).json["url"]
+    for scope in ("consents", "verify"):
+        refused = tenant.delete("/v1/reports/compliance/links", scope=scope)
+        assert refused.status_code == 403, scope
+    assert client.delete("/v1/reports/compliance/links").status_code == 401
+    assert client.get("/report/" + url.rsplit("/", 1)[1]).status_code == 200
+    assert not _events(tenant, "report_links.revoked")

@@ -313,6 +313,8 @@ def test_migrations_0008k_and_0009s_keep_existing_keys_and_go_back(fresh_url: st
             keys = _keys(conn)
             assert {key_id: key["created_by"] for key_id, key in keys.items()} == {"k1": None, "k2": "k1", "k3": None}
             assert keys["k1"]["name"] == "东门"
+            org = conn.execute(text("SELECT * FROM organizations")).mappings().one()
+            assert org["report_links_valid_after"] is None and org["name"] == "学校"
             indexes = {index["name"] for index in inspect(conn).get_indexes("subjects")}
             assert "ix_subjects_org_created_id" in indexes
             _foreign_keys_hold(conn)
@@ -321,6 +323,8 @@ def test_migrations_0008k_and_0009s_keep_existing_keys_and_go_back(fresh_url: st
             keys = _keys(conn)
             assert "created_by" not in keys["k1"] and keys["k1"]["name"] == "东门" and len(keys) == 3
             assert "ix_subjects_org_created_id" not in {i["name"] for i in inspect(conn).get_indexes("subjects")}
+            org = conn.execute(text("SELECT * FROM organizations")).mappings().one()
+            assert "report_links_valid_after" not in org and org["name"] == "学校"
             _foreign_keys_hold(conn)
         downgrade(engine, "0007e")
         with engine.connect() as conn:

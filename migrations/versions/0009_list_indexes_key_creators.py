@@ -1,4 +1,4 @@
-"""The security review of issue 14: lists read in index order, and which key created a key.
+"""The security review of issue 14: lists read in index order, which key created a key, report links revoked.
 
 - ``ix_<table>_org_created_id`` on ``(org_id, created_at, id)`` for every table the API lists: a page of a
   list is the organization's rows after the cursor in ``(created_at, id)`` order (``service.domain.pages``);
@@ -9,7 +9,10 @@
   line. Keys made before this revision get theirs from the audit trail: the actor of their
   ``api_key.created`` event (``api_key:<id>``), which only the API wrote (the command line's is ``cli``).
 
-Indexes and one nullable column added, filled for the keys the API made: nothing else is rewritten.
+- ``organizations.report_links_valid_after``: report links issued up to this second no longer open
+  (``DELETE /v1/reports/compliance/links``); NULL until the organization first revokes them.
+
+Indexes and two nullable columns added, one filled for the keys the API made: nothing else is rewritten.
 
 Revision ID: 0009s
 Revises: 0008k
@@ -96,8 +99,8 @@ def _fill_created_by() -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.add_column(sa.Column("created_by", sa.String(length=36), nullable=True))
+    op.add_column("api_keys", sa.Column("created_by", sa.String(length=36), nullable=True))
+    op.add_column("organizations", sa.Column("report_links_valid_after", sa.DateTime(), nullable=True))
     _fill_created_by()
     if op.get_bind().dialect.name == "postgresql":
         _change_indexes_concurrently(drop=False)
@@ -107,8 +110,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("created_by")
+    for table, column in (("api_keys", "created_by"), ("organizations", "report_links_valid_after")):
+        if op.get_bind().dialect.name == "sqlite":
+            # In place (SQLite 3.35+): a batch would copy the table and drop the original, which every
+            # table that refers to organizations forbids while foreign keys are on.
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        else:
+            op.drop_column(table, column)
     if op.get_bind().dialect.name == "postgresql":
         _change_indexes_concurrently(drop=True)
     else:

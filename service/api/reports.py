@@ -15,7 +15,7 @@ from schemas.reports import (
 )
 from service import db
 from service.api import Blueprint
-from service.domain.report_links import issue_report_link
+from service.domain.report_links import issue_report_link, revoke_report_links
 from service.keys.api_keys import current_caller
 from service.keys.signing import issuer, key_set
 from service.report.page import compute_report, render_report_page
@@ -83,14 +83,16 @@ class ComplianceReportLinks(MethodView):
     @blp.authorized("admin")
     @blp.arguments(ReportLinkRequestSchema)
     @blp.response(201, ReportLinkSchema, example=REPORT_LINK_EXAMPLE)
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Issue a link that opens the HTML report without an API key
 
         The link opens this organization's report (`/report/<token>`) in any browser until `expires_at`,
         `hours` (1 to 720) from now; anyone who holds it can read the report, so hand it only to the
         compliance officer. It is signed with the service's signing key and cannot be changed to another
-        organization or a later expiry; it stops working when it expires or when its signing key is
-        retired. Each link issued is recorded in the audit trail (`report_link.issued`, with its expiry).
+        organization or a later expiry; it stops working when it expires, when its signing key is retired,
+        or when the organization revokes its links (`DELETE` on this path). Each link issued is recorded in
+        the audit trail (`report_link.issued`, with its expiry).
         """
         caller = current_caller()
         session = db.session()
@@ -106,3 +108,19 @@ class ComplianceReportLinks(MethodView):
         )
         session.commit()
         return {"url": issued.url, "expires_at": issued.expires_at}
+
+    @blp.authorized("admin")
+    @blp.response(204)
+    def delete(self) -> None:
+        """Revoke every link to the report issued so far
+
+        Every link of this organization issued up to this second stops opening (the page answers as for
+        any invalid link); links issued from the next second on open as usual. Use it when a link leaked:
+        links are not stored, so they are revoked all at once, and the compliance officer asks for a new
+        one. Asking for a link within the same second as a revocation answers 409 `conflict`. Recorded in
+        the audit trail (`report_links.revoked`).
+        """
+        caller = current_caller()
+        session = db.session()
+        revoke_report_links(session, org_id=caller.org_id, actor=caller.actor)
+        session.commit()

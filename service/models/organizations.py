@@ -23,6 +23,8 @@ class Organization(Base):
     #: Where people complain or exercise their rights (PIPL Art. 50).
     complaint_channel: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Report links issued up to this second no longer open (``DELETE /v1/reports/compliance/links``).
+    report_links_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def pipo(self) -> dict[str, str] | None:

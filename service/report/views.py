@@ -1,7 +1,8 @@
 """``/report/<token>``: one organization's compliance report, opened through a signed, expiring link.
 
 The token is all the page asks for, so anything wrong with it (forged, altered, expired, signed by a
-retired key, a consent token, an organization gone) answers the same 404 page, which says nothing about
+retired key, revoked with all the organization's links, a consent token, an organization gone) answers
+the same 404 page, which says nothing about
 why. The token is in the URL: the answer is never cached (``no-store``), never sent on in ``Referer``
 (``no-referrer``), never indexed (``X-Robots-Tag``), never framed, and loads nothing.
 """
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, render_template, request
 
 from service import db
+from service.domain.report_links import revoked
 from service.guardian.views import protect_page
 from service.keys.report_links import InvalidReportLink, decode_report_link
 from service.keys.signing import issuer, key_set
@@ -38,7 +40,8 @@ def show(token: str) -> Response:
     except InvalidReportLink:
         return _invalid(locale)
     org_id = claims["sub"]
-    if db.session().get(Organization, org_id) is None:
+    org = db.session().get(Organization, org_id)
+    if org is None or revoked(org, claims["iat"]):
         return _invalid(locale)
     expires_at = datetime.fromtimestamp(claims["exp"], UTC)
     html = render_report_page(compute_report(org_id), locale, link_expires_at=expires_at)
