@@ -22,6 +22,11 @@ class Operation:
     request: Any = None
     response: Any = None
     errors: tuple[str, ...] = ()
+    #: The media type of a success answer its view documents without a schema: a text answer (whose
+    #: ``response`` is its text), a binary one (no example), a free-form JSON object (the default).
+    media: str | None = None
+    #: Other media types the success answer may take (``?format=csv``), each with its example.
+    other_media: tuple[tuple[str, Any], ...] = ()
 
 
 #: A consent token as issued, signed by a key that signs nothing else.
@@ -100,6 +105,14 @@ AUDIT_LINE = (
     '"object_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", "object_type": "organization", '
     '"occurred_at": "2026-11-27T16:33:37+00:00", "org_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", '
     '"prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "seq": 1}\n'
+)
+
+AUDIT_CSV = (
+    "org_id,seq,occurred_at,actor,action,object_type,object_id,data,prev_hash,hash\n"
+    "e8074a9c-f720-4d81-a489-5f297b253ed0,1,2026-11-27T16:33:37+00:00,cli,organization.created,organization,"
+    'e8074a9c-f720-4d81-a489-5f297b253ed0,"{""name"": ""阳光小学 Sunrise Primary School""}",'
+    "0000000000000000000000000000000000000000000000000000000000000000,"
+    "fee9720dff91f7fd4ccfdf3f171985fb34d4e4b9fbb8f297deb8f05bb695b19a\n"
 )
 
 QR_SVG = (
@@ -905,13 +918,17 @@ OPERATIONS: dict[str, Operation] = {
         },
         errors=("request_not_pending", "sms_budget_exhausted", "phone_erased"),
     ),
-    "GET /v1/assessments/export": Operation(response=ASSESSMENT_LINE),
-    "GET /v1/audit/export": Operation(response=AUDIT_LINE),
-    "GET /v1/status-lists/{list_id}": Operation(response=STATUS_LIST_JWT),
-    "GET /v1/guardian-requests/{request_id}/qr.svg": Operation(response=QR_SVG, errors=("request_not_pending",)),
+    "GET /v1/assessments/export": Operation(response=ASSESSMENT_LINE, media="application/x-ndjson"),
+    "GET /v1/audit/export": Operation(
+        response=AUDIT_LINE, media="application/x-ndjson", other_media=(("text/csv", AUDIT_CSV),)
+    ),
+    "GET /v1/status-lists/{list_id}": Operation(response=STATUS_LIST_JWT, media="application/statuslist+jwt"),
+    "GET /v1/guardian-requests/{request_id}/qr.svg": Operation(
+        response=QR_SVG, media="image/svg+xml", errors=("request_not_pending",)
+    ),
     # A PNG and an HTML page: no example in the spec.
-    "GET /v1/guardian-requests/{request_id}/qr.png": Operation(errors=("request_not_pending",)),
-    "GET /v1/reports/compliance.html": Operation(),
+    "GET /v1/guardian-requests/{request_id}/qr.png": Operation(media="image/png", errors=("request_not_pending",)),
+    "GET /v1/reports/compliance.html": Operation(media="text/html"),
     # The answer's example is on the view (REPORT_LINK_EXAMPLE), which the plugin keeps.
     "POST /v1/reports/compliance/links": Operation(request={"hours": 72, "lang": "zh-CN"}),
     "GET /v1/consent-events": Operation(
@@ -1136,7 +1153,7 @@ OPERATIONS.update(
             request={"name": "东门闸机 gate terminals", "scopes": ["verify"]},
             response={
                 "id": _KEY["id"],
-                "key": "cg_Xk3q9Tz.mS1lq0V6yQn4bJ8wR2tD5pF7hK9cE3aZ",
+                "key": "cg_Xk3q9TzmS1lq0V6yQn4bJ8wR2tD5pF7hK9cE3aZ-u_W",
                 "name": _KEY["name"],
                 "scopes": ["verify"],
             },
