@@ -42,12 +42,21 @@ COMPONENT_CODES: dict[int, tuple[str, ...]] = {
     503: ("service_unavailable",),
 }
 
-#: The headers an error status carries, whichever code answers it.
+#: The headers an error status carries, whichever code answers it. A 503 keeps the ``Retry-After`` the rate
+#: limiter sends with the answers it counts (``service.headers`` drops it from every other status).
 ERROR_HEADERS: dict[int, dict[str, Any]] = {
     429: {
         "Retry-After": {
             "description": "Seconds to wait before trying again",
             "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds until the rate limiter's window resets, on the operations it counts: "
+            "a time to try again",
+            "required": False,
             "schema": {"type": "integer", "minimum": 1},
         }
     },
