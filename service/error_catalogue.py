@@ -2,8 +2,9 @@
 
 The spec lists it (``info.description``, and each operation's error examples), the README repeats it under
 "Error codes", and ``tests/test_spec_examples.py`` keeps both, and ``service.errors.ERROR_CODES``, in step
-with this table. A new code goes here first: its status, one line for people, and the message an example
-shows (the meaning when none is given).
+with this table; ``tests/test_app.py`` scans the code for every code it answers with, and the status of
+each. A new code goes here first: its status, one line for people, and the message an example shows (the
+meaning when none is given).
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 
 An entry per operation, keyed ``"METHOD /path"`` with the path as the spec writes it
 (``/v1/consents/{consent_id}``): ``request``, the JSON body of an operation that takes one; ``response``,
-its success answer (JSON, or the text of a text answer); ``errors``, the error codes it can answer beyond
-those its statuses always stand for (``documentation.DEFAULT_CODES``: 401 ``unauthorized``, 404
-``not_found``, 422 ``validation_error`` ...). Each code's status comes from ``service.error_catalogue``.
+its success answer (JSON, or the text of a text answer); ``media``, that answer's media type when the view
+documents it without a schema; ``errors``, the error codes it can answer beyond those its statuses always
+stand for (``documentation.DEFAULT_CODES``: 401 ``unauthorized``, 404 ``not_found``, 422
+``validation_error`` ...) and those every operation of its kind answers, which the plugin adds itself
+(``documentation.implied_codes``: a list's 422 ``invalid_cursor``, the rate limiter's 429, the database's
+503). Each code's status comes from ``service.error_catalogue``.
 
 ``tests/test_spec_examples.py`` fails for an operation without an entry, for a request example its schema
 does not load, for an answer its schema does not load, and for a code missing from the catalogue. The
