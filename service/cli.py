@@ -500,7 +500,7 @@ def _print_report_link(org_id: str, hours: int, lang: str | None) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (a production WSGI server).
 
-    It refuses to start on a database that was never migrated (run consent-gate db upgrade first). In
+    It refuses a database never migrated or behind this version (run consent-gate db upgrade first). In
     development, links point to the host and port served unless PUBLIC_URL is set, and the address is
     recorded in the instance folder (served-url) for the other commands' links.
     """
