@@ -10,11 +10,15 @@ if TYPE_CHECKING:  # the offline verifier imports service.* without Flask or SQL
     from flask import Flask
     from sqlalchemy.exc import DBAPIError, IntegrityError
 
+#: The one version: the package's (pyproject reads it from here), ``consent-gate --version`` and the spec's
+#: ``info.version``. The contract is v2 (DESIGN.md); its paths stay under ``/v1``.
+__version__ = "2.0.0"
+
 log = logging.getLogger(__name__)
 
 API_SETTINGS = {
     "API_TITLE": "Consent Gate",
-    "API_VERSION": "v1",
+    "API_VERSION": __version__,
     "OPENAPI_VERSION": "3.1.0",
     "OPENAPI_URL_PREFIX": "/",
     "OPENAPI_JSON_PATH": "openapi.json",
@@ -23,7 +27,7 @@ API_SETTINGS = {
             "description": "Issues, verifies and revokes separate, purpose-scoped consent for processing a "
             "person's face, runs the guardian flow for children under 14, and keeps the records the "
             "facial-recognition Measures and the PIPL ask for. Every error answers with "
-            "`{code, status, message, errors}`; `code` is stable.",
+            "`{code, status, message, errors?, request_id}`; `code` is stable.",
         }
     },
 }

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from datetime import datetime
-from importlib import metadata
 from typing import Any
 
 import click
@@ -28,14 +28,15 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head", show_default=True, help="The migration to stop at.")
 @click.option("--verbose", is_flag=True, help="Log each migration as Alembic applies it.")
 @with_appcontext
 def db_upgrade(revision: str, verbose: bool) -> None:
-    """Apply the Alembic migrations, then encrypt what earlier versions stored in clear (R14).
+    """Create or update the database's tables, then encrypt people's data that earlier versions kept in clear.
 
     It prints one line, the revision the database is at, and a second one only when it encrypted people's
-    data; ``--verbose`` adds Alembic's log of each step.
+    data; --verbose adds the log of each migration step. Run it once, before starting the new version's
+    instances.
     """
     from sqlalchemy import inspect
 
@@ -43,9 +44,14 @@ def db_upgrade(revision: str, verbose: bool) -> None:
     if not verbose:
         alembic_log.setLevel(logging.WARNING)  # before importing alembic, which logs as it loads
     try:
+        from alembic.util import CommandError
+
         from service.db.migrate import current_revision, upgrade
 
-        upgrade(db.engine(), revision)
+        try:
+            upgrade(db.engine(), revision)
+        except CommandError as exc:  # an unknown or misspelt --revision
+            raise click.ClickException(f"cannot upgrade to {revision!r}: {exc}") from exc
         at = current_revision(db.engine())
     finally:
         alembic_log.setLevel(logging.NOTSET)
@@ -77,9 +83,9 @@ def subjects_group() -> None:
 @subjects_group.command("encrypt")
 @with_appcontext
 def subjects_encrypt() -> None:
-    """Encrypt references and birth dates still in clear (after `alembic upgrade` run outside the app).
+    """Encrypt references and birth dates still in clear (after running alembic upgrade by hand).
 
-    `consent-gate db upgrade` does it already; running it again changes nothing.
+    consent-gate db upgrade does it already; running it again changes nothing.
     """
     from service.domain.subjects_at_rest import count_clear_subjects
 
@@ -222,6 +228,40 @@ def keys_revoke(key_id: str) -> None:
     click.echo(f"key {api_key.id} revoked at {api_key.revoked_at.isoformat() if api_key.revoked_at else '?'}")
 
 
+@keys_group.command("init-signing")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def keys_init_signing(path: str) -> None:
+    """Create a signing key file for production (SIGNING_KEY_FILE), mode 0600.
+
+    It needs no configuration and no database, and never overwrites a file: to add a key to an existing
+    file, use keys rotate-signing. Copy the file to every instance (they must share it), and back it up.
+    """
+    from service.keys.tokens import create_key_file
+
+    try:
+        kid = create_key_file(path)
+    except FileExistsError as exc:
+        raise click.ClickException(
+            f"{path} already exists: it is left as it is (keys rotate-signing adds a new key to it)"
+        ) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {path}: {exc.strerror or exc}") from exc
+    click.echo(f"wrote a new ES256 signing key ({kid}) to {path}, mode 0600")
+    click.echo(f"set CONSENT_GATE_SIGNING_KEY_FILE={os.path.abspath(path)} on every instance", err=True)
+
+
+@keys_group.command("init-data-key")
+def keys_init_data_key() -> None:
+    """Print a new DATA_KEY: 32 random bytes, base64-encoded.
+
+    Set it as CONSENT_GATE_DATA_KEY on every instance, and keep a copy with the backups: without it
+    people's references, birth dates and phone numbers cannot be read. It needs no configuration.
+    """
+    from service.keys.crypto import generate_data_key
+
+    click.echo(generate_data_key())
+
+
 @keys_group.command("rotate-signing")
 @with_appcontext
 def keys_rotate_signing() -> None:
@@ -311,14 +351,22 @@ def audit_checkpoint() -> None:
 
 
 @audit_group.command("export")
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Only events from this day or moment (UTC) on.",
+)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--org", "org_id", default=None, help="One organization's id; all of them by default.")
 @with_appcontext
 def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
     """Write the audit trail (records of processing) to standard output as JSON lines or CSV."""
     from service.domain.audit_records import export_events
+    from service.domain.organizations import get_organization
 
+    if org_id is not None:
+        get_organization(db.session(), org_id)  # an unknown one is an error, not an empty export
     for chunk in export_events(db.session(), org_id=org_id, since=since, fmt=fmt):
         click.echo(chunk, nl=False)
 
@@ -326,12 +374,12 @@ def audit_export(since: Any, fmt: str, org_id: str | None) -> None:
 @click.command("sweep")
 @with_appcontext
 def sweep() -> None:
-    """End overdue consents (R8) and guardian requests, each with its audit event; run it from cron.
+    """End consents and guardian requests past their time, each with its audit event; run it from cron.
 
-    It owes the deletions of consents whose allows raced their end and records each deletion that became
-    overdue (R13) once, as ``deletion.overdue``. It also clears the phone lookups that erased guardians'
-    SMS records kept for the allowance's hour, and records each organization's count of people with an
-    active consent for the day (R12: run it daily, for the day the filing threshold is crossed to be known).
+    Run it every 5 minutes (see the README's "Production"). It also records the face-data deletions owed
+    and those now overdue (as deletion.overdue events), clears the phone lookups kept for erased
+    guardians' SMS allowance, and records each organization's count of people with an active consent for
+    the day, which tells when the filing threshold was crossed.
     """
     from service.domain.consent_lifecycle import expire_overdue
     from service.domain.deletions import owe_late_allows, record_overdue
@@ -386,12 +434,12 @@ def sweep() -> None:
 def report(org_id: str | None, link: bool, hours: int | None, lang: str | None) -> None:
     """Print the compliance report of each organization as JSON (filing status, assessments, devices).
 
-    ``filing.status`` is ``not_required``, ``due``, ``overdue`` or ``filed`` (R12); computing the report
-    records the day's count of people with an active consent.
+    filing.status is not_required, due, overdue or filed; computing the report records the day's count of
+    people with an active consent.
 
-    With ``--link``, print instead a signed URL (on ``PUBLIC_URL``) that opens one organization's HTML
-    report in a browser, without an API key, for ``--hours``; each link is recorded in that organization's
-    audit trail. ``--org`` may be left out when there is only one organization.
+    With --link, print instead a signed URL (on PUBLIC_URL) that opens one organization's HTML report in a
+    browser, without an API key, for --hours; each link is recorded in that organization's audit trail.
+    --org may be left out when there is only one organization.
     """
     from sqlalchemy import select
 
@@ -446,9 +494,11 @@ def _print_report_link(org_id: str, hours: int, lang: str | None) -> None:
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="The address to listen on (0.0.0.0 behind a proxy)."
+)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 @click.option(
     "--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads per worker (gthread when > 1)."
 )
@@ -456,20 +506,66 @@ def _print_report_link(org_id: str, hours: int, lang: str | None) -> None:
 def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (a production WSGI server).
 
-    In development, guardians' links point to the host and port served unless PUBLIC_URL is set.
+    It refuses a database never migrated or behind this version (run consent-gate db upgrade first). In
+    development, links point to the host and port served unless PUBLIC_URL is set, and the address is
+    recorded in the instance folder (served-url) for the other commands' links.
     """
+    from service.config import record_served_url
     from service.server import run_gunicorn
 
+    served: dict[str, Any] = {}
     if current_app:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
     else:
         info = ctx.ensure_object(ScriptInfo)
         if isinstance(info, AppLoader):
-            info.overrides.update(served_settings(host, port))
+            served = served_settings(host, port)
+            info.overrides.update(served)
         app = info.load_app()
     # The app has been built once here already: configuration is valid and the signing key exists
     # before any worker starts.
+    problem = schema_problem(app.extensions["consent_gate.engine"])
+    if problem:
+        raise click.ClickException(problem)
+    if served:
+        record_served_url(app.instance_path, app.config["PUBLIC_URL"])
     run_gunicorn(host=host, port=port, workers=workers, threads=threads, config=dict(app.config))
+
+
+def schema_problem(engine: Any) -> str | None:
+    """Why the app cannot serve this database's schema, if it cannot: never migrated, or behind this version.
+
+    A database this version does not know the revision of (migrated by a newer version) is served; an
+    unreachable one too, for ``/readyz`` to report until it answers.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    alembic_log = logging.getLogger("alembic")
+    alembic_log.setLevel(logging.WARNING)  # before importing alembic, which logs as it loads
+    try:
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        from service.db.migrate import current_revision, migrations_folder
+
+        try:
+            at = current_revision(engine)
+        except OperationalError as exc:
+            click.echo(f"warning: the database is unavailable for now: {exc.orig or exc}", err=True)
+            return None
+        script = ScriptDirectory(migrations_folder())
+        head = script.get_current_head()
+    finally:
+        alembic_log.setLevel(logging.NOTSET)
+    if at == head:
+        return None
+    if at == "base":
+        return "the database has no tables yet: run `consent-gate db upgrade` first"
+    try:
+        script.get_revision(at)
+    except CommandError:  # newer than this version: its own instances migrated it
+        return None
+    return f"the database is at revision {at}, this version needs {head}: run `consent-gate db upgrade` first"
 
 
 def served_settings(host: str, port: int) -> dict[str, Any]:
@@ -516,7 +612,7 @@ class ConsentGateGroup(click.Group):
     """Our commands only; a rule saying no or a refused setting ends with a message, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import ArgumentError, OperationalError
+        from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
         from service.config import ConfigError
         from service.errors import DomainError
@@ -531,15 +627,33 @@ class ConsentGateGroup(click.Group):
             raise ConfigRefused(str(exc)) from exc
         except ArgumentError as exc:
             raise ConfigRefused(f"CONSENT_GATE_DATABASE_URL: {exc}") from exc
-        except OperationalError as exc:
+        except (OperationalError, ProgrammingError) as exc:
+            missing = missing_table(exc)
+            if missing:
+                raise click.ClickException(
+                    f"the database has no table {missing}: run `consent-gate db upgrade` first"
+                ) from exc
+            if isinstance(exc, ProgrammingError):
+                raise
             raise click.ClickException(f"the database is unavailable: {exc.orig or exc}") from exc
 
 
+def missing_table(error: Exception) -> str | None:
+    """The table a statement failed for lack of (a database never migrated, or behind), if that is why."""
+    orig = getattr(error, "orig", None)
+    text = str(orig or error).splitlines()[0] if str(orig or error) else ""
+    if getattr(orig, "sqlstate", None) == "42P01":  # PostgreSQL: undefined_table
+        quoted = text.split('"')
+        return quoted[1] if len(quoted) > 2 else "it needs"
+    if text.startswith("no such table: "):  # SQLite
+        return text.removeprefix("no such table: ")
+    return None
+
+
 def _version() -> str:
-    try:
-        return metadata.version("consent-gate")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+    from service import __version__
+
+    return __version__
 
 
 @click.group(
@@ -556,21 +670,65 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = AppLoader()
 
 
-def _openapi_commands() -> click.Group:
-    from flask_smorest.spec import openapi_cli
+@click.group("openapi")
+def openapi_group() -> None:
+    """The API's OpenAPI document."""
 
-    return openapi_cli
+
+@openapi_group.command("write")
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True)
+@click.argument("output_file", type=click.File("w", encoding="utf-8"))
+@with_appcontext
+def openapi_write(fmt: str, output_file: Any) -> None:
+    """Write the OpenAPI document, as /openapi.json serves it, to OUTPUT_FILE (- for standard output).
+
+    make openapi writes the committed copy, openapi/openapi.json, with it.
+    """
+    from flask import json as flask_json
+
+    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
+    click.echo(flask_json.dumps(spec, indent=2, sort_keys=False), file=output_file)
 
 
-for _command in (*COMMANDS, _openapi_commands()):  # ``openapi write``: the committed spec (make openapi)
+for _command in (*COMMANDS, openapi_group):
     cli.add_command(_command)
+
+
+#: prometheus_client's files in ``PROMETHEUS_MULTIPROC_DIR``: counters, gauges, histograms, one per process.
+METRICS_FILES = ("counter_*.db", "gauge_*.db", "histogram_*.db", "summary_*.db")
+
+
+def metrics_folder() -> str | None:
+    """Prepare ``PROMETHEUS_MULTIPROC_DIR`` for ``serve``; the folder to remove when the server stops, if ours.
+
+    gunicorn's workers add up their metrics through files in that folder; it must be set before
+    prometheus_client is first imported, so before the app is built. Unset, a private temporary folder is
+    made, and removed when the server stops. Set by the operator, it is theirs, for this instance alone:
+    the files prometheus_client left there by an earlier run are deleted (their counts would be added
+    to this run's), and nothing else.
+    """
+    import glob
+
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not chosen:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="consent-gate-metrics-")
+        return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for pattern in METRICS_FILES:
+        for left in glob.glob(os.path.join(glob.escape(chosen), pattern)):
+            if os.path.isfile(left) and not os.path.islink(left):
+                os.remove(left)
+    return None
 
 
 def main() -> None:
     """The ``consent-gate`` entry point."""
     args = sys.argv[1:]
-    if args[:1] == ["serve"] and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several gunicorn workers share their metrics through files; this must be set before
-        # prometheus_client is first imported, so before the app is built.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="consent-gate-metrics-")
-    cli.main(args=args, prog_name="consent-gate", obj=AppLoader())
+    ours = metrics_folder() if args[:1] == ["serve"] else None
+    master = os.getpid()
+    try:
+        cli.main(args=args, prog_name="consent-gate", obj=AppLoader())
+    finally:
+        # gunicorn's workers are forks of this process, and leave through here too: only the master,
+        # once the server has stopped, removes the folder.
+        if ours and os.getpid() == master:
+            shutil.rmtree(ours, ignore_errors=True)

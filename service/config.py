@@ -14,6 +14,23 @@ ENVIRONMENTS = ("production", "development", "test")
 #: (``consent-gate serve`` uses the host and port it serves instead).
 DEVELOPMENT_PUBLIC_URL = "http://127.0.0.1:8000"
 
+#: Where ``consent-gate serve`` records, in development, the address it serves (in the instance folder):
+#: the other commands, run meanwhile without ``PUBLIC_URL``, make their links on it too.
+SERVED_URL_FILE = "served-url"
+#: The shortest ``METRICS_TOKEN`` production accepts (it guards every organization's counts).
+METRICS_TOKEN_MIN_LENGTH = 32
+METRICS_TOKEN_COMMAND = "openssl rand -hex 32"  # noqa: S105 (a command that makes one, not a token)
+#: A shell command that prints a ``DATA_KEY`` (standard base64 is read like the URL-safe kind).
+DATA_KEY_COMMAND = "openssl rand -base64 32"
+#: The settings that are flask-limiter rate limits ("1200/minute", "10/second;1000/hour").
+RATE_LIMIT_SETTINGS = (
+    "RATE_LIMIT_API",
+    "RATE_LIMIT_VERIFY",
+    "RATE_LIMIT_PUBLIC",
+    "RATE_LIMIT_GUARDIAN",
+    "RATE_LIMIT_PEOPLE",
+)
+
 #: Every setting, with its embedded default. ``None`` means "derived at start-up".
 DEFAULTS: dict[str, Any] = {
     "ENV": "production",
@@ -185,11 +202,14 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
     key_file = settings.get("SIGNING_KEY_FILE")
     if not key_file:
         problems.append(
-            f"{PREFIX}SIGNING_KEY_FILE is not set: give the path of the ES256 signing key file every instance "
-            "shares (no key is generated in production)"
+            f"{PREFIX}SIGNING_KEY_FILE is not set: the path of the ES256 signing key file every instance "
+            "shares; create one with `consent-gate keys init-signing PATH`"
         )
     elif not os.path.isfile(key_file):
-        problems.append(f"{PREFIX}SIGNING_KEY_FILE {key_file} does not exist (no key is generated in production)")
+        problems.append(
+            f"{PREFIX}SIGNING_KEY_FILE {key_file} does not exist (no key is generated in production); "
+            f"create it with `consent-gate keys init-signing {key_file}`"
+        )
     else:
         try:
             with open(key_file, "rb") as handle:
@@ -200,19 +220,23 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
         else:
             if generated:
                 problems.append(
-                    f"{PREFIX}SIGNING_KEY_FILE {key_file} was generated for development: provision a real key"
+                    f"{PREFIX}SIGNING_KEY_FILE {key_file} was generated for development: create a production "
+                    "key with `consent-gate keys init-signing PATH`"
                 )
     data_key = settings.get("DATA_KEY")
     if not data_key:
         problems.append(
-            f"{PREFIX}DATA_KEY is not set: 32 random bytes, base64-encoded, the same for every instance "
-            '(python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())")'
+            f"{PREFIX}DATA_KEY is not set: 32 random bytes, base64-encoded, the same for every instance; "
+            f"print one with `consent-gate keys init-data-key` (or `{DATA_KEY_COMMAND}`)"
         )
     else:
         try:
             DataProtector(data_key)
         except DataKeyError as exc:
-            problems.append(f"{PREFIX}DATA_KEY is unusable: {exc} (32 random bytes, base64-encoded)")
+            problems.append(
+                f"{PREFIX}DATA_KEY is unusable: {exc} (32 random bytes, base64-encoded: "
+                "`consent-gate keys init-data-key` prints one)"
+            )
     public_url = settings.get("PUBLIC_URL")
     if not public_url:
         problems.append(f"{PREFIX}PUBLIC_URL is not set: the https address guardians' links point to")
@@ -236,6 +260,12 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
             for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
             if not settings.get(name)
         )
+    metrics_token = settings.get("METRICS_TOKEN")
+    if metrics_token and len(metrics_token) < METRICS_TOKEN_MIN_LENGTH:
+        problems.append(
+            f"{PREFIX}METRICS_TOKEN has {len(metrics_token)} characters: give at least "
+            f"{METRICS_TOKEN_MIN_LENGTH} random ones (`{METRICS_TOKEN_COMMAND}`), or leave it unset"
+        )
     return problems
 
 
@@ -258,9 +288,12 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill the derived defaults, which all live in the instance folder."""
     settings["INSTANCE_PATH"] = instance_path
     if not settings["PUBLIC_URL"]:
-        settings["PUBLIC_URL"] = DEVELOPMENT_PUBLIC_URL
+        served = served_url(instance_path) if settings["ENV"] == "development" else None
+        settings["PUBLIC_URL"] = served or DEVELOPMENT_PUBLIC_URL
     if not settings["DATABASE_URL"]:
         settings["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "consent-gate.sqlite3")
+    _check_sqlite_folder(settings["DATABASE_URL"])
+    _check_rate_limits(settings)
     if not settings["SMS_OUTBOX"]:
         settings["SMS_OUTBOX"] = os.path.join(instance_path, "sms-outbox.jsonl")
     if not settings["SIGNING_KEY_FILE"]:
@@ -303,3 +336,62 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     if settings["GUARDIAN_AGE"] < 1 or settings["ASSESSMENT_VALID_DAYS"] < 1:
         raise ConfigError("GUARDIAN_AGE and ASSESSMENT_VALID_DAYS must be positive")
     return settings
+
+
+def served_url(instance_path: str) -> str | None:
+    """The address ``consent-gate serve`` last served from this instance folder in development, if any."""
+    try:
+        with open(os.path.join(instance_path, SERVED_URL_FILE), encoding="utf-8") as handle:
+            url = handle.read().strip()
+    except OSError:
+        return None
+    return url if url.startswith(("http://", "https://")) else None
+
+
+def record_served_url(instance_path: str, url: str) -> None:
+    """Record the address served (development), replacing the file at once for commands reading it."""
+    path = os.path.join(instance_path, SERVED_URL_FILE)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(url + "\n")
+    os.replace(temporary, path)
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A SQLite file in a folder that does not exist fails deep in the engine: say so, naming the setting."""
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return  # refused, naming the setting, when the engine is made
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(folder):
+        raise ConfigError(
+            f"{PREFIX}DATABASE_URL names a SQLite file in {folder}, which does not exist: "
+            "create the folder or correct the URL"
+        )
+
+
+def _check_rate_limits(settings: dict[str, Any]) -> None:
+    """Every rate limit parses as flask-limiter reads it: a typo must not switch a limit off."""
+    from limits import parse_many
+
+    for name in RATE_LIMIT_SETTINGS:
+        value = settings[name]
+        try:
+            parsed = parse_many(value) if isinstance(value, str) else []
+        except ValueError:
+            parsed = []
+        if not parsed:
+            raise ConfigError(
+                f"{PREFIX}{name} must be a rate limit such as 600/minute or 10/second;1000/hour, got {value!r}"
+            )
+        if name == "RATE_LIMIT_VERIFY" and len(parsed) != 1:
+            # The verification endpoint's own counter (service/limits/keys.py) applies exactly one.
+            raise ConfigError(f"{PREFIX}{name} must be one rate limit, such as 600000/minute, got {value!r}")

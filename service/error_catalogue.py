@@ -2,8 +2,9 @@
 
 The spec lists it (``info.description``, and each operation's error examples), the README repeats it under
 "Error codes", and ``tests/test_spec_examples.py`` keeps both, and ``service.errors.ERROR_CODES``, in step
-with this table. A new code goes here first: its status, one line for people, and the message an example
-shows (the meaning when none is given).
+with this table; ``tests/test_app.py`` scans the code for every code it answers with, and the status of
+each. A new code goes here first: its status, one line for people, and the message an example shows (the
+meaning when none is given).
 """
 
 from __future__ import annotations
@@ -50,14 +51,22 @@ CATALOGUE: dict[str, ErrorCode] = {
         "The request was well-formed but was unable to be followed due to semantic errors.",
         {"json": {"birth_date": ["Not a valid date."], "face_image": ["Unknown field."]}},
     ),
+    "invalid_cursor": ErrorCode(
+        422,
+        "`cursor` is not a `next_cursor` this list gave (another list's, or altered)",
+        "not a cursor this list gave: pass the `next_cursor` of the last page",
+        {"cursor": ["invalid"]},
+    ),
     "rate_limited": ErrorCode(
         429,
         "Too many requests, or too many SMS to one phone; retry after `Retry-After` seconds",
-        "wait a minute before sending another message of this kind to this phone",
+        "1200 per 1 minute",
     ),
     "internal_error": ErrorCode(500, "An unexpected failure; nothing was changed", "Internal Server Error"),
     "service_unavailable": ErrorCode(
-        503, "The database or another dependency did not answer in time; retry", "Service Unavailable"
+        503,
+        "The database or another dependency did not answer in time; retry",
+        "the database is unavailable; try again",
     ),
     "database_unavailable": ErrorCode(503, "Readiness: the database does not answer", "database unreachable"),
     "idempotency_key_reused": ErrorCode(

@@ -43,6 +43,7 @@ ERROR_CODES = (
     "payload_too_large",
     "unsupported_media_type",
     "validation_error",
+    "invalid_cursor",
     "rate_limited",
     "internal_error",
     "service_unavailable",

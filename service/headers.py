@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
@@ -27,8 +28,11 @@ DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 PAGE_POLICY = "frame-ancestors 'none'"
 #: JSON is UTF-8 (RFC 8259); saying so spares clients that would guess otherwise.
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-#: The verification endpoint's answers (all JSON), precomputed: it skips Flask's hooks.
+#: The verification endpoint's answers (all JSON), precomputed (with HSTS: answer_headers): it skips Flask's hooks.
 ANSWER_HEADERS = (*SECURITY_HEADERS, ("Content-Security-Policy", DATA_POLICY))
+#: Sent when ``PUBLIC_URL`` is https: browsers then reach this host over https only, for a year (pages for
+#: guardians and people carry link tokens, which a downgraded first request would expose).
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 #: The only statuses whose ``Retry-After`` means something to a client.
 RETRY_STATUSES = frozenset({429, 503})
 
@@ -54,9 +58,19 @@ class JsonProvider(DefaultJSONProvider):
         return text
 
 
-def protect_answer(response: Response) -> Response:
+def transport_headers(config: Any) -> tuple[tuple[str, str], ...]:
+    """``Strict-Transport-Security`` when the service is reached over https (``PUBLIC_URL``), else nothing."""
+    return (HSTS,) if urlsplit(config["PUBLIC_URL"]).scheme == "https" else ()
+
+
+def answer_headers(config: Any) -> tuple[tuple[str, str], ...]:
+    """The verification endpoint's headers for this app: :data:`ANSWER_HEADERS`, and HSTS over https."""
+    return (*ANSWER_HEADERS, *transport_headers(config))
+
+
+def protect_answer(response: Response, transport: tuple[tuple[str, str], ...] = ()) -> Response:
     headers = response.headers
-    for name, value in SECURITY_HEADERS:
+    for name, value in (*SECURITY_HEADERS, *transport):
         headers.setdefault(name, value)
     if "Content-Security-Policy" not in headers:
         headers["Content-Security-Policy"] = PAGE_POLICY if response.mimetype == "text/html" else DATA_POLICY
@@ -73,4 +87,5 @@ def init_app(app: Flask) -> None:
     one must see flask-limiter's headers to remove its ``Retry-After``.
     """
     app.json = JsonProvider(app)
-    app.after_request(protect_answer)
+    transport = transport_headers(app.config)
+    app.after_request(lambda response: protect_answer(response, transport))

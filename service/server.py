@@ -19,7 +19,7 @@ class ConsentGateServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            if key == "control_socket_disable" and key not in self.cfg.settings:
+            if key.startswith("control_socket") and key not in self.cfg.settings:
                 continue  # gunicorn before 25.1 has no control socket
             self.cfg.set(key, value)
 
@@ -62,6 +62,11 @@ def _child_exit(_server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+def control_socket_path(instance_path: str, port: int) -> str:
+    """The gunicorn control socket of the instance serving ``port`` (``gunicornc -s PATH``), mode 0600."""
+    return os.path.join(os.path.abspath(instance_path), f"gunicorn-{port}.ctl")
+
+
 def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: dict[str, Any]) -> None:
     options = {
         "bind": f"{host}:{port}",
@@ -76,9 +81,9 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: di
         "worker_tmp_dir": WORKER_TMP_DIR if os.path.isdir(WORKER_TMP_DIR) else None,
         "graceful_timeout": 10,
         "child_exit": _child_exit,
-        # gunicorn 25.1+ opens a control socket (for gunicornc) at one path per user,
-        # $XDG_RUNTIME_DIR/gunicorn.ctl: a second instance on the host would take the first one's over,
-        # and the first to stop would remove it. We manage workers with signals, so there is none.
-        "control_socket_disable": True,
+        # gunicorn 25.1+ opens a control socket (for gunicornc), by default at one path per user,
+        # $XDG_RUNTIME_DIR/gunicorn.ctl, which a second instance on the host would take over (and the first
+        # to stop would remove). One per instance instead: in its instance folder, named by its port.
+        "control_socket": control_socket_path(config["INSTANCE_PATH"], port),
     }
     ConsentGateServer(options, {**config, "WORKER_THREADS": threads}).run()

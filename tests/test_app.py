@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import re
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +18,9 @@ from flask.testing import FlaskClient
 
 from service import create_app
 from service.config import ConfigError, from_environment
-from service.errors import ERROR_CODES
+from service.domain.guardian.codes import CodeCheck
+from service.error_catalogue import CATALOGUE
+from service.errors import ERROR_CODES, HTTP_CODES, DomainError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,15 +126,141 @@ def test_every_error_response_is_documented(client: FlaskClient) -> None:
                 assert "404" in statuses, (method, path)
 
 
+@dataclass(frozen=True)
+class CodeUse:
+    """An error code the code answers with, as the scan found it: how it was written, where, and the HTTP
+    status it answers with there when the source says (its class's, a literal's)."""
+
+    code: str
+    pattern: str
+    where: str
+    status: int | None = None
+
+
+#: Codes built by an f-string: the codes each can make. The scan fails on one it does not know.
+BUILT_CODES = {
+    'f"code_{check.value}"': {f"code_{check.value}" for check in CodeCheck if check is not CodeCheck.OK},
+}
+#: Not error answers: SMS delivery outcomes (``GuardianRequest.delivery_error``), the spec's examples.
+NOT_ERROR_ANSWERS = ("service/sms/", "service/api/examples.py")
+_CODE = re.compile(r"[a-z][a-z_]*")
+
+
+def _module_of(source: Path) -> Any:
+    name = ".".join(source.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    return importlib.import_module(name)
+
+
+def _status_of(module: Any, node: ast.expr | None) -> int | None:
+    """The status of the DomainError class ``node`` names in ``module`` (``Conflict``, ``flow.LinkGone``)."""
+    if not isinstance(node, ast.Name | ast.Attribute):
+        return None
+    found: Any = module
+    for part in ast.unparse(node).split("."):  # module attributes only: never a request-bound proxy
+        found = vars(found).get(part) if isinstance(found, types.ModuleType) else None
+    return found.status if isinstance(found, type) and issubclass(found, DomainError) else None
+
+
+def _strings(node: ast.expr) -> list[str]:
+    """The codes a value can be: a string, either branch of ``"a" if … else "b"``."""
+    if isinstance(node, ast.IfExp):
+        return _strings(node.body) + _strings(node.orelse)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CODE.fullmatch(node.value):
+        return [node.value]
+    return []
+
+
+def _uses_in(source: Path) -> Iterator[CodeUse]:
+    module = _module_of(source)
+    text = source.read_text()
+    tree = ast.parse(text)
+    classes = {id(node): cls for cls in ast.walk(tree) if isinstance(cls, ast.ClassDef) for node in ast.walk(cls)}
+
+    def where(node: ast.AST) -> str:
+        return f"{source.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+
+    def enclosing_status(node: ast.AST) -> int | None:
+        cls = classes.get(id(node))
+        return _status_of(module, ast.Name(cls.name)) if cls is not None else None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            callee = None if isinstance(func, ast.Attribute) and ast.unparse(func) == "super().__init__" else func
+            status = _status_of(module, callee) if callee is not None else enclosing_status(node)
+            for keyword in node.keywords:
+                if keyword.arg != "code":
+                    continue
+                if isinstance(keyword.value, ast.JoinedStr):
+                    built = ast.get_source_segment(text, keyword.value)
+                    assert built in BUILT_CODES, f"{where(node)}: teach the scan the codes {built} makes"
+                    for code in BUILT_CODES[built]:
+                        yield CodeUse(code, "f-string", where(node), status)
+                for code in _strings(keyword.value):
+                    yield CodeUse(code, "keyword", where(node), status)
+            if ast.unparse(func).endswith("error_body") and len(node.args) >= 2:
+                first = node.args[0]
+                literal = first.value if isinstance(first, ast.Constant) and isinstance(first.value, int) else None
+                for code in _strings(node.args[1]):
+                    yield CodeUse(code, "error_body", where(node), literal)
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(target, ast.Name) and target.id == "code" for target in targets):
+                cls = classes.get(id(node))
+                in_class_body = cls is not None and node in cls.body
+                pattern = "class attribute" if in_class_body else "assignment"
+                status = enclosing_status(node) if in_class_body else None
+                for code in _strings(node.value):
+                    yield CodeUse(code, pattern, where(node), status)
+        elif isinstance(node, ast.Dict):
+            fields = {
+                key.value: value
+                for key, value in zip(node.keys, node.values, strict=True)
+                if isinstance(key, ast.Constant)
+            }
+            if "code" in fields:
+                given = fields.get("status")
+                status = given.value if isinstance(given, ast.Constant) and isinstance(given.value, int) else None
+                for code in _strings(fields["code"]):
+                    yield CodeUse(code, "dict literal", where(node), status)
+
+
+def error_codes_in_the_code() -> list[CodeUse]:
+    """Every error code the code base answers with, however it is written: ``code="…"`` arguments (and
+    f-strings, through ``BUILT_CODES``), ``code = "…"`` class attributes and assignments, ``{"code": "…"}``
+    bodies built by hand, ``error_body(status, "…", …)``, and the codes of the framework's statuses."""
+    uses = [CodeUse(code, "HTTP_CODES", "service/errors.py", status) for status, code in HTTP_CODES.items()]
+    for source in sorted((ROOT / "service").rglob("*.py")):
+        if not str(source.relative_to(ROOT)).startswith(NOT_ERROR_ANSWERS):
+            uses.extend(_uses_in(source))
+    return uses
+
+
+def test_the_code_scan_finds_codes_however_they_are_written() -> None:
+    found: dict[str, set[str]] = {}
+    for use in error_codes_in_the_code():
+        found.setdefault(use.pattern, set()).add(use.code)
+    assert {"subject_exists", "invalid_idempotency_key", "link_expired", "attestation_required"} <= found["keyword"]
+    assert {"code_missing", "code_expired", "code_wrong", "code_locked"} <= found["f-string"]
+    assert {"invalid_cursor", "state_changed", "recently_declined", "json_too_deep"} <= found["class attribute"]
+    assert {"malformed_json"} <= found["assignment"]
+    assert {"service_unavailable"} <= found["dict literal"]  # the verification endpoint's 503 deny
+    assert {"database_unavailable", "service_unavailable", "conflict"} <= found["error_body"]
+    assert {"method_not_allowed", "payload_too_large"} <= found["HTTP_CODES"]
+    assert not {"door_access", "sms_rejected", "sms_invalid_number"} & set().union(*found.values())
+
+
 def test_every_error_code_in_the_code_is_documented() -> None:
-    used: set[str] = set()
-    for source in (ROOT / "service").rglob("*.py"):
-        if source.name == "examples.py":
-            continue  # the spec's examples: a purpose has a "code" too
-        used.update(re.findall(r'\bcode="([a-z_]+)"', source.read_text()))
-        used.update(re.findall(r'"code": "([a-z_]+)"', source.read_text()))
-    assert used, "the pattern found no error codes"
-    assert used <= set(ERROR_CODES), used - set(ERROR_CODES)
+    """``ERROR_CODES`` (and so the catalogue, the README and the spec) is exactly what the code answers."""
+    used = {use.code for use in error_codes_in_the_code()}
+    assert used <= set(ERROR_CODES), f"add to ERROR_CODES and the catalogue: {sorted(used - set(ERROR_CODES))}"
+    assert set(ERROR_CODES) <= used, f"nothing answers these any more: {sorted(set(ERROR_CODES) - used)}"
+
+
+def test_every_code_answers_the_status_the_catalogue_gives() -> None:
+    for use in error_codes_in_the_code():
+        if use.status is not None:
+            assert CATALOGUE[use.code].status == use.status, (use.where, use.code, use.status)
 
 
 def test_sqlite_runs_with_wal_and_foreign_keys(app: Flask) -> None:

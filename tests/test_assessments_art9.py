@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from service import db
 from service.domain import assessments
+from service.domain.filing_counts import china_today
 from service.errors import Unprocessable
 from service.models import Assessment, Incident, Purpose
 
@@ -68,6 +69,27 @@ def test_r10_assessment_needs_the_four_contents_domain(
     )
     assert recorded.safeguards == chinese["safeguards"]
     assert _purpose_row(db_session).assessed_until == date.today() + timedelta(days=365)
+
+
+def test_r10_conducted_at_in_the_future_is_judged_by_the_day_in_china(
+    tenant: Tenant, db_session: Session, assessment_body: Any
+) -> None:
+    tenant.purpose(assess=False)
+    day = date(2026, 3, 2)
+    body = {**assessment_body(["door_access"]), "conducted_at": day}
+
+    def record(today: date | None) -> Assessment:
+        return assessments.record_assessment(
+            db_session, org_id=tenant.org_id, actor="test", valid_days=365, fields=body, today=today
+        )
+
+    with pytest.raises(Unprocessable) as future:
+        record(day - timedelta(days=1))
+    assert future.value.details == {"json": {"conducted_at": ["must not be in the future"]}}
+    assert record(day).conducted_at == day
+    # Without one, today is China's: from 16:00 UTC on, already the next day there, and not in the future.
+    body["conducted_at"] = china_today()
+    assert record(None).conducted_at == china_today()
 
 
 def test_r10_major_incident_sets_reassess_by_domain(tenant: Tenant, db_session: Session, assessment_body: Any) -> None:

@@ -289,6 +289,39 @@ def test_the_verification_endpoint_answers_carry_them_too(tenant: Tenant) -> Non
         assert "Retry-After" not in answer.headers
 
 
+# --- Strict-Transport-Security ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def https_public_url(app_config: dict[str, Any]) -> None:
+    """The service reached over https (ask for it before ``app``)."""
+    app_config["PUBLIC_URL"] = "https://consent.example"
+
+
+@pytest.mark.committed
+def test_over_https_every_answer_keeps_browsers_on_https(
+    https_public_url: None, tenant: Tenant, client: FlaskClient
+) -> None:
+    for answer in (
+        client.get("/healthz"),
+        client.get("/no-such-thing"),
+        tenant.get("/v1/purposes"),
+        tenant.client.get("/g/" + "x" * 43),
+        client.get("/.well-known/jwks.json"),
+        tenant.verify("door_access", token="nonsense"),  # the verification endpoint, in front of Flask
+        tenant.post("/v1/verifications/batch", {"items": [{"purpose": "p", "token": "t"}]}, scope="verify"),
+    ):
+        assert answer.headers.get("Strict-Transport-Security") == "max-age=31536000", answer.request.path
+        _protected(answer, cache=answer.headers["Cache-Control"])
+
+
+@pytest.mark.committed
+def test_over_plain_http_no_answer_asks_for_https(tenant: Tenant, client: FlaskClient) -> None:
+    assert tenant.client.application.config["PUBLIC_URL"].startswith("http://")
+    for answer in (client.get("/healthz"), tenant.get("/v1/purposes"), tenant.verify("door_access", token="x")):
+        assert "Strict-Transport-Security" not in answer.headers
+
+
 # --- Retry-After ------------------------------------------------------------------------------------------
 
 

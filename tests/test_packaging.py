@@ -86,7 +86,7 @@ def test_an_installed_wheel_migrates_and_serves_away_from_the_source_tree(wheel:
             "CONSENT_GATE_ENV": "development",
             "CONSENT_GATE_INSTANCE_PATH": str(tmp_path / "instance"),
             "CONSENT_GATE_DATABASE_URL": f"sqlite:///{tmp_path}/wheel.sqlite3",
-            "XDG_RUNTIME_DIR": str(run_dir),  # where gunicorn would put its control socket
+            "XDG_RUNTIME_DIR": str(run_dir),  # where gunicorn puts its control socket by default
         }
     )
     code = "import service, service.db.migrate as m; print(service.__file__, m.migrations_folder())"
@@ -144,7 +144,21 @@ def test_an_installed_wheel_migrates_and_serves_away_from_the_source_tree(wheel:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         # In development, without PUBLIC_URL, links point to the address served, in the workers too.
         assert claims["sub"] == f"{base}/v1/status-lists/{list_id}"
-        assert list(run_dir.iterdir()) == []  # no gunicorn control socket shared by every instance
+        # gunicorn's control socket (25.1+) is the instance's own, named by its port, never the one
+        # per-user path that every instance on the host would share.
+        asks = "import gunicorn.config as c; print(any(s.name == 'control_socket' for s in c.KNOWN_SETTINGS))"
+        installed_gunicorn = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", asks], env=env, capture_output=True, text=True, check=True
+        )
+        has_control_socket = installed_gunicorn.stdout.strip() == "True"
+        control_socket = tmp_path / "instance" / f"gunicorn-{port}.ctl"
+        if has_control_socket:
+            for _ in range(200):  # the master opens it once its workers run: waiting, not timing
+                if control_socket.is_socket():
+                    break
+                time.sleep(0.05)
+            assert control_socket.is_socket(), (tmp_path / "serve.log").read_text()
+        assert list(run_dir.iterdir()) == []
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -2,9 +2,12 @@
 
 An entry per operation, keyed ``"METHOD /path"`` with the path as the spec writes it
 (``/v1/consents/{consent_id}``): ``request``, the JSON body of an operation that takes one; ``response``,
-its success answer (JSON, or the text of a text answer); ``errors``, the error codes it can answer beyond
-those its statuses always stand for (``documentation.DEFAULT_CODES``: 401 ``unauthorized``, 404
-``not_found``, 422 ``validation_error`` ...). Each code's status comes from ``service.error_catalogue``.
+its success answer (JSON, or the text of a text answer); ``media``, that answer's media type when the view
+documents it without a schema; ``errors``, the error codes it can answer beyond those its statuses always
+stand for (``documentation.DEFAULT_CODES``: 401 ``unauthorized``, 404 ``not_found``, 422
+``validation_error`` ...) and those every operation of its kind answers, which the plugin adds itself
+(``documentation.implied_codes``: a list's 422 ``invalid_cursor``, the rate limiter's 429, the database's
+503). Each code's status comes from ``service.error_catalogue``.
 
 ``tests/test_spec_examples.py`` fails for an operation without an entry, for a request example its schema
 does not load, for an answer its schema does not load, and for a code missing from the catalogue. The
@@ -22,6 +25,11 @@ class Operation:
     request: Any = None
     response: Any = None
     errors: tuple[str, ...] = ()
+    #: The media type of a success answer its view documents without a schema: a text answer (whose
+    #: ``response`` is its text), a binary one (no example), a free-form JSON object (the default).
+    media: str | None = None
+    #: Other media types the success answer may take (``?format=csv``), each with its example.
+    other_media: tuple[tuple[str, Any], ...] = ()
 
 
 #: A consent token as issued, signed by a key that signs nothing else.
@@ -100,6 +108,14 @@ AUDIT_LINE = (
     '"object_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", "object_type": "organization", '
     '"occurred_at": "2026-11-27T16:33:37+00:00", "org_id": "e8074a9c-f720-4d81-a489-5f297b253ed0", '
     '"prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "seq": 1}\n'
+)
+
+AUDIT_CSV = (
+    "org_id,seq,occurred_at,actor,action,object_type,object_id,data,prev_hash,hash\n"
+    "e8074a9c-f720-4d81-a489-5f297b253ed0,1,2026-11-27T16:33:37+00:00,cli,organization.created,organization,"
+    'e8074a9c-f720-4d81-a489-5f297b253ed0,"{""name"": ""阳光小学 Sunrise Primary School""}",'
+    "0000000000000000000000000000000000000000000000000000000000000000,"
+    "fee9720dff91f7fd4ccfdf3f171985fb34d4e4b9fbb8f297deb8f05bb695b19a\n"
 )
 
 QR_SVG = (
@@ -905,13 +921,17 @@ OPERATIONS: dict[str, Operation] = {
         },
         errors=("request_not_pending", "sms_budget_exhausted", "phone_erased"),
     ),
-    "GET /v1/assessments/export": Operation(response=ASSESSMENT_LINE),
-    "GET /v1/audit/export": Operation(response=AUDIT_LINE),
-    "GET /v1/status-lists/{list_id}": Operation(response=STATUS_LIST_JWT),
-    "GET /v1/guardian-requests/{request_id}/qr.svg": Operation(response=QR_SVG, errors=("request_not_pending",)),
+    "GET /v1/assessments/export": Operation(response=ASSESSMENT_LINE, media="application/x-ndjson"),
+    "GET /v1/audit/export": Operation(
+        response=AUDIT_LINE, media="application/x-ndjson", other_media=(("text/csv", AUDIT_CSV),)
+    ),
+    "GET /v1/status-lists/{list_id}": Operation(response=STATUS_LIST_JWT, media="application/statuslist+jwt"),
+    "GET /v1/guardian-requests/{request_id}/qr.svg": Operation(
+        response=QR_SVG, media="image/svg+xml", errors=("request_not_pending",)
+    ),
     # A PNG and an HTML page: no example in the spec.
-    "GET /v1/guardian-requests/{request_id}/qr.png": Operation(errors=("request_not_pending",)),
-    "GET /v1/reports/compliance.html": Operation(),
+    "GET /v1/guardian-requests/{request_id}/qr.png": Operation(media="image/png", errors=("request_not_pending",)),
+    "GET /v1/reports/compliance.html": Operation(media="text/html"),
     # The answer's example is on the view (REPORT_LINK_EXAMPLE), which the plugin keeps.
     "POST /v1/reports/compliance/links": Operation(request={"hours": 72, "lang": "zh-CN"}),
     "GET /v1/consent-events": Operation(
@@ -1136,7 +1156,7 @@ OPERATIONS.update(
             request={"name": "东门闸机 gate terminals", "scopes": ["verify"]},
             response={
                 "id": _KEY["id"],
-                "key": "cg_Xk3q9Tz.mS1lq0V6yQn4bJ8wR2tD5pF7hK9cE3aZ",
+                "key": "cg_Xk3q9TzmS1lq0V6yQn4bJ8wR2tD5pF7hK9cE3aZ-u_W",
                 "name": _KEY["name"],
                 "scopes": ["verify"],
             },

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
 from service.domain.consent_lifecycle import lock_purpose
+from service.domain.filing_counts import china_today
 from service.domain.pages import Page, page
 from service.errors import NotFound, Unprocessable
 from service.models import Assessment, Incident, Purpose, assessment_purposes, incident_purposes, utcnow
@@ -155,17 +156,24 @@ def mark_assessments_outdated(session: Session, purpose: Purpose, *, reason: str
 
 
 def record_assessment(
-    session: Session, *, org_id: str, actor: str, valid_days: int, fields: dict[str, Any]
+    session: Session,
+    *,
+    org_id: str,
+    actor: str,
+    valid_days: int,
+    fields: dict[str, Any],
+    today: date | None = None,
 ) -> Assessment:
     """Record an impact assessment covering one or more purposes (R10, Measures Art. 9).
 
     It makes each purpose it covers current until ``conducted_at + valid_days``, and clears the
     reassessment deadline of the major incidents recorded before it that occurred on or before the day it
-    was conducted (:func:`reassessment_deadline`).
+    was conducted (:func:`reassessment_deadline`). ``conducted_at`` may not be after ``today``, the day in
+    China (as every date the service checks), unless given.
     """
     check_contents(fields)
     conducted_at: date = fields["conducted_at"]
-    if conducted_at > utcnow().date():
+    if conducted_at > (today or china_today()):
         raise Unprocessable(
             "conducted_at is in the future",
             code="validation_error",

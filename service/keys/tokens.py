@@ -66,8 +66,18 @@ def generate_private_key_pem() -> bytes:
 
 
 def split_pems(blob: bytes) -> list[bytes]:
+    """The private keys' PEM blocks of a key file, in order.
+
+    Other blocks are skipped: ``openssl ecparam -name prime256v1 -genkey`` writes an ``EC PARAMETERS``
+    block before its ``EC PRIVATE KEY``, and a certificate or public key may sit beside the keys. A key of
+    the wrong kind (RSA, another curve) is still a private key, and is refused by the loader.
+    """
     parts = blob.split(PEM_BEGIN)
-    return [PEM_BEGIN + part for part in parts[1:] if part.strip()]
+    return [PEM_BEGIN + part for part in parts[1:] if _PEM_LABEL.match(part)]
+
+
+#: The label after ``-----BEGIN``: ``PRIVATE KEY``, ``EC PRIVATE KEY``, ``ENCRYPTED PRIVATE KEY``, ...
+_PEM_LABEL = re.compile(rb" [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 @dataclass
@@ -101,6 +111,20 @@ class KeySet:
                 jwks_keys.append({**jwk, "kid": key_id, "alg": ALGORITHM, "use": "sig"})
         assert signing_key is not None
         return cls(signing_key=signing_key, kid=kid, public_keys=public_keys, jwks={"keys": jwks_keys})
+
+
+def create_key_file(path: str) -> str:
+    """Write a new production signing key to ``path`` (mode 0600), never over an existing file; its kid.
+
+    Raises ``FileExistsError`` when ``path`` exists and ``FileNotFoundError`` when its folder does not.
+    """
+    pem = generate_private_key_pem()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return KeySet.from_pem_blob(pem).kid
 
 
 def ensure_key_file(path: str, *, allow_generate: bool) -> None:

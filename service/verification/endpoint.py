@@ -37,7 +37,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from service.api import handle_domain_error
 from service.errors import DomainError, http_error_body
-from service.headers import ANSWER_HEADERS, JSON_CONTENT_TYPE
+from service.headers import JSON_CONTENT_TYPE, answer_headers
 from service.keys.api_keys import Caller, bearer_secret, key_cache, require
 from service.limits import RateLimited, address_identity, key_identity, verify_limit
 from service.limits.keys import Allowance
@@ -93,6 +93,7 @@ class VerificationEndpoint:
         }
         self.dumps = functools.partial(app.json.dumps, separators=(",", ":"))  # as Flask's responses
         self.log_requests = app.config["LOG_REQUESTS"]
+        self.answer_headers = answer_headers(app.config)  # precomputed: this endpoint skips Flask's hooks
         self.limit = verify_limit(app)
         with app.app_context():
             self.verifier = Verifier(app, key_cache())
@@ -116,7 +117,7 @@ class VerificationEndpoint:
                 ("Content-Type", JSON_CONTENT_TYPE),
                 ("Content-Length", str(len(payload))),
                 *headers,
-                *ANSWER_HEADERS,
+                *self.answer_headers,
                 ("X-Request-ID", rid),
             ],
         )
