@@ -1,11 +1,13 @@
-"""Rate limits: per API key on the API, per client address on guardian and public pages.
+"""Rate limits: per API key on the API, per client address on the guardian's, people's and report pages and
+the public endpoints.
 
 Counters live in Redis when ``REDIS_URL`` is set, shared by every instance; otherwise in each process.
 If Redis becomes unreachable, limits fall back to per-process memory rather than failing requests.
 
-flask-limiter guards every blueprint but one: the verification endpoint (``service.verification.endpoint``,
-which answers in front of Flask) counts with ``service.limits.keys.KeyLimit``, the same fixed window
-checked without a request context.
+flask-limiter guards every blueprint but the exempt ones (``EXEMPT_BLUEPRINTS``: probes, the spec, the
+docs page) and one: the verification endpoint (``service.verification.endpoint``, which answers in front
+of Flask) counts with ``service.limits.keys.KeyLimit``, the same fixed window checked without a request
+context. ``tests/test_rate_limit_coverage.py`` checks every route is limited or exempt for a stated reason.
 """
 
 from __future__ import annotations
