@@ -79,6 +79,11 @@ CATALOGUE: dict[str, ErrorCode] = {
     ),
     # The organization and its keys
     "invalid_name": ErrorCode(422, "An organization needs a name of 1 to 200 characters, an API key one of 1 to 100"),
+    "too_many_keys": ErrorCode(
+        422,
+        "The organization already holds 100 keys that are not revoked (`MAX_ACTIVE_KEYS`); revoke one first",
+        "the organization already holds 100 active keys: revoke one first",
+    ),
     "contact_required": ErrorCode(
         422,
         "An organization needs a contact people can reach",

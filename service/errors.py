@@ -65,6 +65,7 @@ ERROR_CODES = (
     "idempotency_key_reused",
     "invalid_idempotency_key",
     "invalid_name",
+    "too_many_keys",
     "invalid_scopes",
     "not_a_minor",
     "invalid_phone",

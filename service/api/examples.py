@@ -933,7 +933,8 @@ OPERATIONS: dict[str, Operation] = {
     "GET /v1/guardian-requests/{request_id}/qr.png": Operation(media="image/png", errors=("request_not_pending",)),
     "GET /v1/reports/compliance.html": Operation(media="text/html"),
     # The answer's example is on the view (REPORT_LINK_EXAMPLE), which the plugin keeps.
-    "POST /v1/reports/compliance/links": Operation(request={"hours": 72, "lang": "zh-CN"}),
+    "POST /v1/reports/compliance/links": Operation(request={"hours": 72, "lang": "zh-CN"}, errors=("conflict",)),
+    "DELETE /v1/reports/compliance/links": Operation(),
     "GET /v1/consent-events": Operation(
         response={
             "events": [
@@ -1160,7 +1161,7 @@ OPERATIONS.update(
                 "name": _KEY["name"],
                 "scopes": ["verify"],
             },
-            errors=("invalid_name",),
+            errors=("invalid_name", "too_many_keys"),
         ),
         "DELETE /v1/keys/{key_id}": Operation(),
         "GET /v1/consents": Operation(
