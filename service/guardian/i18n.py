@@ -81,7 +81,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_title": "您的决定已记录",
         "receipt_approved": "已同意",
         "receipt_declined": "未同意",
-        "receipt_withdraw": "我们已向您的手机发送撤回链接，您可随时通过该链接撤回同意。",
         "receipt_withdraw_link": "您的决定已记录，但撤回链接短信未能发出。"
         "请截图或复制保存以下链接，今后可随时通过它撤回同意：",
         "receipt_time": "记录时间：{when}",
@@ -96,6 +95,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_revoked": "已撤回",
         "status_expired": "已过期",
         "status_reconsent_required": "已暂停（告知内容已变更）",
+        "why_heading": "为什么需要监护人同意",
+        "purposes_legend": "请逐项选择是否同意",
+        "notice_summary": "阅读“{name}”的完整告知",
+        "used_title": "此链接已用于作出决定",
+        "used_intro": "此链接不能再次用于决定。以下是用它作出的决定。",
+        "receipt_decision": "您的决定",
+        "receipt_now": "目前：{status}",
+        "receipt_reference": "参考编号",
+        "receipt_reference_help": "就此决定联系{org}时，请提供此参考编号。此页面可随时再次打开，请收藏或保存。",
+        "receipt_withdraw_sms": "您可随时撤回同意：请使用决定后发送到您手机的短信中的撤回链接，或联系{org}。"
+        "撤回立即生效。",
+        "receipt_nothing_approved": "您没有同意任何用途，孩子的人脸信息不会用于这些用途。",
+        "confirm_title": "确认撤回同意",
+        "confirm_text": "撤回对“{name}”的同意后立即生效：停止为该用途处理孩子的人脸信息，{org}应当删除相关人脸信息，"
+        "孩子可改用下列替代方式。撤回不影响撤回前已进行的处理。撤回后如需再次同意，须由{org}重新发起请求。",
+        "confirm_button": "确认撤回",
+        "cancel": "取消，不撤回",
         "gone_title": "此链接已失效",
         "link_expired": "此链接已过期。如需重新决定，请联系 {org} 重新发起。",
         "link_used": "此链接已用于作出决定，不能再次使用。"
@@ -188,7 +204,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_title": "Your decision is recorded",
         "receipt_approved": "Agreed",
         "receipt_declined": "Not agreed",
-        "receipt_withdraw": "We sent a withdrawal link to your phone: use it at any time to withdraw.",
         "receipt_withdraw_link": "Your decision is recorded, but the SMS with your withdrawal link could not be sent. "
         "Take a screenshot or copy this link: use it at any time to withdraw.",
         "receipt_time": "Recorded at {when}",
@@ -204,6 +219,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_revoked": "Withdrawn",
         "status_expired": "Expired",
         "status_reconsent_required": "Paused (the notice changed)",
+        "why_heading": "Why a guardian's consent is needed",
+        "purposes_legend": "Decide for each purpose",
+        "notice_summary": "Read the full notice for “{name}”",
+        "used_title": "This link was already used to decide",
+        "used_intro": "This link cannot be used to decide again. This is what was decided with it.",
+        "receipt_decision": "Your decision",
+        "receipt_now": "now: {status}",
+        "receipt_reference": "Reference number",
+        "receipt_reference_help": "Quote this reference number when you contact {org} about this decision. You can "
+        "open this page again later: bookmark it.",
+        "receipt_withdraw_sms": "You can withdraw consent at any time: use the withdrawal link in the SMS sent to "
+        "your phone after deciding, or contact {org}. Withdrawal takes effect at once.",
+        "receipt_nothing_approved": "You agreed to no purpose: your child's face is not used for them.",
+        "confirm_title": "Confirm the withdrawal",
+        "confirm_text": "Withdrawing consent to “{name}” takes effect at once: your child's face is no longer "
+        "processed for it, {org} must delete the face data it holds for it, and your child can use the "
+        "alternative below. Processing done before stays lawful. To agree again later, {org} must send a new "
+        "request.",
+        "confirm_button": "Withdraw now",
+        "cancel": "Cancel, do not withdraw",
         "gone_title": "This link no longer works",
         "link_expired": "This link has expired. Please ask {org} to start a new request.",
         "link_used": "This link was already used to decide and cannot be used again. To withdraw consent, use the "

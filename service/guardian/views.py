@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, make_response, render_template, request
+from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -102,10 +102,22 @@ def _open(session: Session, token: str) -> tuple[GuardianLink | None, Response |
     except flow.LinkGone as gone:
         session.commit()  # an expiry found on the way is recorded
         org = _org_of_token(session, token)
+        decided = _decided_request_of_token(session, token) if gone.code == "link_used" else None
+        if decided is not None:
+            # A used decision link says what was decided with it, and where withdrawal is (its SMS).
+            page = Page(token_hash(token), decided.locale)
+            return None, _receipt(session, decided, page, used=True, status=410)
         return None, page.message("gone_title", page.t(gone.code, org=org.name if org else ""), 410, org)
     except NotFound:
         return None, page.message("not_found_title", page.t("not_found"), 404)
     return link, None
+
+
+def _decided_request_of_token(session: Session, token: str) -> GuardianRequest | None:
+    link = session.scalars(select(GuardianLink).where(GuardianLink.token_hash == token_hash(token))).first()
+    if link is None or link.kind != "decision" or link.request.decided_at is None:
+        return None
+    return link.request
 
 
 def _org_of_token(session: Session, token: str) -> Organization | None:
@@ -126,23 +138,45 @@ def _purpose_view(purpose: Purpose, page: Page) -> dict[str, Any]:
     }
 
 
+#: Where each refusal of the decision form is shown: beside the field it is about (``errors`` key).
+ERROR_FIELDS = {
+    "select_one": "purposes",
+    "transmission_consent_required": "purposes",
+    "notice_changed": "purposes",
+    "attestation_required": "attest",
+    "code_wrong": "otp",
+    "code_expired": "otp",
+    "code_missing": "otp",
+    "rate_limited": "otp",
+    "sms_budget": "otp",
+    "sms_failed": "otp",
+}
+
+
 def _decision_page(
     session: Session,
     link: GuardianLink,
     page: Page,
     *,
-    flash: str | None = None,
-    flash_kind: str = "info",
+    errors: dict[str, str] | None = None,
+    note: str | None = None,
     ticked: list[str] | None = None,
     transmit: list[str] | None = None,
     transmit_errors: list[str] | None = None,
     status: int = 200,
 ) -> Response:
+    """The decision form; ``errors`` (field → message) stand beside their field, the first one focused."""
     req = link.request
     org = session.get(Organization, req.org_id)
     purposes = [_purpose_view(c.purpose, page) for c in req.consents if c.status == "pending_guardian"]
     if not purposes:  # the organization withdrew every purpose of the request: nothing is left to decide
         return page.message("changed_title", page.t("nothing_pending", org=org.name if org else ""), 410, org)
+    errors = errors or {}
+    # Without JavaScript, ``autofocus`` is what moves the focus to the first error (in the page's order).
+    order = ["purposes", "attest", "otp"] if req.delivery != Delivery.QR else ["purposes", "otp", "attest"]
+    first_error = next((field for field in order if field in errors), None)
+    if first_error is None and note:
+        first_error = "otp"  # a code was just sent: the next thing to do is to type it
     return page.render(
         "decide.html",
         status,
@@ -152,8 +186,9 @@ def _decision_page(
         phone_tail=req.phone_masked[-4:],
         child_name=flow.child_display_name(req, protector()),
         expires=local_time(req.expires_at, page.locale),
-        flash=flash,
-        flash_kind=flash_kind,
+        errors=errors,
+        note=note,
+        focus=first_error,
         ticked=ticked or [],
         transmit_ticked=transmit or [],
         transmit_errors=transmit_errors or [],
@@ -162,9 +197,21 @@ def _decision_page(
     )
 
 
-def _withdrawal_page(session: Session, link: GuardianLink, page: Page, *, flash: str | None = None) -> Response:
+def _error(page: Page, key: str, **values: Any) -> dict[str, str]:
+    return {ERROR_FIELDS[key]: page.t(key, **values)}
+
+
+def _withdrawal_page(
+    session: Session, link: GuardianLink, page: Page, *, flash: str | None = None, status: int = 200
+) -> Response:
     req = link.request
     org = session.get(Organization, req.org_id)
+    consents = _consents_of_child(session, req, page)
+    child_name = flow.child_display_name(req, protector())
+    return page.render("withdraw.html", status, org=org, consents=consents, flash=flash, child_name=child_name)
+
+
+def _consents_of_child(session: Session, req: GuardianRequest, page: Page) -> list[dict[str, Any]]:
     now = utcnow()
     consents = []
     for consent in flow.consents_of_child(session, req):
@@ -178,8 +225,7 @@ def _withdrawal_page(session: Session, link: GuardianLink, page: Page, *, flash:
                 "withdrawable": status in flow.WITHDRAWABLE,
             }
         )
-    child_name = flow.child_display_name(req, protector())
-    return page.render("withdraw.html", org=org, consents=consents, flash=flash, child_name=child_name)
+    return consents
 
 
 @bp.get("/g/<token>")
@@ -192,7 +238,75 @@ def show(token: str) -> Response:
     page = Page(link.token_hash, link.request.locale)
     if link.kind == "decision":
         return _decision_page(session, link, page)
-    return _withdrawal_page(session, link, page)
+    withdrawn = request.args.get("withdrawn", "")
+    flash = None
+    for item in _consents_of_child(session, link.request, page) if withdrawn else []:
+        if item["id"] == withdrawn and item["status"] == "revoked":
+            flash = page.t("withdrawn", name=item["name"])
+    return _withdrawal_page(session, link, page, flash=flash)
+
+
+@bp.get("/g/r/<token>")
+def receipt(token: str) -> Response:
+    """The receipt of a decision: reachable again later, in either language; it decides nothing."""
+    session = db.session()
+    page = Page(token_hash(token), "zh-CN")
+    try:
+        req = flow.resolve_receipt(session, token)
+    except NotFound:
+        return page.message("not_found_title", page.t("not_found"), 404)
+    page = Page(token_hash(token), req.locale)
+    # Only when the withdrawal SMS could not go: its link, kept in this browser alone (see _decide).
+    withdrawal_token = request.cookies.get(WITHDRAWAL_COOKIE)
+    withdrawal_url = None
+    if withdrawal_token and 20 <= len(withdrawal_token) <= 100 and withdrawal_token.isascii():
+        withdrawal_url = flow.link_url(current_app.config["PUBLIC_URL"], withdrawal_token)
+    return _receipt(session, req, page, withdrawal_url=withdrawal_url)
+
+
+#: Carries a withdrawal link the SMS could not, from the decision to its receipt, in the guardian's browser.
+WITHDRAWAL_COOKIE = "cg_withdrawal"
+
+
+def _receipt(
+    session: Session,
+    req: GuardianRequest,
+    page: Page,
+    *,
+    used: bool = False,
+    withdrawal_url: str | None = None,
+    status: int = 200,
+) -> Response:
+    """What was decided, purpose by purpose, when, and the reference the organization knows it by."""
+    org = session.get(Organization, req.org_id)
+    now = utcnow()
+    outcome = []
+    for consent in sorted(req.consents, key=lambda c: c.purpose.code):
+        if consent.status == "pending_guardian":
+            continue
+        current = effective_status(consent, now)
+        approved = consent.granted_at is not None
+        outcome.append(
+            {
+                "code": consent.purpose.code,
+                "name": page.local(consent.purpose.name),
+                "approved": approved,
+                # Withdrawn or ended since the decision: said beside it.
+                "now": current if approved and current != "active" else None,
+            }
+        )
+    return page.render(
+        "receipt.html",
+        status,
+        org=org,
+        used=used,
+        outcome=outcome,
+        any_approved=any(item["approved"] for item in outcome),
+        child_name=flow.child_display_name(req, protector()),
+        decided_at=local_time(req.decided_at or now, page.locale),
+        reference=req.id,
+        withdrawal_url=withdrawal_url,
+    )
 
 
 @bp.post("/g/<token>")
@@ -206,14 +320,16 @@ def act(token: str) -> Response:
     if not page.csrf_ok():
         return page.message("forbidden_title", page.t("forbidden"), 403)
     if link.kind == "withdrawal":
-        return _withdraw(session, link, page)
+        if "confirm" in request.form:
+            return _withdraw(session, link, page, token, request.form.get("confirm", ""))
+        return _confirm_withdrawal(session, link, page, request.form.get("withdraw", ""))
     action = request.form.get("action")
     ticked = [code for code in request.form.getlist("purpose") if code]
     transmit = [code for code in request.form.getlist("transmit") if code]
     if action == "send_code" and link.request.delivery == Delivery.QR:
         return _send_code(session, link, page, ticked, transmit)
     if action in {"approve", "decline"}:
-        return _decide(session, link, page, approve=action == "approve", ticked=ticked, transmit=transmit)
+        return _decide(session, link, page, token, approve=action == "approve", ticked=ticked, transmit=transmit)
     return _decision_page(session, link, page, status=400)
 
 
@@ -230,8 +346,7 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
             session,
             link,
             page,
-            flash=page.t(key, seconds=limited.retry_after, org=org.name if org else ""),
-            flash_kind="error",
+            errors=_error(page, key, seconds=limited.retry_after, org=org.name if org else ""),
             ticked=ticked,
             transmit=transmit,
             status=429,
@@ -241,10 +356,8 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
     outcome = messenger.deliver(session, req, reservation, messenger.code_text(session, req, code))
     session.commit()
     if not outcome.sent:
-        return _decision_page(
-            session, link, page, flash=page.t("sms_failed"), flash_kind="error", ticked=ticked, transmit=transmit
-        )
-    return _decision_page(session, link, page, flash=page.t("code_sent"), ticked=ticked, transmit=transmit)
+        return _decision_page(session, link, page, errors=_error(page, "sms_failed"), ticked=ticked, transmit=transmit)
+    return _decision_page(session, link, page, note=page.t("code_sent"), ticked=ticked, transmit=transmit)
 
 
 def _shown_versions() -> dict[str, int]:
@@ -257,7 +370,14 @@ def _shown_versions() -> dict[str, int]:
 
 
 def _decide(
-    session: Session, link: GuardianLink, page: Page, *, approve: bool, ticked: list[str], transmit: list[str]
+    session: Session,
+    link: GuardianLink,
+    page: Page,
+    token: str,
+    *,
+    approve: bool,
+    ticked: list[str],
+    transmit: list[str],
 ) -> Response:
     req: GuardianRequest = link.request
     org = session.get(Organization, req.org_id)
@@ -278,13 +398,19 @@ def _decide(
         session.commit()  # the try is counted (and a lock recorded) even though nothing is decided
         if rejected.check is flow.CodeCheck.LOCKED:
             return page.message("gone_title", page.t("locked", org=org_name), 410, org)
-        message = {
-            flow.CodeCheck.WRONG: page.t("code_wrong", left=rejected.tries_left),
-            flow.CodeCheck.EXPIRED: page.t("code_expired"),
-            flow.CodeCheck.MISSING: page.t("code_missing"),
+        key = {
+            flow.CodeCheck.WRONG: "code_wrong",
+            flow.CodeCheck.EXPIRED: "code_expired",
+            flow.CodeCheck.MISSING: "code_missing",
         }[rejected.check]
         return _decision_page(
-            session, link, page, flash=message, flash_kind="error", ticked=ticked, transmit=transmit, status=400
+            session,
+            link,
+            page,
+            errors=_error(page, key, left=rejected.tries_left),
+            ticked=ticked,
+            transmit=transmit,
+            status=400,
         )
     except flow.DecisionRefused as refused:
         # Nothing recorded; the page comes back with the guardian's ticks as they left them, and a
@@ -294,8 +420,7 @@ def _decide(
             session,
             link,
             page,
-            flash=page.t(refused.code),
-            flash_kind="error",
+            errors=_error(page, refused.code),
             ticked=ticked,
             transmit=transmit,
             transmit_errors=(refused.details or {}).get("purposes", []),
@@ -303,42 +428,49 @@ def _decide(
         )
     except flow.NoticeChanged:
         session.rollback()
-        return _decision_page(session, link, page, flash=page.t("notice_changed"), flash_kind="error", status=409)
+        return _decision_page(session, link, page, errors=_error(page, "notice_changed"), status=409)
     except flow.LinkGone as gone:
         session.rollback()
         return page.message("gone_title", page.t(gone.code, org=org_name), 410, org)
     except StateChanged:
         session.rollback()
         return page.message("changed_title", page.t("state_changed", org=org_name), 409, org)
+    receipt_token = flow.issue_receipt(session, req, utcnow())
     session.commit()
-    withdrawal_sent, withdrawal_url = False, None
+    withdrawal_sent = True
     if decision.withdrawal_token:
         withdrawal_sent = Messenger.of(current_app).send_withdrawal_link(session, req, decision.withdrawal_token)
-        if not withdrawal_sent:
-            # Not sent (the phone's allowance, a provider failure): the link is kept nowhere else, so the
-            # guardian gets it here, on the page only they are looking at.
-            withdrawal_url = flow.link_url(current_app.config["PUBLIC_URL"], decision.withdrawal_token)
-    outcome = [
-        {"code": c.purpose.code, "name": page.local(c.purpose.name), "status": c.status}
-        for c in session.get(GuardianRequest, req.id).consents  # type: ignore[union-attr]
-    ]
-    decided_at = local_time(req.decided_at or utcnow(), page.locale)
-    return page.render(
-        "receipt.html",
-        org=org,
-        outcome=outcome,
-        decided_at=decided_at,
-        withdrawal_sent=withdrawal_sent,
-        withdrawal_url=withdrawal_url,
-    )
+    # POST/redirect/GET: the receipt is a page of its own, so Back and reload never post the form again.
+    response = make_response(redirect(f"/g/r/{receipt_token}?lang={page.locale}", 303))
+    if decision.withdrawal_token and not withdrawal_sent:
+        # Not sent (the phone's allowance, a provider failure): the link is kept nowhere on our side, so
+        # the guardian gets it on the receipt, carried there by a cookie of this browser and that page only.
+        response.set_cookie(
+            WITHDRAWAL_COOKIE,
+            decision.withdrawal_token,
+            httponly=True,
+            samesite="Strict",
+            path=f"/g/r/{receipt_token}",
+            secure=current_app.config["PUBLIC_URL"].startswith("https://"),
+        )
+    return response
 
 
-def _withdraw(session: Session, link: GuardianLink, page: Page) -> Response:
-    consent_id = request.form.get("withdraw", "")
+def _confirm_withdrawal(session: Session, link: GuardianLink, page: Page, consent_id: str) -> Response:
+    """The step between the withdraw button and the withdrawal: what it does, and a way back."""
+    item = next((c for c in _consents_of_child(session, link.request, page) if c["id"] == consent_id), None)
+    if item is None or not item["withdrawable"]:
+        return _withdrawal_page(session, link, page, status=404 if item is None else 409)
+    org = session.get(Organization, link.request.org_id)
+    return page.render("withdraw_confirm.html", org=org, item=item, back_url=f"?lang={page.locale}")
+
+
+def _withdraw(session: Session, link: GuardianLink, page: Page, token: str, consent_id: str) -> Response:
     try:
         consent: Consent = flow.withdraw(session, link, consent_id)
     except NotFound:
         session.rollback()
-        return _withdrawal_page(session, link, page)
+        return _withdrawal_page(session, link, page, status=404)
     session.commit()
-    return _withdrawal_page(session, link, page, flash=page.t("withdrawn", name=page.local(consent.purpose.name)))
+    # POST/redirect/GET, as after a decision; the list then says what was withdrawn.
+    return make_response(redirect(f"/g/{token}?lang={page.locale}&withdrawn={consent.id}", 303))

@@ -20,7 +20,7 @@ from service.domain.guardian.decisions import (
     decide,
     withdraw,
 )
-from service.domain.guardian.links import LinkGone, resolve_link
+from service.domain.guardian.links import RECEIPT_DAYS, LinkGone, issue_receipt, resolve_link, resolve_receipt
 from service.domain.guardian.messages import RateLimited, SmsOutcome, check_sms_allowance
 from service.domain.guardian.messaging import Messenger, local_time
 from service.domain.guardian.paper import PAPER_ANSWERS, NotPaperRequest, record_paper_decision
@@ -41,6 +41,7 @@ __all__ = [
     "GUARDIAN_REFUSALS",
     "OTP_MAX_FAILURES",
     "PAPER_ANSWERS",
+    "RECEIPT_DAYS",
     "WITHDRAWABLE",
     "CodeCheck",
     "CodeRejected",
@@ -64,6 +65,7 @@ __all__ = [
     "expire_overdue_requests",
     "get_request",
     "issue_code",
+    "issue_receipt",
     "link_url",
     "list_requests",
     "local_time",
@@ -71,5 +73,6 @@ __all__ = [
     "refuse_reasking",
     "renew_decision_link",
     "resolve_link",
+    "resolve_receipt",
     "withdraw",
 ]
