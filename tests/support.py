@@ -278,8 +278,9 @@ class GuardianBrowser:
         return found.group(1)
 
     def submit(self, **form: Any) -> Any:
+        """POST the form and follow the redirect a browser follows (a decision's 303 to its receipt)."""
         data = {"csrf_token": self.csrf(), **form}
-        return self.client.post(self.path, data=data)
+        return self.client.post(self.path, data=data, follow_redirects=True)
 
 
 @dataclass

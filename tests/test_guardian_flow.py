@@ -311,15 +311,20 @@ def test_withdrawal_page_revokes_at_once(tenant: Tenant, outbox: Any, client: An
     consent_ids = [c["id"] for c in created["consents"]]
     for consent_id in consent_ids:
         assert f'name="withdraw" value="{consent_id}"' in page
-    response = withdrawal.submit(withdraw=consent_ids[0])
+    # The first press asks to confirm and withdraws nothing (one tap never withdraws).
+    asked = withdrawal.submit(withdraw=consent_ids[0])
+    assert asked.status_code == 200 and f'name="confirm" value="{consent_ids[0]}"' in asked.get_data(as_text=True)
+    assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
+    response = withdrawal.submit(confirm=consent_ids[0])
     assert response.status_code == 200
     denied = tenant.verify("door_access", subject_id=child["id"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "revoked")
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["decision"] == "allow"
     assert f'name="withdraw" value="{consent_ids[0]}"' not in response.get_data(as_text=True)
     # The link stays usable for the other consent, and withdrawing twice changes nothing.
-    assert withdrawal.submit(withdraw=consent_ids[0]).status_code == 200
-    assert withdrawal.submit(withdraw=consent_ids[1]).status_code == 200
+    assert withdrawal.submit(confirm=consent_ids[0]).status_code == 200
+    assert withdrawal.submit(withdraw=consent_ids[0]).status_code == 409  # nothing left to confirm
+    assert withdrawal.submit(confirm=consent_ids[1]).status_code == 200
     assert tenant.verify("canteen_payment", subject_id=child["id"]).json["reason"] == "revoked"
 
 
@@ -337,7 +342,7 @@ def test_two_decisions_racing_produce_one_outcome(
         return int(browsers[index].post(path, data=form).status_code)
 
     [results] = race(lambda: decide(0), lambda: decide(1))
-    assert sorted(results, key=str) == [200, 410], results
+    assert sorted(results, key=str) == [303, 410], results  # the winner is sent to its receipt
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] in {"partially_approved", "declined"}
     with app.app_context():

@@ -346,7 +346,7 @@ def test_r5_a_notice_changed_after_the_page_was_shown_is_not_approved(
     assert stale.status_code == 409 and "新的告知" in stale.get_data(as_text=True)
     assert _status(tenant, created["id"]) == "pending"
     form["notice_version_door_access"] = "2"
-    assert client.post(guardian.link_path(guardian.url_from(outbox()[0])), data=form).status_code == 200
+    assert client.post(guardian.link_path(guardian.url_from(outbox()[0])), data=form).status_code == 303
     consent = tenant.verify("door_access", subject_id=child["id"]).json
     assert consent["decision"] == "allow"
 
@@ -470,6 +470,7 @@ def test_odd_form_values_on_the_guardian_pages_answer_4xx(
     withdrawal = guardian.browser(guardian.url_from(outbox()[-1]))
     for value in ("abc\x00def", "x" * 500, "", "ü" * 36):
         assert withdrawal.submit(withdraw=value).status_code < 500, repr(value)
+        assert withdrawal.submit(confirm=value).status_code < 500, repr(value)
     assert tenant.verify("door_access", subject_id=child["id"]).json["decision"] == "allow"
 
 

@@ -215,7 +215,7 @@ def test_r9_guardian_transmission_needs_its_own_box_http(
         refused = parent.submit(action="approve", attest_guardian="yes", **form)
         html = refused.get_data(as_text=True)
         assert refused.status_code == 400, form
-        assert 'id="flash"' in html and "您的选择未提交" in html, form
+        assert 'data-error="purposes"' in html and "您的选择未提交" in html, form
         # The error stands next to the box, and the guardian's ticks are kept.
         assert 'data-transmit-error="canteen_payment"' in html, form
         assert _checked(html, "purpose", "door_access"), form

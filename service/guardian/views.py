@@ -291,6 +291,7 @@ def _receipt(
                 "code": consent.purpose.code,
                 "name": page.local(consent.purpose.name),
                 "approved": approved,
+                "status": current,
                 # Withdrawn or ended since the decision: said beside it.
                 "now": current if approved and current != "active" else None,
             }
