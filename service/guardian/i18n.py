@@ -14,9 +14,8 @@ DEFAULT_LOCALE = "zh-CN"
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "title": "处理孩子人脸信息的监护人同意",
-        "intro": "{org}请您作为孩子的监护人，对下列用途逐项决定是否同意处理孩子的人脸信息。"
-        "同意哪一项就勾选哪一项，不勾选即表示不同意。是否同意由您自主决定；"
-        "不同意不影响孩子使用每项用途下列出的“不使用人脸识别的替代方式”。",
+        "intro": "{org}请您作为孩子的监护人，逐项决定是否同意处理孩子的人脸信息：同意哪项就勾选哪项，"
+        "不勾选即不同意。不同意不影响孩子使用替代方式（见各项完整告知）。",
         "colon": "：",
         "controller": "个人信息处理者",
         "processing_method": "处理方式",
@@ -125,9 +124,9 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Consent for processing your child's face",
-        "intro": "{org} asks you, as the child's parent or guardian, to decide separately for each purpose below "
-        "whether your child's face may be processed. Each purpose has its own box; leaving a box unticked means "
-        "no, and your child can still use the alternative shown.",
+        "intro": "{org} asks you, as the child's parent or guardian, to decide for each purpose whether your "
+        "child's face may be processed. Tick what you agree to; unticked means no, and your child can still use "
+        "the alternative (in each full notice).",
         "colon": ": ",
         "controller": "Personal information handler",
         "processing_method": "How the face is processed",
