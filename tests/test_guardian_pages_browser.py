@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture()
 def phone(browser: Any) -> Iterator[Any]:
-    """A small phone (375×667), in Chinese, with JavaScript off: the pages must work without it."""
+    """A small phone (375 by 667 px), in Chinese, with JavaScript off: the pages must work without it."""
     context = browser.new_context(viewport=PHONE, locale="zh-CN", java_script_enabled=False)
     page = context.new_page()
     yield page

@@ -281,7 +281,7 @@ def test_race_approve_x_revoke(app: Flask, outbox: Any, racers: Racers) -> None:
             actions = _actions(session, case.consent_id)
         assert actions.count("consent.revoked") == 1, actions
         _denies(case.tenant, case.child_id)
-        if approved.status == 200:
+        if approved.status == 303:
             assert actions.count("consent.granted") == 1, actions
             return "approve-first"
         assert "consent.granted" not in actions, actions
@@ -303,7 +303,7 @@ def test_race_approve_x_erase(app: Flask, outbox: Any, racers: Racers) -> None:
         approved, erased = _in_order(racers, order, ("approve-first", approve), ("erase-first", erase))
         _no_server_error(approve=approved, erase=erased)
         assert erased.status == 204, f"erase answered {erased}"
-        assert approved.status in (200, 404, 409, 410), f"approve answered {approved}"
+        assert approved.status in (303, 404, 409, 410), f"approve answered {approved}"
         with _session(app) as session:
             subject = session.get(Subject, case.child_id)
             assert subject is not None and subject.erased_at is not None
@@ -339,7 +339,7 @@ def test_race_approve_x_erase(app: Flask, outbox: Any, racers: Racers) -> None:
             if case.org_name in message["body"] and datetime.fromisoformat(message["sent_at"]) > erased.answered_at
         ]
         noted = ["sms-after-erasure"] if late else []
-        if approved.status == 200:
+        if approved.status == 303:
             return ["approve-first", *noted]
         assert approved.html, f"the losing approval did not answer a page: {approved}"
         return ["erase-first", *noted]
@@ -357,7 +357,7 @@ def test_race_decline_x_revoke(app: Flask, outbox: Any, racers: Racers) -> None:
         revoke = _api(app, case.tenant, "POST", f"/v1/consents/{case.consent_id}/revoke")
         declined, revoked = _in_order(racers, order, ("decline-first", decline), ("revoke-first", revoke))
         _no_server_error(decline=declined, revoke=revoked)
-        assert declined.status in (200, 409, 410), f"decline answered {declined}"
+        assert declined.status in (303, 409, 410), f"decline answered {declined}"
         with _session(app) as session:
             consent = session.get(Consent, case.consent_id)
             assert consent is not None
@@ -369,7 +369,7 @@ def test_race_decline_x_revoke(app: Flask, outbox: Any, racers: Racers) -> None:
             assert actions.count("consent.revoked") == 1 and "consent.declined" not in actions, actions
             return "revoke-first"
         assert revoked.status == 409 and revoked.json["code"] == "consent_ended", f"revoke answered {revoked}"
-        assert declined.status == 200, f"revoke lost to no decline: decline answered {declined}"
+        assert declined.status == 303, f"revoke lost to no decline: decline answered {declined}"
         assert status == "declined", f"the decline won, consent {status}"
         assert actions.count("consent.declined") == 1 and "consent.revoked" not in actions, actions
         return "decline-first"
@@ -410,7 +410,7 @@ def test_race_expiry_sweep_x_approve(app: Flask, outbox: Any, racers: Racers) ->
             assert ends == ["guardian_request.expired"] and "consent.granted" not in consent_actions, consent_actions
             _denies(case.tenant, case.child_id)
             return "sweep-first"
-        assert approved.status == 200, f"the sweep changed nothing, approve answered {approved}"
+        assert approved.status == 303, f"the sweep changed nothing, approve answered {approved}"
         assert request_status == "approved" and consent_statuses == ["active"], (request_status, consent_statuses)
         assert ends == ["guardian_request.approved"] and "consent.expired" not in consent_actions, consent_actions
         verdict = case.tenant.verify("door_access", subject_id=case.child_id).json
