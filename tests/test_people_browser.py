@@ -51,11 +51,11 @@ def test_pipl44_r3_person_sees_consents_and_withdraws_with_confirmation(live: st
         phone.screenshot(path=str(SCREENSHOTS / "people-page-zh.png"), full_page=True)
     phone.click(f'button[name="withdraw"][value="{consent["id"]}"]')
     # The confirmation step: nothing is withdrawn yet.
-    assert phone.locator('button[name="confirm"]').is_visible()
+    phone.locator('button[name="confirm"]').wait_for(state="visible")  # the confirmation page has loaded
     assert tenant.verify("door_access", subject_id=person["id"]).json["decision"] == "allow"
     phone.click('button[name="confirm"]')
+    phone.locator(f'section[data-consent="{consent["id"]}"][data-status="revoked"]').wait_for()
     assert "已撤回" in phone.locator("#flash").inner_text()
-    assert phone.locator(f'section[data-consent="{consent["id"]}"]').get_attribute("data-status") == "revoked"
     assert phone.locator('button[name="withdraw"]').count() == 0
     denied = tenant.verify("door_access", subject_id=person["id"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "revoked")
