@@ -210,6 +210,13 @@ def _refused(provider: str, code: str, invalid_number_codes: frozenset[str]) -> 
     return SmsError(kind, retryable=False, detail=f"{provider} error {code}")
 
 
+class _DropSendSmsQueries(logging.Filter):
+    """Drops urllib3's DEBUG lines of Alibaba Cloud SendSms calls: their URLs carry the number and text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "PhoneNumbers=" not in record.getMessage()
+
+
 def _national_for_aliyun(e164: str) -> str:
     """Alibaba Cloud's form: a mainland number's 11 digits; elsewhere the country code and number, no ``+``."""
     digits = e164.lstrip("+")
@@ -244,8 +251,12 @@ class AliyunSms:
         from alibabacloud_dysmsapi20170525.client import Client
         from alibabacloud_tea_openapi.utils_models import Config
 
-        # darabonba logs every request's query (numbers, links, codes) when DEBUG is set in the environment.
+        # darabonba logs every request's query (numbers, links, codes) when DEBUG is set in the environment;
+        # urllib3 logs each URL at DEBUG, and this RPC-style API carries its parameters in the query.
         logging.getLogger("darabonba-core").setLevel(logging.WARNING)
+        pool_log = logging.getLogger("urllib3.connectionpool")
+        if not any(isinstance(f, _DropSendSmsQueries) for f in pool_log.filters):
+            pool_log.addFilter(_DropSendSmsQueries())
         scheme, endpoint = _split_base_url(base_url) if base_url else ("https", self.ENDPOINT)
         config = Config(
             access_key_id=access_key_id,
