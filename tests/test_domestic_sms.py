@@ -363,3 +363,16 @@ def test_invalid_number_at_the_provider_is_visible_and_nothing_is_lost(
     created = tenant.guardian_request(child["id"], ["door_access"]).json
     assert created["status"] == "pending"
     assert (created["delivery_status"], created["delivery_error"]) == ("failed", "sms_invalid_number")
+
+
+def test_a_childs_access_link_goes_as_the_access_template_and_opens(
+    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit
+) -> None:
+    child = guardian.setup_child(tenant)
+    tenant.guardian_request(child["id"], ["door_access"])
+    answer = tenant.post(f"/v1/subjects/{child['id']}/access-link", scope="consents")
+    assert answer.status_code in (200, 201) and answer.json["delivery_status"] == "sent", answer.json
+    kind, values = last_template(domestic)
+    assert kind == "access" and set(values) == {"org", "when", "url"}
+    assert values["url"].startswith("http://consent-gate.test/p/")
+    assert guardian.browser(values["url"]).open().status_code == 200

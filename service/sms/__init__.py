@@ -232,7 +232,7 @@ class AliyunSms:
     """
 
     #: Codes that say the number itself is wrong: the same number will never work.
-    INVALID_NUMBER = frozenset({"isv.MOBILE_NUMBER_ILLEGAL", "isv.MOBILE_COUNT_OVER_LIMIT"})
+    INVALID_NUMBER = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
     #: Codes that may pass if tried again later (besides ``Throttling*`` and ``isp.*``).
     LATER = frozenset({"ServiceUnavailable", "InternalError", "isv.BUSINESS_LIMIT_CONTROL", "SignatureNonceUsed"})
     ENDPOINT = "dysmsapi.aliyuncs.com"
@@ -325,9 +325,7 @@ class TencentSms:
     retried with backoff.
     """
 
-    INVALID_NUMBER = frozenset(
-        {"InvalidParameterValue.IncorrectPhoneNumber", "FailedOperation.InvalidPhoneNumber", "IncorrectPhoneNumber"}
-    )
+    INVALID_NUMBER = frozenset({"InvalidParameterValue.IncorrectPhoneNumber"})
     #: Codes that may pass if tried again later (besides ``LimitExceeded*`` and ``InternalError*``).
     LATER = frozenset({"RequestLimitExceeded", "ClientNetworkError", "ServerNetworkError", "InternalError"})
 
