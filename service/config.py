@@ -31,6 +31,43 @@ RATE_LIMIT_SETTINGS = (
     "RATE_LIMIT_PEOPLE",
 )
 
+#: The SMS providers (``SMS_PROVIDER``); see ``service.sms``.
+SMS_PROVIDERS = ("console", "twilio", "aliyun", "tencent")
+#: The kinds of SMS sent (``service.sms.TEMPLATE_PARAMETERS`` gives each one's template parameters).
+SMS_KINDS = ("link", "reconsent", "code", "withdrawal", "access")
+
+
+def sms_template_setting(provider: str, kind: str) -> str:
+    """The setting naming the registered template of ``kind`` at ``provider``: ``ALIYUN_SMS_TEMPLATE_LINK``."""
+    return f"{provider.upper()}_SMS_TEMPLATE_{kind.upper()}"
+
+
+#: What each provider cannot send without (besides its optional region and base URL).
+SMS_PROVIDER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "console": (),
+    "twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"),
+    "aliyun": (
+        "ALIYUN_ACCESS_KEY_ID",
+        "ALIYUN_ACCESS_KEY_SECRET",
+        "ALIYUN_SMS_SIGN_NAME",
+        *(sms_template_setting("aliyun", kind) for kind in SMS_KINDS),
+    ),
+    "tencent": (
+        "TENCENT_SECRET_ID",
+        "TENCENT_SECRET_KEY",
+        "TENCENT_SMS_SDK_APP_ID",
+        "TENCENT_SMS_SIGN_NAME",
+        *(sms_template_setting("tencent", kind) for kind in SMS_KINDS),
+    ),
+}
+
+
+def missing_sms_settings(settings: dict[str, Any]) -> list[str]:
+    """The settings ``SMS_PROVIDER`` needs that are not set, without the prefix."""
+    needed = SMS_PROVIDER_SETTINGS.get(settings.get("SMS_PROVIDER") or "", ())
+    return [name for name in needed if not settings.get(name)]
+
+
 #: Every setting, with its embedded default. ``None`` means "derived at start-up".
 DEFAULTS: dict[str, Any] = {
     "ENV": "production",
@@ -44,6 +81,23 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_AUTH_TOKEN": None,
     "TWILIO_FROM": None,
     "TWILIO_BASE_URL": None,
+    #: Alibaba Cloud SMS (``SMS_PROVIDER=aliyun``): an AccessKey, the registered signature, a template a kind.
+    "ALIYUN_ACCESS_KEY_ID": None,
+    "ALIYUN_ACCESS_KEY_SECRET": None,
+    "ALIYUN_SMS_SIGN_NAME": None,
+    **{sms_template_setting("aliyun", kind): None for kind in SMS_KINDS},
+    #: Another address for its API (a proxy, a test's fake); the default is https://dysmsapi.aliyuncs.com.
+    "ALIYUN_SMS_BASE_URL": None,
+    #: Tencent Cloud SMS (``SMS_PROVIDER=tencent``): a SecretId/SecretKey, the SMS application's SdkAppId,
+    #: the registered signature, a template a kind.
+    "TENCENT_SECRET_ID": None,
+    "TENCENT_SECRET_KEY": None,
+    "TENCENT_SMS_SDK_APP_ID": None,
+    "TENCENT_SMS_SIGN_NAME": None,
+    **{sms_template_setting("tencent", kind): None for kind in SMS_KINDS},
+    "TENCENT_SMS_REGION": "ap-guangzhou",
+    #: Another address for its API (a proxy, a test's fake); the default is https://sms.tencentcloudapi.com.
+    "TENCENT_SMS_BASE_URL": None,
     "SIGNING_KEY_FILE": None,
     "DATA_KEY": None,
     "REDIS_URL": None,
@@ -191,7 +245,8 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
     Production refuses the development defaults: a signing key or ``DATA_KEY`` generated into the
     instance folder, guardians' links on ``http://127.0.0.1``, a SQLite file in the instance folder
     (which, for an installed package, lies under the Python installation) and the console SMS provider,
-    which writes guardians' links and one-time codes to a file instead of sending them.
+    which writes guardians' links and one-time codes to a file instead of sending them; a real provider
+    (``twilio``, ``aliyun``, ``tencent``) without one of its settings is named setting by setting.
     """
     from urllib.parse import urlsplit
 
@@ -249,17 +304,21 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
             f"{PREFIX}DATABASE_URL is not set: the default is a SQLite file in the instance folder "
             "(postgresql+psycopg://… in production; a sqlite:/// path of your choosing on one host)"
         )
-    if settings.get("SMS_PROVIDER") == "console":
+    provider = settings.get("SMS_PROVIDER")
+    if provider == "console":
         problems.append(
             f"{PREFIX}SMS_PROVIDER is console, which writes guardians' links and codes to a file instead of "
-            "sending them: set twilio and its TWILIO_* settings"
+            "sending them: set aliyun or tencent (mainland China's providers, registered signature and "
+            "templates) or twilio, and their settings"
         )
-    elif settings.get("SMS_PROVIDER") == "twilio":
+    else:
         problems.extend(
-            f"{PREFIX}{name} is not set (SMS_PROVIDER is twilio)"
-            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
-            if not settings.get(name)
+            f"{PREFIX}{name} is not set (SMS_PROVIDER is {provider})" for name in missing_sms_settings(settings)
         )
+    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL"):
+        base_url = settings.get(name)
+        if base_url and urlsplit(base_url).scheme != "https":
+            problems.append(f"{PREFIX}{name} must be an https address in production, got {base_url!r}")
     metrics_token = settings.get("METRICS_TOKEN")
     if metrics_token and len(metrics_token) < METRICS_TOKEN_MIN_LENGTH:
         problems.append(
@@ -286,6 +345,8 @@ def refuse_unsafe_production(settings: dict[str, Any]) -> None:
 
 def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
     """Fill the derived defaults, which all live in the instance folder."""
+    from urllib.parse import urlsplit
+
     settings["INSTANCE_PATH"] = instance_path
     if not settings["PUBLIC_URL"]:
         served = served_url(instance_path) if settings["ENV"] == "development" else None
@@ -300,8 +361,14 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         settings["SIGNING_KEY_FILE"] = os.path.join(instance_path, "signing-key.pem")
     if not settings["ISSUER"]:
         settings["ISSUER"] = settings["PUBLIC_URL"].rstrip("/")
-    if settings["SMS_PROVIDER"] not in {"console", "twilio"}:
-        raise ConfigError(f"{PREFIX}SMS_PROVIDER must be console or twilio, got {settings['SMS_PROVIDER']!r}")
+    if settings["SMS_PROVIDER"] not in SMS_PROVIDERS:
+        raise ConfigError(
+            f"{PREFIX}SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}, got {settings['SMS_PROVIDER']!r}"
+        )
+    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL"):
+        parts = urlsplit(settings[name] or "https://default")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{PREFIX}{name} must be an http(s) address, got {settings[name]!r}")
     regions = settings["SMS_ALLOWED_REGIONS"]
     if isinstance(regions, str):
         regions = [region.strip().upper() for region in regions.split(",") if region.strip()]

@@ -23,7 +23,7 @@ from service.domain.guardian.messages import RateLimited, SmsOutcome, reserve_sm
 from service.domain.subjects import CHINA_TIME
 from service.keys.crypto import DataProtector
 from service.models import GuardianRequest, Organization, SmsMessage
-from service.sms import SmsError, SmsProvider
+from service.sms import SmsError, SmsProvider, TextMessage, as_text_message
 
 #: The messages' texts. They name the organization and what the link is for, never the child, and do not
 #: presume the answer.
@@ -65,6 +65,13 @@ def message_text(locale: str, kind: str, **values: Any) -> str:
     return TEXTS.get(locale, TEXTS["zh-CN"])[kind].format(**values)
 
 
+def compose(locale: str, kind: str, **values: Any) -> TextMessage:
+    """The message of ``kind``: its full text, and its parameters for providers that send templates."""
+    return TextMessage(
+        body=message_text(locale, kind, **values), kind=kind, params={k: str(v) for k, v in values.items()}
+    )
+
+
 @dataclass(frozen=True)
 class Messenger:
     """What sending needs: the provider, the data key (numbers are stored encrypted), the links' base URL."""
@@ -88,7 +95,9 @@ class Messenger:
         """Take the allowance for one message (or raise ``RateLimited``); deliver it after the commit."""
         return reserve_sms(session, request, kind=kind, daily_limit=self.daily_limit)
 
-    def deliver(self, session: Session, request: GuardianRequest, message: SmsMessage, body: str) -> SmsOutcome:
+    def deliver(
+        self, session: Session, request: GuardianRequest, message: SmsMessage, body: TextMessage | str
+    ) -> SmsOutcome:
         """Send a reserved message now, with no transaction open, and record the outcome.
 
         Call it after the commit that reserved the message. The number is read as stored now (an erasure
@@ -104,7 +113,7 @@ class Messenger:
             outcome = SmsOutcome(error_code="phone_erased")
         else:
             try:
-                sent_id = self.provider.send(self.protector.decrypt(ciphertext), body)
+                sent_id = self.provider.send(self.protector.decrypt(ciphertext), as_text_message(body))
                 outcome = SmsOutcome(provider_message_id=sent_id)
             except SmsError as exc:
                 outcome = SmsOutcome(error_code=exc.code)
@@ -131,23 +140,23 @@ class Messenger:
         session.commit()
         return sent
 
-    def link_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+    def link_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
         url = link_url(self.public_url, token)
         when = local_time(request.expires_at, request.locale)
-        return message_text(request.locale, "link", org=_org_name(session, request), url=url, when=when)
+        return compose(request.locale, "link", org=_org_name(session, request), url=url, when=when)
 
-    def reconsent_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+    def reconsent_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
         """The link of a request opened because a notice changed (``reconsent``): says so, presumes nothing."""
         url = link_url(self.public_url, token)
         when = local_time(request.expires_at, request.locale)
-        return message_text(request.locale, "reconsent", org=_org_name(session, request), url=url, when=when)
+        return compose(request.locale, "reconsent", org=_org_name(session, request), url=url, when=when)
 
-    def code_text(self, session: Session, request: GuardianRequest, code: str) -> str:
-        return message_text(request.locale, "code", org=_org_name(session, request), code=code)
+    def code_text(self, session: Session, request: GuardianRequest, code: str) -> TextMessage:
+        return compose(request.locale, "code", org=_org_name(session, request), code=code)
 
-    def withdrawal_text(self, session: Session, request: GuardianRequest, token: str) -> str:
+    def withdrawal_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
         url = link_url(self.public_url, token)
-        return message_text(request.locale, "withdrawal", org=_org_name(session, request), url=url)
+        return compose(request.locale, "withdrawal", org=_org_name(session, request), url=url)
 
 
 def _org_name(session: Session, request: GuardianRequest) -> str:

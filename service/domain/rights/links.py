@@ -22,6 +22,7 @@ from service.domain.subjects import get_subject, is_minor
 from service.errors import Conflict, DomainError, NotFound
 from service.keys.crypto import token_hash
 from service.models import AccessLink, GuardianRequest, Organization, SmsMessage, Subject, utcnow
+from service.sms import TextMessage
 
 PERSON, GUARDIAN = "person", "guardian"
 #: The SMS kind of a guardian's access link, counted in the phone's allowance like every other SMS.
@@ -139,7 +140,8 @@ ACCESS_TEXTS = {
 }
 
 
-def access_text(session: Session, request: GuardianRequest, url: str, expires_at: datetime) -> str:
+def access_text(session: Session, request: GuardianRequest, url: str, expires_at: datetime) -> TextMessage:
     org = session.get(Organization, request.org_id)
     template = ACCESS_TEXTS.get(request.locale, ACCESS_TEXTS["zh-CN"])
-    return template.format(org=org.name if org else "", url=url, when=local_time(expires_at, request.locale))
+    params = {"org": org.name if org else "", "url": url, "when": local_time(expires_at, request.locale)}
+    return TextMessage(body=template.format(**params), kind=ACCESS_SMS, params=params)
