@@ -880,7 +880,7 @@ OPERATIONS: dict[str, Operation] = {
             "decided_at": "2026-11-27T16:30:55+00:00",
             "poll_interval": 5,
             "created_at": "2026-11-27T16:30:54+00:00",
-            "withdrawal_sms": "sent",
+            "withdrawal_sms": "queued",
         },
         errors=(
             "not_paper_request",
@@ -907,7 +907,7 @@ OPERATIONS: dict[str, Operation] = {
             "subject_id": "9d959571-fc6f-4cc5-8f7c-5e594a6847bc",
             "status": "pending",
             "delivery": "sms",
-            "delivery_status": "sent",
+            "delivery_status": "queued",
             "delivery_error": None,
             "locale": "zh-CN",
             "guardian": {"phone_masked": "+86 139****5678", "relationship": "legal_guardian"},

@@ -17,7 +17,7 @@ from schemas.rights import (
 from service import db
 from service.api import Blueprint
 from service.domain import rights
-from service.domain.guardian import Messenger
+from service.domain.guardian import Messenger, local_time
 from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import RightsRequest
@@ -66,19 +66,20 @@ class AccessLinkForSubject(MethodView):
             hours=current_app.config["ACCESS_LINK_HOURS"],
             daily_sms_limit=current_app.config["SMS_DAILY_LIMIT"],
         )
-        session.commit()
         answer: dict[str, Any] = {"expires_at": issued.link.expires_at, "holder": issued.link.holder}
         request, reservation = issued.guardian_request, issued.reservation
         if request is None or reservation is None:
+            session.commit()
             answer["url"] = rights.page_url(current_app.config["PUBLIC_URL"], issued.token)
             answer["delivery_status"] = "not_required"
             return answer
         messenger = Messenger.of(current_app)
         url = rights.page_url(messenger.public_url, issued.token)
         body = rights.access_text(session, request, url, issued.link.expires_at)
-        outcome = messenger.deliver(session, request, reservation, body)
+        when = local_time(issued.link.expires_at, request.locale)
+        messenger.queue(session, request, reservation, body, {"url": url, "when": when})  # sent after the commit
         session.commit()
-        answer["delivery_status"] = "sent" if outcome.sent else "failed"
+        answer["delivery_status"] = "queued"
         answer["guardian"] = {"phone_masked": request.phone_masked}
         return answer
 
