@@ -71,7 +71,7 @@ def test_two_dispatchers_at_once_send_each_message_exactly_once(app: Flask, tena
             barrier = threading.Barrier(2)
             errors: list[BaseException] = []
 
-            def run(dispatcher: Dispatcher) -> None:
+            def run(dispatcher: Dispatcher, barrier: threading.Barrier = barrier, errors: list[Any] = errors) -> None:
                 try:
                     barrier.wait(timeout=30)
                     dispatcher.drain()
