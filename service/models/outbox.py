@@ -65,3 +65,7 @@ class Webhook(Base):
     #: the signing secret (``whsec_…``), encrypted with DATA_KEY: it must be read back to sign
     secret_ciphertext: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def event_list(self) -> list[str]:
+        return self.events.split(",")
