@@ -78,7 +78,13 @@ class GuardianRequestSchema(StrictSchema):
     subject_id = ma.fields.String()
     status = ma.fields.String(metadata={"enum": [status.value for status in GuardianRequestStatus]})
     delivery = ma.fields.String()
-    delivery_status = ma.fields.String(metadata={"enum": ["pending", "sent", "failed", "not_required"]})
+    delivery_status = ma.fields.String(
+        metadata={
+            "enum": ["pending", "queued", "sent", "failed", "not_required"],
+            "description": "The link SMS: `queued` until the dispatcher sent it (`sent`) or gave up (`failed`, "
+            "with `delivery_error`); `not_required` for `qr` and `paper`",
+        }
+    )
     delivery_error = ma.fields.String(
         allow_none=True,
         metadata={
@@ -146,9 +152,10 @@ class PaperDecisionSchema(StrictSchema):
 class PaperDecisionAnswerSchema(GuardianRequestSchema):
     withdrawal_sms = ma.fields.String(
         metadata={
-            "enum": ["sent", "not_sent", "not_required"],
-            "description": "Whether the withdrawal link was texted to the guardian's phone: `not_sent` when the "
-            "phone's allowance or the provider said no (the decision stands; the link is kept nowhere, so "
-            "tell the guardian they can withdraw through you); `not_required` when nothing was approved",
+            "enum": ["queued", "not_sent", "not_required"],
+            "description": "Whether the withdrawal link was queued to be texted to the guardian's phone (sent "
+            "after the answer, by the dispatcher): `not_sent` when the phone's allowance said no (the decision "
+            "stands; the link is kept nowhere, so tell the guardian they can withdraw through you); "
+            "`not_required` when nothing was approved",
         }
     )

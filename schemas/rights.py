@@ -20,7 +20,10 @@ class AccessLinkSchema(StrictSchema):
         metadata={"description": "`person` (hand `url` to them) or `guardian` (texted to the child's guardian)"}
     )
     delivery_status = ma.fields.String(
-        metadata={"description": "`not_required` (adult), `sent` or `failed` (the SMS to the guardian)"}
+        metadata={
+            "description": "`not_required` (adult), or `queued` (the SMS to the guardian, sent after the answer by the "
+            "dispatcher)"
+        }
     )
     guardian = ma.fields.Dict(metadata={"description": "For a child: `{phone_masked}` of the phone texted"})
 

@@ -502,13 +502,19 @@ def _print_report_link(org_id: str, hours: int, lang: str | None) -> None:
 @click.option(
     "--threads", default=1, show_default=True, type=click.IntRange(min=1), help="Threads per worker (gthread when > 1)."
 )
+@click.option(
+    "--no-dispatch",
+    is_flag=True,
+    help="Do not send the outbox (SMS, webhooks) from the workers: run `consent-gate dispatch` apart.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int, no_dispatch: bool) -> None:
     """Serve the API with gunicorn (a production WSGI server).
 
     It refuses a database never migrated or behind this version (run consent-gate db upgrade first). In
     development, links point to the host and port served unless PUBLIC_URL is set, and the address is
-    recorded in the instance folder (served-url) for the other commands' links.
+    recorded in the instance folder (served-url) for the other commands' links. Each worker also runs an
+    outbox dispatcher thread (SMS, webhooks) unless --no-dispatch.
     """
     from service.config import record_served_url
     from service.server import run_gunicorn
@@ -529,7 +535,34 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, threads: int) 
         raise click.ClickException(problem)
     if served:
         record_served_url(app.instance_path, app.config["PUBLIC_URL"])
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads, config=dict(app.config))
+    run_gunicorn(
+        host=host, port=port, workers=workers, threads=threads, config=dict(app.config), dispatch=not no_dispatch
+    )
+
+
+@click.command("dispatch")
+@click.option("--once", is_flag=True, help="Send what is due now and exit (for cron, and tests).")
+@with_appcontext
+def dispatch(once: bool) -> None:
+    """Send the outbox (SMS, webhook deliveries) after the commits that wrote it.
+
+    Runs until stopped (SIGINT, SIGTERM); any number may run at once, on any instances: each claims the
+    messages it sends. `serve` runs one in each worker already, unless --no-dispatch.
+    """
+    import signal
+    import threading
+
+    from service.outbox.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher.of(current_app)
+    if once:
+        click.echo(f"attempted {dispatcher.drain()} message(s)")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("dispatching the outbox; stop with Ctrl-C", err=True)
+    dispatcher.run(stop)
 
 
 def schema_problem(engine: Any) -> str | None:
@@ -579,7 +612,7 @@ def served_settings(host: str, port: int) -> dict[str, Any]:
     return {"PUBLIC_URL": f"http://{f'[{shown}]' if ':' in shown else shown}:{port}"}
 
 
-COMMANDS = (db_group, orgs_group, keys_group, subjects_group, audit_group, sweep, report, serve)
+COMMANDS = (db_group, orgs_group, keys_group, subjects_group, audit_group, sweep, report, serve, dispatch)
 
 
 def init_app(app: Flask) -> None:

@@ -115,8 +115,16 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_THREADS": 1,
     #: Connections each process's pool keeps open; ``None``: derived from WORKER_THREADS (see pool_size).
     "DB_POOL_SIZE": None,
-    "SMS_RETRY_ATTEMPTS": 3,
+    #: Tries of one SMS within one dispatcher attempt (Twilio); the outbox retries with its own backoff.
+    "SMS_RETRY_ATTEMPTS": 1,
     "SMS_RETRY_BACKOFF": 0.5,
+    #: The outbox (SMS, webhooks): attempts before a message is dead (``failed``), the first retry's delay
+    #: (doubling after each attempt), how often an idle dispatcher looks for work.
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_BACKOFF_SECONDS": 2.0,
+    "OUTBOX_POLL_SECONDS": 1.0,
+    #: Seconds a webhook receiver has to answer.
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "GUARDIAN_REQUEST_HOURS": 72,
     "GUARDIAN_POLL_INTERVAL": 5,
     #: Hours a link to a person's own page (``POST /v1/subjects/{id}/access-link``) stays valid.
@@ -173,8 +181,9 @@ _INTS = {
     "DB_POOL_SIZE",
     "SMS_DAILY_LIMIT",
     "TRUSTED_PROXY_HOPS",
+    "OUTBOX_MAX_ATTEMPTS",
 }
-_FLOATS = {"SMS_RETRY_BACKOFF"}
+_FLOATS = {"SMS_RETRY_BACKOFF", "OUTBOX_BACKOFF_SECONDS", "OUTBOX_POLL_SECONDS", "WEBHOOK_TIMEOUT_SECONDS"}
 _BOOLS = {"PROHIBIT_SENSITIVE_ANALYSIS", "SQL_ECHO", "LOG_REQUESTS", "RATE_LIMITS_ENABLED"}
 
 
@@ -388,6 +397,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         settings["DB_POOL_SIZE"] = pool_size(settings["WORKER_THREADS"])
     if settings["DB_POOL_SIZE"] < 1:
         raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
+    if settings["OUTBOX_MAX_ATTEMPTS"] < 1:
+        raise ConfigError(f"{PREFIX}OUTBOX_MAX_ATTEMPTS must be positive")
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     locales = settings["REQUIRED_LOCALES"]

@@ -84,6 +84,19 @@ CATALOGUE: dict[str, ErrorCode] = {
         "The organization already holds 100 keys that are not revoked (`MAX_ACTIVE_KEYS`); revoke one first",
         "the organization already holds 100 active keys: revoke one first",
     ),
+    # Webhooks
+    "webhook_url_refused": ErrorCode(
+        422,
+        "A webhook URL must be https and resolve to public addresses only (in production); "
+        "http and loopback are allowed in development",
+        "the URL must be https",
+    ),
+    "webhook_event_unknown": ErrorCode(
+        422,
+        'A webhook names one or more of the events listed in the README, "Webhooks"',
+        "unknown events: consent.updated",
+    ),
+    "too_many_webhooks": ErrorCode(422, "An organization has at most 20 webhooks; delete one first"),
     "contact_required": ErrorCode(
         422,
         "An organization needs a contact people can reach",

@@ -30,6 +30,12 @@ class ConsentGateServer(BaseApplication):
         # SQLite) checkpoints the log in the background instead of in some request's commit.
         app = worker_app(self.app_config)
         start_wal_checkpoints(app.extensions["consent_gate.engine"])
+        if self.app_config.get("DISPATCH", True):
+            # One dispatcher thread per worker: the outbox's claims keep them (and other instances') from
+            # sending a message twice, and one worker's death leaves the others sending.
+            from service.outbox.dispatcher import start_dispatcher
+
+            start_dispatcher(app)
         # Everything built so far lives as long as the worker: keep it out of the collector's full
         # passes, each of which would otherwise stall some request for tens of milliseconds.
         gc.collect()
@@ -67,7 +73,9 @@ def control_socket_path(instance_path: str, port: int) -> str:
     return os.path.join(os.path.abspath(instance_path), f"gunicorn-{port}.ctl")
 
 
-def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: dict[str, Any]) -> None:
+def run_gunicorn(
+    *, host: str, port: int, workers: int, threads: int, config: dict[str, Any], dispatch: bool = True
+) -> None:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -86,4 +94,4 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int, config: di
         # to stop would remove). One per instance instead: in its instance folder, named by its port.
         "control_socket": control_socket_path(config["INSTANCE_PATH"], port),
     }
-    ConsentGateServer(options, {**config, "WORKER_THREADS": threads}).run()
+    ConsentGateServer(options, {**config, "WORKER_THREADS": threads, "DISPATCH": dispatch}).run()

@@ -124,6 +124,9 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
         "PUBLIC_URL": "http://consent-gate.test",
         "SMS_OUTBOX": str(tmp_path / "sms-outbox.jsonl"),
         "SMS_RETRY_BACKOFF": 0.0,
+        # The outbox retries at once in tests: one drain() runs every attempt a message gets.
+        "OUTBOX_BACKOFF_SECONDS": 0.0,
+        "OUTBOX_MAX_ATTEMPTS": 3,
         # Tests change keys directly in the database; the verify path's key cache is tested on its own.
         "API_KEY_CACHE_SECONDS": 0,
     }
@@ -201,10 +204,26 @@ def db_session(app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture()
-def outbox(app: Flask) -> Any:
-    """Read the console SMS provider's outbox: one dict per message sent."""
+def drain(app: Flask) -> Callable[[], int]:
+    """``drain()``: run the outbox dispatcher once, as ``consent-gate dispatch --once`` does; rows attempted.
+
+    In savepoint mode it works in the test's transaction, like the requests.
+    """
+    from service.outbox.dispatcher import Dispatcher
+
+    def run() -> int:
+        with app.app_context():
+            return Dispatcher.of(app).drain()
+
+    return run
+
+
+@pytest.fixture()
+def outbox(app: Flask, drain: Callable[[], int]) -> Any:
+    """Read the console SMS provider's outbox: one dict per message sent (the dispatcher drained first)."""
 
     def read() -> list[dict[str, Any]]:
+        drain()
         path = Path(app.config["SMS_OUTBOX"])
         if not path.exists():
             return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -322,11 +322,15 @@ def domestic(request: pytest.FixtureRequest, app_config: dict[str, Any]) -> Iter
 
 
 def test_guardian_link_goes_as_the_link_template_and_opens(
-    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit
+    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit, drain: Callable[[], int]
 ) -> None:
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    assert created["delivery_status"] == "sent" and "approve_url" not in created
+    assert created["delivery_status"] == "queued" and "approve_url" not in created
+    assert domestic.received == []  # the request never waits on the provider: the dispatcher sends
+    drain()
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert polled["delivery_status"] == "sent"
     kind, values = last_template(domestic)
     assert kind == "link" and set(values) == {"org", "when", "url"}
     assert values["org"] == "Sunrise School"
@@ -337,41 +341,47 @@ def test_guardian_link_goes_as_the_link_template_and_opens(
 
 @pytest.mark.committed
 def test_code_and_withdrawal_link_go_as_their_templates(
-    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit
+    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit, drain: Callable[[], int]
 ) -> None:
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"], delivery="qr").json
     parent = guardian.browser(created["approve_url"])
     assert parent.submit(action="send_code", purpose="door_access").status_code == 200
+    drain()
     kind, values = last_template(domestic)
     assert kind == "code" and set(values) == {"org", "code"}
     assert values["code"].isdigit() and len(values["code"]) == 6
     parent.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=values["code"])
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "approved"
+    drain()
     kind, values = last_template(domestic)
     assert kind == "withdrawal" and set(values) == {"org", "url"}
     assert guardian.browser(values["url"]).open().status_code == 200
 
 
 def test_invalid_number_at_the_provider_is_visible_and_nothing_is_lost(
-    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit
+    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit, drain: Callable[[], int]
 ) -> None:
     aliyun = isinstance(domestic, FakeAliyun)
     domestic.script = [(200, "isv.MOBILE_NUMBER_ILLEGAL" if aliyun else "InvalidParameterValue.IncorrectPhoneNumber")]
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    assert created["status"] == "pending"
-    assert (created["delivery_status"], created["delivery_error"]) == ("failed", "sms_invalid_number")
+    drain()
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert polled["status"] == "pending"
+    assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "sms_invalid_number")
+    assert len(domestic.received) == 1  # a wrong number is not retried
 
 
 def test_a_childs_access_link_goes_as_the_access_template_and_opens(
-    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit
+    domestic: FakeAliyun | FakeTencent, tenant: Tenant, guardian: GuardianKit, drain: Callable[[], int]
 ) -> None:
     child = guardian.setup_child(tenant)
     tenant.guardian_request(child["id"], ["door_access"])
     answer = tenant.post(f"/v1/subjects/{child['id']}/access-link", scope="consents")
-    assert answer.status_code in (200, 201) and answer.json["delivery_status"] == "sent", answer.json
+    assert answer.status_code in (200, 201) and answer.json["delivery_status"] == "queued", answer.json
+    drain()
     kind, values = last_template(domestic)
     assert kind == "access" and set(values) == {"org", "when", "url"}
     assert values["url"].startswith("http://consent-gate.test/p/")

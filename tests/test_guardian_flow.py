@@ -38,11 +38,12 @@ def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox
     # Only the guardian decides: the link of an SMS request is in the SMS, in no answer and no QR code.
     assert not {"approve_url", "qr_png_url", "qr_svg_url"} & set(created)
     assert created["poll_interval"] == 5
-    assert created["delivery_status"] == "sent"
+    assert created["delivery_status"] == "queued"  # sent after the commit, by the dispatcher
     denied = tenant.verify("door_access", subject_id=child["id"]).json
     assert (denied["decision"], denied["reason"]) == ("deny", "pending_guardian")
     messages = outbox()
     assert len(messages) == 1 and messages[0]["to"] == PHONE
+    assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["delivery_status"] == "sent"
     body = messages[0]["body"]
     assert "Sunrise School" in body and "http://consent-gate.test/g/" in body and "有效期至" in body
     assert "确认" not in body  # the message does not presume the answer
@@ -276,7 +277,7 @@ def test_resend_is_rate_limited_and_reports_failures(
             row.created_at = utcnow() - timedelta(minutes=2)
         session.commit()
     resent = tenant.post(path, scope="consents")
-    assert resent.status_code == 200 and resent.json["delivery_status"] == "sent"
+    assert resent.status_code == 200 and resent.json["delivery_status"] == "queued"
     assert len(outbox()) == 2
 
 
@@ -288,12 +289,14 @@ def failing_outbox(app_config: dict[str, Any], tmp_path: Any) -> None:
 
 
 def test_provider_failure_keeps_the_request(
-    failing_outbox: None, tenant: Tenant, app: Flask, guardian: GuardianKit
+    failing_outbox: None, tenant: Tenant, app: Flask, guardian: GuardianKit, drain: Any
 ) -> None:
     _, created = start(tenant, guardian)
     assert created["status"] == "pending"
-    assert created["delivery_status"] == "failed"
-    assert created["delivery_error"] == "sms_provider_unavailable"
+    assert created["delivery_status"] == "queued"
+    drain()  # every attempt fails (OUTBOX_MAX_ATTEMPTS): the message is dead
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert polled["delivery_error"] == "sms_provider_unavailable"
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["delivery_status"] == "failed" and "approve_url" not in polled
     actions = [e["action"] for e in tenant.get("/v1/audit/events").json["events"]]

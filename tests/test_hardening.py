@@ -207,6 +207,7 @@ def test_metrics_count_requests_decisions_and_sms(
     child = guardian.setup_child(tenant)
     tenant.verify("door_access", token="nonsense")
     tenant.guardian_request(child["id"], ["door_access"])
+    outbox()  # the dispatcher sends it
     body = tenant.client.get("/metrics", headers={"Authorization": f"Bearer {metrics_token}"}).get_data(as_text=True)
     assert 'consent_gate_requests_total{method="POST",route="/v1/verifications",status="200"}' in body
     assert "consent_gate_request_seconds_bucket" in body

@@ -28,8 +28,10 @@ def _first_org_ids(tenant: Tenant, guardian: GuardianKit) -> dict[str, str]:
     [assessment, *_] = tenant.get("/v1/assessments").json["items"]
     incident = tenant.incident(["door_access"], severity="minor").json
     key = next(k for k in tenant.get("/v1/keys").json["items"] if k["scopes"] == ["consents"])
+    webhook = tenant.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["consent.revoked"]}).json
     return {
         "key_id": key["id"],
+        "webhook_id": webhook["id"],
         "deletion_id": deletion["id"],
         "rights_request_id": rights_request["id"],
         "assessment_id": assessment["id"],
@@ -81,6 +83,7 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
         ("/v1/purposes", "admin"),
         ("/v1/devices", "admin"),
         ("/v1/keys", "admin"),
+        ("/v1/webhooks", "admin"),
         ("/v1/subjects", "consents"),
         ("/v1/consents", "consents"),
         ("/v1/guardian-requests", "consents"),
@@ -103,6 +106,7 @@ def test_every_operation_with_ids_answers_404_to_another_organization(
             ours["incident_id"],
             ours["key_id"],
             ours["deletion_id"],
+            ours["webhook_id"],
         ):
             assert value not in text, (path, value)
     denied = other_tenant.verify("door_access", token=ours["token"]).json

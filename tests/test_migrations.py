@@ -368,3 +368,42 @@ def test_migration_0009s_rebuilds_an_index_a_failed_concurrent_build_left_invali
             assert index["column_names"] == ["org_id", "created_at", "id"] and not index["unique"]
     finally:
         engine.dispose()
+
+
+def test_migration_0010o_adds_the_outbox_and_webhooks_and_goes_back(fresh_url: str) -> None:
+    """Issue 15: new tables only, on a database that holds rows; down and up again."""
+    engine = make_engine(fresh_url)
+    now = {"now": "2026-01-01 00:00:00"}
+    try:
+        upgrade(engine, "0009s")
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, contact, created_at) VALUES ('o1', '学校', '010-1', :now)"),
+                now,
+            )
+        upgrade(engine, "0010o")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO webhooks (id, org_id, url, events, secret_ciphertext, created_at) "
+                    "VALUES ('w1', 'o1', 'https://hooks.example.cn/x', 'consent.revoked', 'c', :now)"
+                ),
+                now,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO outbox (id, org_id, channel, kind, webhook_id, status, attempts, next_attempt_at, "
+                    "created_at) VALUES ('m1', 'o1', 'webhook', 'consent.revoked', 'w1', 'queued', 0, :now, :now)"
+                ),
+                now,
+            )
+            _foreign_keys_hold(conn)
+        downgrade(engine, "0009s")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT name FROM organizations")).scalar_one() == "学校"
+            assert "outbox" not in inspect(conn).get_table_names()
+        upgrade(engine, "0010o")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 0
+    finally:
+        engine.dispose()

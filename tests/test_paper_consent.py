@@ -212,7 +212,7 @@ def test_pipl29_paper_approval_gives_tokens_that_verify(tenant: Tenant, guardian
     child, created = open_request(tenant, guardian)
     answer = paper_decision(tenant, created["id"], body(dict.fromkeys(BOTH, "approve")))
     assert answer.status_code == 200, answer.json
-    assert answer.json["status"] == "approved" and answer.json["withdrawal_sms"] == "sent"
+    assert answer.json["status"] == "approved" and answer.json["withdrawal_sms"] == "queued"
     assert answer.json["decided_at"] is not None
     assert {c["status"] for c in answer.json["consents"]} == {"active"}
     for item in answer.json["consents"]:
@@ -385,7 +385,7 @@ def test_pipl29_withdrawal_sms_stays_within_the_phones_allowance(
     """Two children, one guardian: the second withdrawal SMS within a minute is not sent; the decision stands."""
     _, first = open_request(tenant, guardian)
     _, second = open_request(tenant, guardian, setup=False)
-    assert paper_decision(tenant, first["id"], body(dict.fromkeys(BOTH, "approve"))).json["withdrawal_sms"] == "sent"
+    assert paper_decision(tenant, first["id"], body(dict.fromkeys(BOTH, "approve"))).json["withdrawal_sms"] == "queued"
     answer = paper_decision(tenant, second["id"], body(dict.fromkeys(BOTH, "approve")))
     assert answer.status_code == 200 and answer.json["status"] == "approved"
     assert answer.json["withdrawal_sms"] == "not_sent"

@@ -88,23 +88,25 @@ def twilio_app_config(app_config: dict[str, Any], twilio: FakeTwilio) -> dict[st
 
 
 def test_guardian_request_through_twilio(
-    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit, drain: Any
 ) -> None:
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
-    assert created["delivery_status"] == "sent"
+    assert created["delivery_status"] == "queued" and twilio.received == []  # the request did not wait
+    drain()
     [received] = twilio.received
     assert received.form["To"] == "+8613812345678"
     assert "approve_url" not in created and "http://consent-gate.test/g/" in received.form["Body"]
 
 
 def test_invalid_number_at_twilio_is_visible_and_nothing_is_lost(
-    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit, drain: Any
 ) -> None:
     twilio.script = [(400, 21211)]
     child = guardian.setup_child(tenant)
     created = tenant.guardian_request(child["id"], ["door_access"]).json
     assert created["status"] == "pending"
-    assert (created["delivery_status"], created["delivery_error"]) == ("failed", "sms_invalid_number")
+    drain()
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
-    assert polled["delivery_error"] == "sms_invalid_number"
+    assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "sms_invalid_number")
+    assert len(twilio.received) == 1  # a permanent refusal is not retried

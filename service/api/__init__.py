@@ -138,6 +138,7 @@ def init_app(app: Flask) -> Api:
         status_lists,
         subjects,
         verifications,
+        webhooks,
         wellknown,
     )
 
@@ -163,6 +164,7 @@ def init_app(app: Flask) -> Api:
         audit,
         reports,
         filings,
+        webhooks,
         wellknown,
         health,
     ):

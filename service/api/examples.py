@@ -880,7 +880,7 @@ OPERATIONS: dict[str, Operation] = {
             "decided_at": "2026-11-27T16:30:55+00:00",
             "poll_interval": 5,
             "created_at": "2026-11-27T16:30:54+00:00",
-            "withdrawal_sms": "sent",
+            "withdrawal_sms": "queued",
         },
         errors=(
             "not_paper_request",
@@ -907,7 +907,7 @@ OPERATIONS: dict[str, Operation] = {
             "subject_id": "9d959571-fc6f-4cc5-8f7c-5e594a6847bc",
             "status": "pending",
             "delivery": "sms",
-            "delivery_status": "sent",
+            "delivery_status": "queued",
             "delivery_error": None,
             "locale": "zh-CN",
             "guardian": {"phone_masked": "+86 139****5678", "relationship": "legal_guardian"},
@@ -1150,6 +1150,12 @@ _KEY = {
     "last_used_at": "2026-11-27T16:35:10+00:00",
     "revoked_at": None,
 }
+_WEBHOOK = {
+    "id": "b8e3d5a1-2c4f-4e6a-8b0d-1f3e5a7c9d2b",
+    "url": "https://hooks.school.example.cn/consent-gate",
+    "events": ["consent.granted", "consent.revoked", "guardian_request.decided"],
+    "created_at": "2026-11-27T16:36:00+00:00",
+}
 OPERATIONS.update(
     {
         "GET /v1/keys": Operation(response={"items": [_KEY], "next_cursor": None}),
@@ -1164,6 +1170,38 @@ OPERATIONS.update(
             errors=("invalid_name", "too_many_keys"),
         ),
         "DELETE /v1/keys/{key_id}": Operation(),
+        "GET /v1/webhooks": Operation(response={"items": [_WEBHOOK], "next_cursor": None}),
+        "POST /v1/webhooks": Operation(
+            request={"url": _WEBHOOK["url"], "events": _WEBHOOK["events"]},
+            response={
+                "id": _WEBHOOK["id"],
+                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw5m2bNdWpqXo=",
+                "url": _WEBHOOK["url"],
+                "events": _WEBHOOK["events"],
+            },
+            errors=("webhook_url_refused", "webhook_event_unknown", "too_many_webhooks"),
+        ),
+        "GET /v1/webhooks/{webhook_id}": Operation(response=_WEBHOOK),
+        "DELETE /v1/webhooks/{webhook_id}": Operation(),
+        "GET /v1/webhooks/{webhook_id}/deliveries": Operation(
+            response={
+                "items": [
+                    {
+                        "id": "3f1c2b7e-5a8d-4c1e-9b0a-7d6e5f4c3b2a",
+                        "event": "consent.revoked",
+                        "status": "sent",
+                        "attempts": 2,
+                        "last_status_code": 204,
+                        "last_error": None,
+                        "created_at": "2026-11-27T16:40:02+00:00",
+                        "last_attempt_at": "2026-11-27T16:40:05+00:00",
+                        "next_attempt_at": "2026-11-27T16:40:04+00:00",
+                        "settled_at": "2026-11-27T16:40:05+00:00",
+                    }
+                ],
+                "next_cursor": None,
+            }
+        ),
         "GET /v1/consents": Operation(
             response={"items": [OPERATIONS["GET /v1/consents/{consent_id}"].response], "next_cursor": None}
         ),

@@ -121,8 +121,9 @@ class GuardianRequests(MethodView):
         """Ask a parent or guardian to decide for a child, purpose by purpose
 
         Creates one `pending_guardian` consent per purpose. With `delivery: sms` the link is sent to the
-        guardian's phone at once, and only there: no answer carries it, so only the guardian can decide (a
-        provider failure leaves `delivery_status: failed`; use `resend`). With `delivery: qr` show
+        guardian's phone, and only there: no answer carries it, so only the guardian can decide. The SMS
+        is queued with the request (`delivery_status: queued`) and sent right after by the dispatcher; poll
+        to see `sent`, or `failed` with `delivery_error` after its retries (then use `resend`). With `delivery: qr` show
         `qr_png_url` to the guardian, who proves the phone with an SMS code before any decision. With
         `delivery: paper` (written consent) nothing is sent and there is no link: the guardian signs a form
         and you record it with `paper-decision`. Poll this resource every `poll_interval` seconds to learn
@@ -159,13 +160,12 @@ class GuardianRequests(MethodView):
                 reask_after_days=current_app.config["REASK_AFTER_DAYS"],
                 child_display_name=fields.get("child_display_name"),
             )
+            if reservation is not None and token is not None:
+                messenger.queue_link(session, request, reservation, token)  # sent after the commit
             session.commit()
         except IntegrityError:
             session.rollback()
             raise Conflict("a live consent to one of these purposes exists", code="consent_exists") from None
-        if reservation is not None and token is not None:
-            messenger.deliver(session, request, reservation, messenger.link_text(session, request, token))
-            session.commit()
         return request_view(request)
 
 
@@ -198,7 +198,8 @@ class GuardianRequestResend(MethodView):
         a link is kept, so a new one is the only way to send it again). Counts against the same allowance
         as every SMS (429 `rate_limited` or `sms_budget_exhausted`, with `Retry-After`); a failed attempt
         does not hold back the next resend.
-        The outcome shows in `delivery_status` and `delivery_error`.
+        The SMS is queued (`delivery_status: queued`); the outcome shows in `delivery_status` and
+        `delivery_error` once the dispatcher sent it or gave up.
         """
         session = db.session()
         request = _current(request_id)
@@ -209,8 +210,7 @@ class GuardianRequestResend(MethodView):
         messenger = Messenger.of(current_app)
         reservation = messenger.reserve(session, request, "link")
         token = flow.renew_decision_link(session, request)  # the link in an earlier SMS stops working
-        session.commit()
-        messenger.deliver(session, request, reservation, messenger.link_text(session, request, token))
+        messenger.queue_link(session, request, reservation, token)
         session.commit()
         return request_view(request)
 
@@ -253,7 +253,7 @@ class GuardianRequestPaperDecision(MethodView):
         withdrawal_sms = "not_required"
         if decision.withdrawal_token:
             sent = Messenger.of(current_app).send_withdrawal_link(session, request, decision.withdrawal_token)
-            withdrawal_sms = "sent" if sent else "not_sent"
+            withdrawal_sms = "queued" if sent else "not_sent"
         session.refresh(request)
         return {**request_view(request), "withdrawal_sms": withdrawal_sms}
 

@@ -66,19 +66,19 @@ class AccessLinkForSubject(MethodView):
             hours=current_app.config["ACCESS_LINK_HOURS"],
             daily_sms_limit=current_app.config["SMS_DAILY_LIMIT"],
         )
-        session.commit()
         answer: dict[str, Any] = {"expires_at": issued.link.expires_at, "holder": issued.link.holder}
         request, reservation = issued.guardian_request, issued.reservation
         if request is None or reservation is None:
+            session.commit()
             answer["url"] = rights.page_url(current_app.config["PUBLIC_URL"], issued.token)
             answer["delivery_status"] = "not_required"
             return answer
         messenger = Messenger.of(current_app)
         url = rights.page_url(messenger.public_url, issued.token)
-        body = rights.access_text(session, request, url, issued.link.expires_at)
-        outcome = messenger.deliver(session, request, reservation, body)
+        text = rights.access_text(session, request, url, issued.link.expires_at)
+        messenger.queue(session, request, reservation, text.body, dict(text.params))  # sent after the commit
         session.commit()
-        answer["delivery_status"] = "sent" if outcome.sent else "failed"
+        answer["delivery_status"] = "queued"
         answer["guardian"] = {"phone_masked": request.phone_masked}
         return answer
 

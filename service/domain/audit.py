@@ -78,6 +78,10 @@ def append_pending(session: Session) -> None:
     if not pending:
         return
     session.flush()  # every other change (and its row locks) first; the chain's head is the last lock taken
+    # The webhook deliveries these events cause, in the same commit (new rows: no lock taken on others).
+    from service.outbox.events import queue_webhook_events
+
+    queue_webhook_events(session, pending)
     heads: dict[str, AuditHead] = {}
     for org_id in sorted({item["org_id"] for item in pending}):
         head = session.scalars(select(AuditHead).where(AuditHead.org_id == org_id).with_for_update()).first()

@@ -14,6 +14,7 @@ from service.domain.statuses import GuardianRequestStatus
 from service.errors import Conflict, NotFound, Unprocessable
 from service.keys.crypto import DataProtector
 from service.models import Consent, GuardianLink, GuardianRequest, Subject, utcnow
+from service.outbox import erase_queued_to_subject
 
 
 def add_years(day: date, years: int) -> date:
@@ -147,6 +148,8 @@ def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> 
         request.link_ciphertext = None
         request.child_name_ciphertext = None
         request.otp_hash = None
+        if request.delivery_status == "queued":  # its link SMS is not sent now (below)
+            request.delivery_status, request.delivery_error = "failed", "phone_erased"
     ids = [request.id for request in requests]
     if ids:
         # Imported here: the guardian flow imports this module (a child's age, erasure's checks).
@@ -154,6 +157,8 @@ def _close_guardian_requests(session: Session, subject: Subject, actor: str) -> 
 
         session.execute(delete(GuardianLink).where(GuardianLink.request_id.in_(ids)))
         forget_phone_lookups(session, request_ids=ids)
+    # What is still queued to the guardian goes unsent, its body (number, link, code) erased.
+    erase_queued_to_subject(session, subject_id=subject.id)
 
 
 def erase_subject(session: Session, *, org_id: str, actor: str, subject_id: str) -> Subject:

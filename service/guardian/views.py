@@ -353,11 +353,8 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
             status=429,
         )
     code = flow.issue_code(session, req, protector())
+    messenger.queue_code(session, req, reservation, code)  # the dispatcher sends it after the commit
     session.commit()
-    outcome = messenger.deliver(session, req, reservation, messenger.code_text(session, req, code))
-    session.commit()
-    if not outcome.sent:
-        return _decision_page(session, link, page, errors=_error(page, "sms_failed"), ticked=ticked, transmit=transmit)
     return _decision_page(session, link, page, note=page.t("code_sent"), ticked=ticked, transmit=transmit)
 
 

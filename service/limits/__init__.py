@@ -40,6 +40,7 @@ API_BLUEPRINTS = (
     "reports",
     "deletions",
     "filings",
+    "webhooks",
 )
 VERIFY_BLUEPRINTS = ("consent-events",)
 KEY_LIMITED_BLUEPRINTS = ("verifications",)  # limited by KeyLimit instead

@@ -9,6 +9,7 @@ from service.models.filings import Filing, FilingCount
 from service.models.guardian import GuardianLink, GuardianRequest, SmsMessage
 from service.models.incidents import Incident, incident_purposes
 from service.models.organizations import ApiKey, Organization
+from service.models.outbox import OutboxMessage, Webhook
 from service.models.purposes import Assessment, Notice, Purpose, assessment_purposes
 from service.models.rights import AccessLink, RightsRequest
 from service.models.status_lists import STATUS_LIST_SIZE, StatusList
@@ -34,12 +35,14 @@ __all__ = [
     "Incident",
     "Notice",
     "Organization",
+    "OutboxMessage",
     "Purpose",
     "RightsRequest",
     "SmsMessage",
     "StatusList",
     "Subject",
     "Verification",
+    "Webhook",
     "assessment_purposes",
     "incident_purposes",
     "new_id",

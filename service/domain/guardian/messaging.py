@@ -1,9 +1,9 @@
 """The SMS of the guardian flow: the decision link, the one-time code, the withdrawal link.
 
-Each send is two steps around a commit: :meth:`Messenger.reserve` takes its place in the allowance inside
-the transaction that makes it necessary (``messages.reserve_sms``); after that commit, :meth:`Messenger.deliver`
-talks to the provider with no transaction open and records the outcome (the caller commits again). So no
-lock is held while a provider is slow, and a failed send never loses the request.
+Each send takes its place in the allowance (:meth:`Messenger.reserve`, ``messages.reserve_sms``) and is
+queued in the outbox (:meth:`Messenger.queue`) in the transaction that makes it necessary; after that
+commit the dispatcher (``service.outbox.dispatcher``) talks to the provider, with no request waiting, and
+settles the outcome (``messages.settle_sms``). A link message shows ``delivery_status: queued`` until then.
 
 The decision link of a ``delivery: sms`` request exists only in these messages: no API answer carries it.
 A message never names the child.
@@ -17,13 +17,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.db import begin_read
+from service import outbox
 from service.domain.guardian.common import link_url
-from service.domain.guardian.messages import RateLimited, SmsOutcome, reserve_sms, settle_sms
+from service.domain.guardian.messages import RateLimited, reserve_sms
 from service.domain.subjects import CHINA_TIME
 from service.keys.crypto import DataProtector
 from service.models import GuardianRequest, Organization, SmsMessage
-from service.sms import SmsError, SmsProvider, TextMessage, as_text_message
+from service.outbox import enqueue
+from service.sms import SmsProvider
 
 #: The messages' texts. They name the organization and what the link is for, never the child, and do not
 #: presume the answer.
@@ -65,13 +66,6 @@ def message_text(locale: str, kind: str, **values: Any) -> str:
     return TEXTS.get(locale, TEXTS["zh-CN"])[kind].format(**values)
 
 
-def compose(locale: str, kind: str, **values: Any) -> TextMessage:
-    """The message of ``kind``: its full text, and its parameters for providers that send templates."""
-    return TextMessage(
-        body=message_text(locale, kind, **values), kind=kind, params={k: str(v) for k, v in values.items()}
-    )
-
-
 @dataclass(frozen=True)
 class Messenger:
     """What sending needs: the provider, the data key (numbers are stored encrypted), the links' base URL."""
@@ -95,68 +89,71 @@ class Messenger:
         """Take the allowance for one message (or raise ``RateLimited``); deliver it after the commit."""
         return reserve_sms(session, request, kind=kind, daily_limit=self.daily_limit)
 
-    def deliver(
-        self, session: Session, request: GuardianRequest, message: SmsMessage, body: TextMessage | str
-    ) -> SmsOutcome:
-        """Send a reserved message now, with no transaction open, and record the outcome.
+    def queue(
+        self, session: Session, request: GuardianRequest, message: SmsMessage, body: str, params: dict[str, Any]
+    ) -> None:
+        """Queue a reserved message in the outbox, in the same transaction; the dispatcher sends it.
 
-        Call it after the commit that reserved the message. The number is read as stored now (an erasure
-        since the reservation removed it) in a read transaction that ends before the provider is called:
-        no lock, and on SQLite no write lock, is held while a provider is slow.
+        The outbox row carries the number, the text, and the template's kind and parameters (for providers
+        that send templates), encrypted; the erasure of the child removes it while still queued.
         """
-        session.commit()  # nothing is pending here; end whatever transaction building the body opened
-        begin_read(session)
-        session.refresh(request)
-        ciphertext = request.phone_ciphertext
-        session.commit()
-        if ciphertext is None:
-            outcome = SmsOutcome(error_code="phone_erased")
-        else:
-            try:
-                sent_id = self.provider.send(self.protector.decrypt(ciphertext), as_text_message(body))
-                outcome = SmsOutcome(provider_message_id=sent_id)
-            except SmsError as exc:
-                outcome = SmsOutcome(error_code=exc.code)
-        settle_sms(session, request, message, outcome)
-        from service.observability import SMS  # the metrics registry, imported late: it pulls prometheus
+        if request.phone_ciphertext is None:  # reserve_sms refuses an erased phone; defensive
+            raise RateLimited("there is no phone on record to send to", 3600, code="phone_erased")
+        enqueue(
+            session,
+            self.protector,
+            org_id=request.org_id,
+            channel=outbox.SMS,
+            kind=message.kind,
+            payload={
+                "to": self.protector.decrypt(request.phone_ciphertext),
+                "body": body,
+                "kind": message.kind,
+                "locale": request.locale,
+                "params": params,
+            },
+            subject_id=request.subject_id,
+            request_id=request.id,
+            sms_message_id=message.id,
+        )
+        if message.kind == "link":
+            request.delivery_status, request.delivery_error = outbox.QUEUED, None
+            session.flush()
 
-        SMS.labels(message.kind, "sent" if outcome.sent else "failed").inc()
-        return outcome
+    def queue_text(
+        self, session: Session, request: GuardianRequest, message: SmsMessage, template: str, **values: Any
+    ) -> None:
+        """Queue the message of ``template`` (link, reconsent, code, withdrawal) with ``values`` filled in."""
+        values = {"org": _org_name(session, request), **values}
+        self.queue(session, request, message, message_text(request.locale, template, **values), {**values})
+
+    def queue_link(self, session: Session, request: GuardianRequest, message: SmsMessage, token: str) -> None:
+        when = local_time(request.expires_at, request.locale)
+        self.queue_text(session, request, message, "link", url=link_url(self.public_url, token), when=when)
+
+    def queue_reconsent(self, session: Session, request: GuardianRequest, message: SmsMessage, token: str) -> None:
+        """The link of a request opened because a notice changed (``reconsent``): says so, presumes nothing."""
+        when = local_time(request.expires_at, request.locale)
+        self.queue_text(session, request, message, "reconsent", url=link_url(self.public_url, token), when=when)
+
+    def queue_code(self, session: Session, request: GuardianRequest, message: SmsMessage, code: str) -> None:
+        self.queue_text(session, request, message, "code", code=code)
 
     def send_withdrawal_link(self, session: Session, request: GuardianRequest, token: str) -> bool:
-        """Text the withdrawal link after a decision committed; True if it went.
+        """Queue the withdrawal link after a decision committed; True if it was queued.
 
-        Within the phone's allowance like every SMS: when it is used up (or the provider fails) nothing is
-        sent and the decision stands all the same. The caller decides what to do with the link then (the
-        guardian's receipt page shows it). Commits, like :meth:`deliver`.
+        Within the phone's allowance like every SMS: when it is used up nothing is queued and the decision
+        stands all the same. The caller decides what to do with the link then (the guardian's receipt page
+        shows it). Commits.
         """
         try:
             reservation = self.reserve(session, request, "withdrawal")
         except RateLimited:
             session.rollback()
             return False
+        self.queue_text(session, request, reservation, "withdrawal", url=link_url(self.public_url, token))
         session.commit()
-        sent = self.deliver(session, request, reservation, self.withdrawal_text(session, request, token)).sent
-        session.commit()
-        return sent
-
-    def link_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
-        url = link_url(self.public_url, token)
-        when = local_time(request.expires_at, request.locale)
-        return compose(request.locale, "link", org=_org_name(session, request), url=url, when=when)
-
-    def reconsent_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
-        """The link of a request opened because a notice changed (``reconsent``): says so, presumes nothing."""
-        url = link_url(self.public_url, token)
-        when = local_time(request.expires_at, request.locale)
-        return compose(request.locale, "reconsent", org=_org_name(session, request), url=url, when=when)
-
-    def code_text(self, session: Session, request: GuardianRequest, code: str) -> TextMessage:
-        return compose(request.locale, "code", org=_org_name(session, request), code=code)
-
-    def withdrawal_text(self, session: Session, request: GuardianRequest, token: str) -> TextMessage:
-        url = link_url(self.public_url, token)
-        return compose(request.locale, "withdrawal", org=_org_name(session, request), url=url)
+        return True
 
 
 def _org_name(session: Session, request: GuardianRequest) -> str:

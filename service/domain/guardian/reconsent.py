@@ -139,6 +139,8 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
     for reask in due(session, org_id=org_id, purpose_ids=purpose_ids):
         try:
             made = open_reconsent(session, reask, org_id=org_id, messenger=messenger, hours=hours)
+            if made is not None and made[1] is not None and made[2] is not None:
+                messenger.queue_reconsent(session, made[0], made[1], made[2])  # sent after the commit
             session.commit()
         except IntegrityError:  # a request for this child and purpose committed meanwhile: it asks already
             session.rollback()
@@ -152,9 +154,5 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
         if made is None:
             session.rollback()
             continue
-        request, reservation, token = made
         opened += 1
-        if reservation is not None and token is not None:
-            messenger.deliver(session, request, reservation, messenger.reconsent_text(session, request, token))
-            session.commit()
     return opened

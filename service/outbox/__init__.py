@@ -1,0 +1,73 @@
+"""The outbox: what the service sends (SMS, webhook deliveries) is written in the transaction of the change
+that causes it, and sent after that commit by a dispatcher (:mod:`service.outbox.dispatcher`), never inside
+a request.
+
+A row's body (the number, the text, a link or a code; a webhook's event) is a JSON object encrypted with
+DATA_KEY; it is erased once the row is settled (``sent`` or ``failed``) and when the subject it reaches is
+erased. Nothing here logs a body.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from service.keys.crypto import DataProtector
+from service.models import OutboxMessage, utcnow
+
+QUEUED, SENT, FAILED = "queued", "sent", "failed"
+SMS, WEBHOOK = "sms", "webhook"
+
+
+def enqueue(
+    session: Session,
+    protector: DataProtector,
+    *,
+    org_id: str,
+    channel: str,
+    kind: str,
+    payload: dict[str, Any],
+    subject_id: str | None = None,
+    request_id: str | None = None,
+    sms_message_id: str | None = None,
+    webhook_id: str | None = None,
+) -> OutboxMessage:
+    """Queue one message in the caller's transaction; it leaves only if that transaction commits."""
+    message = OutboxMessage(
+        org_id=org_id,
+        channel=channel,
+        kind=kind,
+        subject_id=subject_id,
+        request_id=request_id,
+        sms_message_id=sms_message_id,
+        webhook_id=webhook_id,
+        status=QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+        payload_ciphertext=protector.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":"))),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+def read_payload(protector: DataProtector, message: OutboxMessage) -> dict[str, Any] | None:
+    if message.payload_ciphertext is None:
+        return None
+    payload: dict[str, Any] = json.loads(protector.decrypt(message.payload_ciphertext))
+    return payload
+
+
+def erase_queued_to_subject(session: Session, *, subject_id: str) -> int:
+    """A subject's erasure: what is still queued to them is not sent, and its body goes (R13)."""
+    now = utcnow()
+    erased = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.subject_id == subject_id, OutboxMessage.status == QUEUED)
+        .values(status=FAILED, last_error="phone_erased", payload_ciphertext=None, settled_at=now, claimed_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(erased.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,196 @@
+"""The outbox (issue 15): SMS leave after the commit, from a dispatcher, exactly once per claim, retried."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from service import db, outbox
+from service.db import make_engine
+from service.models import OutboxMessage
+from service.outbox.dispatcher import Dispatcher
+from service.sms import TextMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.support import FakeTwilio, GuardianKit, Tenant
+
+
+class RecordingSms:
+    """A provider that records every call (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def send(self, to: str, message: TextMessage) -> str:
+        with self._lock:
+            self.calls.append(message.body)
+        return "recorded"
+
+
+def _queue(app: Flask, org_id: str, count: int, tag: str) -> None:
+    with app.app_context():
+        session = db.session()
+        protector = app.extensions["consent_gate.protector"]
+        for index in range(count):
+            outbox.enqueue(
+                session,
+                protector,
+                org_id=org_id,
+                channel=outbox.SMS,
+                kind="link",
+                payload={"to": "+8613812345678", "body": f"{tag}-{index}"},
+            )
+        session.commit()
+
+
+@pytest.mark.committed
+def test_two_dispatchers_at_once_send_each_message_exactly_once(app: Flask, tenant: Tenant) -> None:
+    """Two dispatchers, each with its own engine (as two processes have), start together behind a barrier."""
+    provider = RecordingSms()
+    url = app.config["DATABASE_URL"]
+    engines = [make_engine(url) for _ in range(2)]
+    try:
+        dispatchers = [
+            Dispatcher(
+                sessions=sessionmaker(bind=engine, expire_on_commit=False),
+                protector=app.extensions["consent_gate.protector"],
+                sms=provider,
+            )
+            for engine in engines
+        ]
+        for round_ in range(4):
+            _queue(app, tenant.org_id, 30, f"r{round_}")
+            barrier = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def run(dispatcher: Dispatcher, barrier: threading.Barrier = barrier, errors: list[Any] = errors) -> None:
+                try:
+                    barrier.wait(timeout=30)
+                    dispatcher.drain()
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=run, args=(d,)) for d in dispatchers]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not errors, errors
+            sent = Counter(body for body in provider.calls if body.startswith(f"r{round_}-"))
+            assert sent == Counter(f"r{round_}-{index}" for index in range(30)), round_
+    finally:
+        for engine in engines:
+            engine.dispose()
+    with app.app_context():
+        rows = db.session().scalars(select(OutboxMessage)).all()
+        assert {row.status for row in rows} == {"sent"}
+        assert all(row.payload_ciphertext is None and row.attempts == 1 for row in rows)
+
+
+def test_the_body_is_encrypted_at_rest_and_erased_once_sent(
+    app: Flask, tenant: Tenant, guardian: GuardianKit, drain: Callable[[], int]
+) -> None:
+    child = guardian.setup_child(tenant)
+    assert tenant.guardian_request(child["id"], ["door_access"]).status_code == 202
+    with app.app_context():
+        [row] = db.session().scalars(select(OutboxMessage)).all()
+        assert row.status == "queued" and row.payload_ciphertext is not None
+        assert "8613812345678" not in row.payload_ciphertext and "/g/" not in row.payload_ciphertext
+        assert row.subject_id == child["id"]
+    assert drain() == 1
+    with app.app_context():
+        [row] = db.session().scalars(select(OutboxMessage).execution_options(populate_existing=True)).all()
+        assert (row.status, row.payload_ciphertext, row.attempts) == ("sent", None, 1)
+
+
+@pytest.fixture()
+def twilio_app_config(app_config: dict[str, Any], twilio: FakeTwilio) -> dict[str, Any]:
+    app_config.update(
+        SMS_PROVIDER="twilio",
+        TWILIO_ACCOUNT_SID=twilio.account_sid,
+        TWILIO_AUTH_TOKEN=twilio.auth_token,
+        TWILIO_FROM="+15005550006",
+        TWILIO_BASE_URL=twilio.base_url,
+    )
+    return app_config
+
+
+def test_a_provider_failing_first_is_retried_and_ends_sent(
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit, drain: Any
+) -> None:
+    twilio.script = [(500, None)]
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    assert created["delivery_status"] == "queued" and twilio.received == []  # the request never waited
+    drain()
+    assert len(twilio.received) == 2
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert (polled["delivery_status"], polled["delivery_error"]) == ("sent", None)
+
+
+def test_a_provider_down_for_every_attempt_ends_failed(
+    twilio_app_config: dict[str, Any], twilio: FakeTwilio, tenant: Tenant, guardian: GuardianKit, drain: Any
+) -> None:
+    twilio.script = [(503, None)] * 10
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    drain()
+    assert len(twilio.received) == 3  # OUTBOX_MAX_ATTEMPTS in tests
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "sms_provider_unavailable")
+
+
+def test_a_retry_waits_for_its_backoff(app: Flask, tenant: Tenant, app_config: dict[str, Any]) -> None:
+    """With a backoff, a failed attempt is not tried again by the same drain: the next one is due later."""
+    failing = RecordingSms()
+
+    def refuse(to: str, body: str) -> str:
+        from service.sms import SmsError
+
+        failing.calls.append(body)
+        raise SmsError("sms_provider_unavailable", retryable=True)
+
+    failing.send = refuse  # type: ignore[method-assign]
+    _queue(app, tenant.org_id, 1, "b")
+    with app.app_context():
+        dispatcher = Dispatcher(
+            sessions=app.extensions["consent_gate.sessionmaker"],
+            protector=app.extensions["consent_gate.protector"],
+            sms=failing,
+            backoff_seconds=3600,
+        )
+        assert dispatcher.drain() == 1 and dispatcher.drain() == 0
+        [row] = db.session().scalars(select(OutboxMessage)).all()
+        assert (row.status, row.attempts, row.last_error) == ("queued", 1, "sms_provider_unavailable")
+        assert row.claimed_by is None and row.payload_ciphertext is not None
+
+
+def test_r13_erasure_removes_what_is_queued_to_the_child(
+    app: Flask, tenant: Tenant, guardian: GuardianKit, outbox: Any
+) -> None:
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    assert tenant.delete(f"/v1/subjects/{child['id']}").status_code == 204
+    assert outbox() == []
+    with app.app_context():
+        [row] = db.session().scalars(select(OutboxMessage)).all()
+        assert (row.status, row.payload_ciphertext, row.last_error) == ("failed", None, "phone_erased")
+    polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
+    assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "phone_erased")
+
+
+@pytest.mark.committed
+def test_dispatch_once_on_the_command_line(app: Flask, tenant: Tenant, runner: Any) -> None:
+    _queue(app, tenant.org_id, 2, "cli")
+    result = runner.invoke(args=["dispatch", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "attempted 2 message(s)" in result.output
