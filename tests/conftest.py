@@ -374,3 +374,19 @@ def metrics_token(app_config: dict[str, Any]) -> str:
     token = "metrics-" + uuid.uuid4().hex
     app_config["METRICS_TOKEN"] = token
     return token
+
+
+@pytest.fixture()
+def aliyun() -> Iterator[Any]:
+    """A local fake of Alibaba Cloud SMS's HTTP API, served for the official SDK (``tests/sms_fakes.py``)."""
+    from tests.sms_fakes import FakeAliyun, serve
+
+    yield from serve(FakeAliyun())
+
+
+@pytest.fixture()
+def tencent() -> Iterator[Any]:
+    """A local fake of Tencent Cloud SMS's HTTP API, served for the official SDK (``tests/sms_fakes.py``)."""
+    from tests.sms_fakes import FakeTencent, serve
+
+    yield from serve(FakeTencent())
