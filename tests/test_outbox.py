@@ -21,7 +21,7 @@ from service.db import make_engine
 from service.domain import guardian as flow
 from service.domain.guardian import Messenger
 from service.keys.data_key import protector
-from service.models import Consent, GuardianLink, OutboxMessage, SmsMessage
+from service.models import Consent, GuardianLink, GuardianRequest, OutboxMessage, SmsMessage
 from service.outbox.dispatcher import Dispatcher
 from service.sms import TextMessage
 from tests.test_cli import cli_env
@@ -308,3 +308,36 @@ def test_the_withdrawal_sms_is_written_in_the_decisions_own_transaction(
             assert committed() == (["active"], 1, 1)
     finally:
         reader.dispose()
+
+
+def test_a_decision_beyond_the_allowance_stands_and_its_receipt_shows_the_withdrawal_link(
+    app: Flask, tenant: Tenant, guardian: GuardianKit, outbox: Any
+) -> None:
+    """A withdrawal SMS went to this phone a moment ago: the next is not queued, the decision stands."""
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    [message] = outbox()
+    with app.app_context():
+        session = db.session()
+        request = session.get(GuardianRequest, created["id"])
+        assert request is not None
+        session.add(
+            SmsMessage(
+                org_id=request.org_id,
+                request_id=request.id,
+                phone_hash=request.phone_hash,
+                kind="withdrawal",
+                status="sent",
+            )
+        )
+        session.commit()
+    page = guardian.browser(guardian.url_from(message)).submit(
+        action="approve", attest_guardian="yes", purpose="door_access"
+    )
+    assert page.status_code == 200
+    assert 'id="withdrawal-link"' in page.get_data(as_text=True)  # the allowance said no: on the receipt
+    assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "approved"
+    assert [m for m in outbox() if m["kind"] == "withdrawal"] == []
+    with app.app_context():
+        rows = db.session().scalars(select(OutboxMessage).where(OutboxMessage.kind == "withdrawal")).all()
+        assert rows == []
