@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,9 +18,13 @@ from sqlalchemy.orm import sessionmaker
 
 from service import db, outbox
 from service.db import make_engine
-from service.models import OutboxMessage
+from service.domain import guardian as flow
+from service.domain.guardian import Messenger
+from service.keys.data_key import protector
+from service.models import Consent, GuardianLink, GuardianRequest, OutboxMessage, SmsMessage
 from service.outbox.dispatcher import Dispatcher
 from service.sms import TextMessage
+from tests.test_cli import cli_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,3 +203,141 @@ def test_dispatch_once_on_the_command_line(app: Flask, tenant: Tenant, runner: A
     result = runner.invoke(args=["dispatch", "--once"])
     assert result.exit_code == 0, result.output
     assert "attempted 2 message(s)" in result.output
+
+
+#: ``consent-gate dispatch --once`` (its entry point, as the installed command runs it), started once the file
+#: named by its argument exists: both processes pay for their imports first, then start together.
+GATED_DISPATCH = """
+import os, sys, time
+gate = sys.argv[1]
+from service.cli import main
+deadline = time.monotonic() + 60
+while not os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.005)
+sys.argv = ["consent-gate", "dispatch", "--once"]
+main()
+"""
+
+
+@pytest.mark.committed
+def test_two_dispatch_processes_at_once_send_each_message_exactly_once(
+    app: Flask, tenant: Tenant, tmp_path: Path
+) -> None:
+    """Two `consent-gate dispatch --once` processes, released together on the same database, three rounds."""
+    env = {**cli_env(app), "CONSENT_GATE_SMS_OUTBOX": app.config["SMS_OUTBOX"]}
+    sms_file = Path(app.config["SMS_OUTBOX"])
+    count = 40
+    for round_ in range(3):
+        _queue(app, tenant.org_id, count, f"p{round_}")
+        gate = tmp_path / f"go-{round_}"
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", GATED_DISPATCH, str(gate)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        time.sleep(1.0)  # both have imported the service and wait at the gate
+        gate.touch()
+        outputs = [process.communicate(timeout=120) for process in processes]
+        for process, (_out, err) in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, err
+        attempted = [int(out.split()[1]) for out, _ in outputs]  # "attempted N message(s)"
+        assert sum(attempted) == count, (round_, attempted)
+        bodies = [json.loads(line)["body"] for line in sms_file.read_text(encoding="utf-8").splitlines()]
+        sent = Counter(body for body in bodies if body.startswith(f"p{round_}-"))
+        assert sent == Counter(f"p{round_}-{index}" for index in range(count)), (round_, attempted)
+        with app.app_context():
+            rows = db.session().scalars(select(OutboxMessage)).all()
+            assert len(rows) == count * (round_ + 1)
+            assert {row.status for row in rows} == {"sent"} and all(row.attempts == 1 for row in rows)
+
+
+@pytest.mark.committed
+def test_the_withdrawal_sms_is_written_in_the_decisions_own_transaction(
+    app: Flask, tenant: Tenant, guardian: GuardianKit
+) -> None:
+    """The decision, the SMS reservation and the outbox row commit together, or not at all (issue 15)."""
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    reader = make_engine(app.config["DATABASE_URL"])  # another connection: sees only what was committed
+
+    def committed() -> tuple[list[str], int, int]:
+        with reader.connect() as connection:
+            statuses = connection.scalars(
+                select(Consent.status).where(Consent.guardian_request_id == created["id"])
+            ).all()
+            rows = connection.scalars(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.request_id == created["id"], OutboxMessage.kind == "withdrawal"
+                )
+            ).all()
+            reservations = connection.scalars(
+                select(SmsMessage.id).where(SmsMessage.request_id == created["id"], SmsMessage.kind == "withdrawal")
+            ).all()
+        return [str(status) for status in statuses], len(rows), len(reservations)
+
+    def decide() -> Any:
+        session = db.session()
+        link = session.scalars(
+            select(GuardianLink).where(GuardianLink.request_id == created["id"], GuardianLink.kind == "decision")
+        ).one()
+        decision = flow.decide(
+            session,
+            link,
+            approve=True,
+            ticked=["door_access"],
+            attested=True,
+            code=None,
+            protector=protector(),
+            messenger=Messenger.of(app),
+        )
+        assert decision.withdrawal_token and decision.withdrawal_queued
+        return session
+
+    try:
+        with app.app_context():
+            session = decide()
+            session.rollback()  # a failure after the decision, before its commit
+            assert committed() == (["pending_guardian"], 0, 0)
+            session = decide()
+            session.commit()
+            assert committed() == (["active"], 1, 1)
+    finally:
+        reader.dispose()
+
+
+def test_a_decision_beyond_the_allowance_stands_and_its_receipt_shows_the_withdrawal_link(
+    app: Flask, tenant: Tenant, guardian: GuardianKit, outbox: Any
+) -> None:
+    """A withdrawal SMS went to this phone a moment ago: the next is not queued, the decision stands."""
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    [message] = outbox()
+    with app.app_context():
+        session = db.session()
+        request = session.get(GuardianRequest, created["id"])
+        assert request is not None
+        session.add(
+            SmsMessage(
+                org_id=request.org_id,
+                request_id=request.id,
+                phone_hash=request.phone_hash,
+                kind="withdrawal",
+                status="sent",
+            )
+        )
+        session.commit()
+    page = guardian.browser(guardian.url_from(message)).submit(
+        action="approve", attest_guardian="yes", purpose="door_access"
+    )
+    assert page.status_code == 200
+    assert 'id="withdrawal-link"' in page.get_data(as_text=True)  # the allowance said no: on the receipt
+    assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] == "approved"
+    assert [m for m in outbox() if m["kind"] == "withdrawal"] == []
+    with app.app_context():
+        rows = db.session().scalars(select(OutboxMessage).where(OutboxMessage.kind == "withdrawal")).all()
+        assert rows == []

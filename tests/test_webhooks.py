@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.outbox.webhooks import UrlRefused, check_url
 
@@ -64,6 +65,11 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     assert any(sig == f"v1,{expected}" for sig in headers["webhook-signature"].split()), "bad signature"
     payload: dict[str, Any] = json.loads(body)
+    # And by the reference implementation (PyPI standardwebhooks), as a receiver would: it also checks the
+    # timestamp's freshness, and refuses the body altered by one byte.
+    assert Webhook(secret).verify(body, headers) == payload
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(body + b" ", headers)
     return payload
 
 

@@ -248,12 +248,12 @@ class GuardianRequestPaperDecision(MethodView):
             transmission_consent=fields["transmission_consent"],
             form_sha256=fields["form_sha256"],
             signed_on=fields["signed_on"],
+            messenger=Messenger.of(current_app),  # the withdrawal SMS is queued in the decision's transaction
         )
         session.commit()
         withdrawal_sms = "not_required"
         if decision.withdrawal_token:
-            sent = Messenger.of(current_app).send_withdrawal_link(session, request, decision.withdrawal_token)
-            withdrawal_sms = "queued" if sent else "not_sent"
+            withdrawal_sms = "queued" if decision.withdrawal_queued else "not_sent"
         session.refresh(request)
         return {**request_view(request), "withdrawal_sms": withdrawal_sms}
 

@@ -391,6 +391,7 @@ def _decide(
             protector=protector(),
             shown_versions=_shown_versions(),
             transmit=transmit,
+            messenger=Messenger.of(current_app),  # the withdrawal SMS is queued in the decision's transaction
         )
     except flow.CodeRejected as rejected:
         session.commit()  # the try is counted (and a lock recorded) even though nothing is decided
@@ -434,14 +435,12 @@ def _decide(
         session.rollback()
         return page.message("changed_title", page.t("state_changed", org=org_name), 409, org)
     receipt_token = flow.issue_receipt(session, req, utcnow())
-    session.commit()
-    withdrawal_sent = True
-    if decision.withdrawal_token:
-        withdrawal_sent = Messenger.of(current_app).send_withdrawal_link(session, req, decision.withdrawal_token)
+    session.commit()  # the decision, its receipt and the withdrawal SMS (reservation and outbox row) at once
+    withdrawal_sent = decision.withdrawal_queued
     # POST/redirect/GET: the receipt is a page of its own, so Back and reload never post the form again.
     response = make_response(redirect(f"/g/r/{receipt_token}?lang={page.locale}", 303))
     if decision.withdrawal_token and not withdrawal_sent:
-        # Not sent (the phone's allowance, a provider failure): the link is kept nowhere on our side, so
+        # Not queued (the phone's allowance was used up): the link is kept nowhere on our side, so
         # the guardian gets it on the receipt, carried there by a cookie of this browser and that page only.
         response.set_cookie(
             WITHDRAWAL_COOKIE,

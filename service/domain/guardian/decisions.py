@@ -20,8 +20,9 @@ The page then says so next to the purpose, with the ticks kept, and the guardian
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,11 +41,15 @@ from service.domain.consent_lifecycle import (
 from service.domain.guardian.codes import OTP_MAX_FAILURES, CodeCheck, check_code
 from service.domain.guardian.common import audit_step, claim_request, new_link
 from service.domain.guardian.links import LinkGone
+from service.domain.guardian.messages import lock_organization
 from service.domain.statuses import Delivery, GuardianRequestStatus
 from service.domain.subjects import guardian_age_moment, is_minor
 from service.errors import Conflict, DomainError, NotFound
 from service.keys.crypto import DataProtector
 from service.models import Consent, GuardianLink, GuardianRequest, Notice, Purpose, Subject, utcnow
+
+if TYPE_CHECKING:
+    from service.domain.guardian.messaging import Messenger
 
 WITHDRAWABLE = ENDABLE_CONSENT
 
@@ -87,6 +92,8 @@ class Decision:
     declined: list[str]
     withdrawal_token: str | None
     possession: str = field(default="sms_link")
+    #: The withdrawal link's SMS was queued in the decision's own transaction (within the allowance).
+    withdrawal_queued: bool = False
 
 
 def lock_request(session: Session, request: GuardianRequest) -> GuardianRequest:
@@ -110,6 +117,7 @@ def decide(
     protector: DataProtector,
     shown_versions: dict[str, int] | None = None,
     transmit: list[str] | tuple[str, ...] = (),
+    messenger: Messenger | None = None,
 ) -> Decision:
     """Record the guardian's decision, purpose by purpose; only one decision per request ever counts.
 
@@ -123,9 +131,15 @@ def decide(
     a verified code; the caller commits, so that the try is counted), :class:`NoticeChanged`,
     :class:`LinkGone` (decided, expired or locked meanwhile) or :class:`StateChanged` (a consent moved
     meanwhile, e.g. revoked by the organization): all but ``CodeRejected`` change nothing.
+
+    With a ``messenger``, an approval queues the withdrawal link's SMS in this same transaction
+    (:func:`queue_withdrawal_sms`): the decision, the SMS reservation and its outbox row commit or roll
+    back together. ``Decision.withdrawal_queued`` says whether the allowance let it through.
     """
     now = utcnow()
     subject = lock_subject(session, link.request.subject_id)
+    if messenger is not None and approve:
+        lock_organization(session, link.request.org_id)  # the allowance's lock, before the request's
     request = lock_request(session, link.request)
     if request.delivery == Delivery.PAPER:
         # A written-consent request has no decision link; were one made, it still could not decide: only
@@ -186,7 +200,22 @@ def decide(
     )
     if decision is None:
         raise LinkGone("a decision was already made with this link", code="link_used")
-    return decision
+    return queue_withdrawal_sms(session, request, decision, messenger)
+
+
+def queue_withdrawal_sms(
+    session: Session, request: GuardianRequest, decision: Decision, messenger: Messenger | None
+) -> Decision:
+    """Queue the withdrawal link of an approving ``decision`` in its own transaction, within the allowance.
+
+    The caller took the organization's row lock before the request's (the lock order): the reservation
+    needs it. When the allowance is used up nothing is queued and the decision stands; the link is then
+    shown on the guardian's receipt, or the answer says ``withdrawal_sms: not_sent``.
+    """
+    if messenger is None or decision.withdrawal_token is None:
+        return decision
+    queued = messenger.queue_withdrawal_link(session, request, decision.withdrawal_token)
+    return replace(decision, withdrawal_queued=queued)
 
 
 def settle_decision(

@@ -90,13 +90,20 @@ def check_sms_allowance(
         raise RateLimited("this organization's SMS budget for 24 hours is used up", wait, code="sms_budget_exhausted")
 
 
+def lock_organization(session: Session, org_id: str) -> None:
+    """Take the organization's row lock, which queues every SMS reservation of this organization.
+
+    Lock order: after the subject, before the guardian request (see service.domain.consent_lifecycle). A
+    transaction that already holds a request's lock and will reserve an SMS takes this one first, before
+    the request's: a guardian's decision does (``decisions.decide``, ``paper.record_paper_decision``).
+    Taking it again in the same transaction is free.
+    """
+    session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update(key_share=True)).all()
+
+
 def reserve_sms(session: Session, request: GuardianRequest, *, kind: str, daily_limit: int) -> SmsMessage:
     """Take one message of ``kind`` from the allowance, or raise :class:`RateLimited`; send after commit."""
-    # The organization's row lock queues every reservation of this organization (lock order: after the
-    # subject, before the guardian request; see service.domain.consent_lifecycle).
-    session.execute(
-        select(Organization.id).where(Organization.id == request.org_id).with_for_update(key_share=True)
-    ).all()
+    lock_organization(session, request.org_id)
     # Then the request itself, read afresh: an erasure that committed meanwhile removed the phone.
     session.scalars(
         select(GuardianRequest)

@@ -139,20 +139,20 @@ class Messenger:
     def queue_code(self, session: Session, request: GuardianRequest, message: SmsMessage, code: str) -> None:
         self.queue_text(session, request, message, "code", code=code)
 
-    def send_withdrawal_link(self, session: Session, request: GuardianRequest, token: str) -> bool:
-        """Queue the withdrawal link after a decision committed; True if it was queued.
+    def queue_withdrawal_link(self, session: Session, request: GuardianRequest, token: str) -> bool:
+        """Queue the withdrawal link in the decision's own transaction; True if it was queued.
 
-        Within the phone's allowance like every SMS: when it is used up nothing is queued and the decision
-        stands all the same. The caller decides what to do with the link then (the guardian's receipt page
-        shows it). Commits.
+        Within the phone's allowance like every SMS: when it is used up (or the phone was erased) nothing
+        is written and the decision stands all the same; the caller decides what to do with the link then
+        (the guardian's receipt page shows it). Does not commit: the decision's commit writes the
+        reservation and the outbox row with it, and a rollback undoes all three. The caller took the
+        organization's row lock before the request's (``messages.lock_organization``, the lock order).
         """
         try:
             reservation = self.reserve(session, request, "withdrawal")
-        except RateLimited:
-            session.rollback()
+        except RateLimited:  # raised before anything was written: the transaction goes on
             return False
         self.queue_text(session, request, reservation, "withdrawal", url=link_url(self.public_url, token))
-        session.commit()
         return True
 
 

@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.domain.consent_lifecycle import ConsentStatus, StateChanged, lock_subject, take_notice
 from service.domain.consents import require_transmission_consent
-from service.domain.guardian.decisions import Decision, NoticeChanged, lock_request, settle_decision
+from service.domain.guardian.decisions import (
+    Decision,
+    NoticeChanged,
+    lock_request,
+    queue_withdrawal_sms,
+    settle_decision,
+)
+from service.domain.guardian.messages import lock_organization
 from service.domain.statuses import Delivery, GuardianRequestStatus, PaperAnswer
 from service.domain.subjects import CHINA_TIME, is_minor
 from service.errors import Conflict, Unprocessable
 from service.models import Consent, GuardianRequest, Notice, Purpose, utcnow
+
+if TYPE_CHECKING:
+    from service.domain.guardian.messaging import Messenger
 
 PAPER_ANSWERS = tuple(answer.value for answer in PaperAnswer)
 FORM_DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -48,6 +59,7 @@ def record_paper_decision(
     form_sha256: str,
     signed_on: date,
     transmission_consent: list[str] | tuple[str, ...] = (),
+    messenger: Messenger | None = None,
 ) -> Decision:
     """Record the guardian's written decision, purpose by purpose; only one decision per request ever counts.
 
@@ -62,7 +74,8 @@ def record_paper_decision(
     fault), ``Conflict`` (409 ``request_not_pending``, ``not_a_minor``), :class:`NoticeChanged`
     (409 ``stale_notice``: the notice changed since the request, so the form shows an older text) or
     :class:`StateChanged` (409: a purpose approved on the form was revoked or moved meanwhile). Each
-    changes nothing. After it commits, the caller texts the withdrawal link (``Decision.withdrawal_token``).
+    changes nothing. With a ``messenger``, an approval queues the withdrawal link's SMS in this same
+    transaction, within the phone's allowance (``Decision.withdrawal_queued``).
     """
     now = utcnow()
     if request.delivery != Delivery.PAPER:
@@ -71,6 +84,8 @@ def record_paper_decision(
         )
     _check_form(request, decisions, form_sha256, signed_on, today=now.astimezone(CHINA_TIME).date())
     subject = lock_subject(session, request.subject_id)
+    if messenger is not None and PaperAnswer.APPROVE in decisions.values():
+        lock_organization(session, request.org_id)  # the allowance's lock, before the request's
     request = lock_request(session, request)
     if request.status != GuardianRequestStatus.PENDING or request.expires_at <= now:
         state = request.status if request.status != GuardianRequestStatus.PENDING else "expired"
@@ -150,7 +165,7 @@ def record_paper_decision(
     )
     if decision is None:
         raise Conflict("the request was decided meanwhile", code="request_not_pending")
-    return decision
+    return queue_withdrawal_sms(session, request, decision, messenger)
 
 
 def _check_form(
