@@ -33,6 +33,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service import db
+from tests.sms_fakes import FakeAliyun as FakeAliyun  # re-exported for the tests' annotations
+from tests.sms_fakes import FakeTencent as FakeTencent
 
 # --- Organizations and the API -----------------------------------------------------------------------------
 

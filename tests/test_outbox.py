@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -24,7 +25,6 @@ from service.keys.data_key import protector
 from service.models import Consent, GuardianLink, GuardianRequest, OutboxMessage, SmsMessage
 from service.outbox.dispatcher import Dispatcher
 from service.sms import TextMessage
-from tests.test_cli import cli_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -224,7 +224,13 @@ def test_two_dispatch_processes_at_once_send_each_message_exactly_once(
     app: Flask, tenant: Tenant, tmp_path: Path
 ) -> None:
     """Two `consent-gate dispatch --once` processes, released together on the same database, three rounds."""
-    env = {**cli_env(app), "CONSENT_GATE_SMS_OUTBOX": app.config["SMS_OUTBOX"]}
+    env = {
+        **os.environ,
+        "CONSENT_GATE_DATABASE_URL": app.config["DATABASE_URL"],
+        "CONSENT_GATE_INSTANCE_PATH": app.config["INSTANCE_PATH"],  # its data key, as the app's
+        "CONSENT_GATE_ENV": "test",
+        "CONSENT_GATE_SMS_OUTBOX": app.config["SMS_OUTBOX"],
+    }
     sms_file = Path(app.config["SMS_OUTBOX"])
     count = 40
     for round_ in range(3):
