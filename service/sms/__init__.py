@@ -147,27 +147,22 @@ class TwilioSms:
 
         body = as_text_message(message).body
 
-        last: SmsError | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+        def send_once() -> str:
             try:
                 created: Any = self.client.messages.create(to=to, from_=self.from_number, body=body)
-                log.info("sms sent through twilio to %s", audit_mask(mask_phone(to)))
-                return str(created.sid)
             except TwilioRestException as exc:
                 if exc.status == 429 or exc.status >= 500:
-                    last = SmsError("sms_provider_unavailable", retryable=True, detail=f"HTTP {exc.status}")
-                    log.warning("twilio answered %s; attempt %d of %d", exc.status, attempt + 1, self.attempts)
-                    continue
+                    raise _TryLater(f"HTTP {exc.status}") from exc
                 code = "sms_invalid_number" if exc.code in {21211, 21614, 21217} else "sms_rejected"
                 log.warning("twilio refused the message: HTTP %s, error %s", exc.status, exc.code)
                 raise SmsError(code, retryable=False, detail=f"twilio error {exc.code}") from exc
             except (TwilioException, OSError) as exc:
-                last = SmsError("sms_provider_unavailable", retryable=True, detail=type(exc).__name__)
-                log.warning("twilio unreachable (%s); attempt %d of %d", type(exc).__name__, attempt + 1, self.attempts)
-        assert last is not None
-        raise last
+                raise _TryLater(type(exc).__name__) from exc
+            return str(created.sid)
+
+        sent = _with_retries("twilio", self.attempts, self.backoff, send_once)
+        log.info("sms sent through twilio to %s", audit_mask(mask_phone(to)))
+        return sent
 
 
 def _split_base_url(base_url: str) -> tuple[str, str]:
