@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from service import db
 from service.domain.guardian import Messenger, reconsent
-from service.models import Consent, GuardianRequest, SmsMessage, Subject, utcnow
+from service.models import Consent, GuardianRequest, OutboxMessage, SmsMessage, Subject, utcnow
+from service.outbox.dispatcher import Dispatcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,18 +60,19 @@ def test_pipl17_guardians_are_told_of_material_changes_domain(
         assert (
             reconsent.ask_guardians(
                 session, org_id=tenant.org_id, purpose_ids=[purpose_id], messenger=messenger, hours=72
-            )
+            ).opened
             == 0
         )
     assert len(outbox()) == sent_before
-    tenant.assess(["door_access"])  # the assessment sends it (through the same function)
+    tenant.assess(["door_access"])  # the assessment queues the job; the dispatcher runs that function
+    assert len(outbox()) == sent_before + 1
     with app.app_context():
         session = db.session()
         assert reconsent.due(session, org_id=tenant.org_id, purpose_ids=[purpose_id]) == []
         assert (
             reconsent.ask_guardians(
                 session, org_id=tenant.org_id, purpose_ids=[purpose_id], messenger=Messenger.of(app), hours=72
-            )
+            ).opened
             == 0
         )  # asked once per notice version
     messages = outbox()[sent_before:]
@@ -163,7 +165,11 @@ def _second_child(tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
 
 @pytest.mark.committed
 def test_pipl17_two_assessments_at_once_ask_each_guardian_once(
-    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask, race: Callable[..., list[list[object]]]
+    tenant: Tenant,
+    guardian: GuardianKit,
+    outbox: Any,
+    app: Flask,
+    race: Callable[..., list[list[object]]],
 ) -> None:
     children = [_approved_child(tenant, guardian, outbox, app)[0], _second_child(tenant, guardian, outbox, app)[0]]
     ids = [child["id"] for child in children]
@@ -171,12 +177,19 @@ def test_pipl17_two_assessments_at_once_ask_each_guardian_once(
     def assess() -> object:
         return tenant.assess(["door_access"])["id"]
 
+    def one_job() -> object:  # a dispatcher claiming one row at a time: each takes one of the two jobs
+        with app.app_context():
+            return Dispatcher.of(app).drain(limit=1)
+
     for round_ in range(4):
         _age_sms(app)
         version = tenant.post("/v1/purposes/door_access/notices", MATERIAL).json["version"]
         sent_before = len(outbox())
         [results] = race(assess, assess)
         assert all(isinstance(result, str) for result in results), results
+        # Each assessment queued a job: two dispatchers run them at once, each asking both children.
+        [drained] = race(one_job, one_job)
+        assert all(isinstance(result, int) for result in drained), drained
         with app.app_context():
             session = db.session()
             pending = session.scalars(
@@ -210,3 +223,104 @@ def test_r6_a_guardian_who_declined_the_new_notice_is_not_texted_again(
     assert outbox()[sent_before:] == []
     again = tenant.guardian_request(child["id"], ["door_access"])
     assert (again.status_code, again.json["code"]) == (409, "recently_declined")
+
+
+def _jobs(app: Flask, org_id: str) -> list[OutboxMessage]:
+    with app.app_context():
+        session = db.session()
+        return list(
+            session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.org_id == org_id, OutboxMessage.channel == "job")
+                .order_by(OutboxMessage.created_at)
+            )
+        )
+
+
+def _requests_of(app: Flask, subject_id: str) -> int:
+    with app.app_context():
+        return len(db.session().scalars(select(GuardianRequest).where(GuardianRequest.subject_id == subject_id)).all())
+
+
+def test_issue15_the_reconsent_job_is_queued_with_the_change_and_run_after_its_commit(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    """The material change and the assessment write a job in their own transaction; no request asks, and no
+    SMS leaves, until a dispatcher runs it (issue 15, point 1)."""
+    child, _ = _approved_child(tenant, guardian, outbox, app)
+    sent_before = len(outbox())
+    requests_before = _requests_of(app, child["id"])
+    jobs_before = len(_jobs(app, tenant.org_id))  # each assessment so far queued one (it found nobody to ask)
+    assert tenant.post("/v1/purposes/door_access/notices", MATERIAL).status_code == 201
+    tenant.assess(["door_access"])
+    queued = _jobs(app, tenant.org_id)[jobs_before:]
+    assert [(job.kind, job.status) for job in queued] == [("reconsent", "queued"), ("reconsent", "queued")]
+    assert _requests_of(app, child["id"]) == requests_before  # nothing was asked inside the requests
+    assert len(outbox()) == sent_before + 1  # the dispatcher ran both jobs: the guardian is asked once
+    assert _requests_of(app, child["id"]) == requests_before + 1
+    settled = _jobs(app, tenant.org_id)
+    assert {job.status for job in settled} == {"sent"}
+    assert all(job.payload_ciphertext is None for job in settled)
+    assert tenant.post("/v1/purposes/door_access/notices", {**MATERIAL, "material": False}).status_code == 201
+    assert len(_jobs(app, tenant.org_id)) == jobs_before + 2  # a change that is not material queues nothing
+
+
+def test_issue15_a_dispatcher_dying_mid_job_leaves_it_to_another(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask
+) -> None:
+    """A job claimed by a dispatcher that died is run by another once the lease runs out: the guardian is
+    still asked, once (before, a crash right after the change's commit lost the SMS)."""
+    child, _ = _approved_child(tenant, guardian, outbox, app)
+    requests_before = _requests_of(app, child["id"])
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    sent_before = len(outbox())  # its job ran: no current assessment, nobody asked yet
+    tenant.assess(["door_access"])
+    with app.app_context():
+        session = db.session()
+        dead = Dispatcher.of(app)
+        claimed = dead.claim(session)  # claimed, never run: the process died here
+        assert [(row.channel, row.kind) for row in claimed] == [("job", "reconsent")]
+        assert Dispatcher.of(app).drain() == 0  # another leaves it alone while the lease holds
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claimed[0].id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert len(outbox()) == sent_before + 1
+    assert _requests_of(app, child["id"]) == requests_before + 1
+    assert {job.status for job in _jobs(app, tenant.org_id)} == {"sent"}
+
+
+def test_issue15_a_child_that_could_not_be_asked_is_asked_when_the_job_runs_again(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One child's failure does not stop the others, and makes the job run again (with backoff) for them."""
+    first, _ = _approved_child(tenant, guardian, outbox, app)
+    second, _ = _second_child(tenant, guardian, outbox, app)
+    _age_sms(app)
+    sent_before = len(outbox())
+    real = reconsent.open_reconsent
+    failing = {first["id"]}
+
+    def flaky(session: Any, reask: reconsent.Reask, **kwargs: Any) -> Any:
+        if reask.subject_id in failing:
+            raise RuntimeError("the database went away")
+        return real(session, reask, **kwargs)
+
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    assert len(outbox()) == sent_before  # its job ran: no current assessment, nobody asked yet
+    monkeypatch.setattr(reconsent, "open_reconsent", flaky)
+    monkeypatch.setitem(app.config, "OUTBOX_BACKOFF_SECONDS", 3600.0)
+    tenant.assess(["door_access"])
+    assert len(outbox()) == sent_before + 1  # the second child's guardian is asked
+    job = _jobs(app, tenant.org_id)[-1]
+    assert (job.status, job.attempts, job.last_error) == ("queued", 1, "reconsent_incomplete")
+    failing.clear()
+    with app.app_context():
+        session = db.session()
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == job.id).values(next_attempt_at=utcnow()))
+        session.commit()
+    assert len(outbox()) == sent_before + 2  # the first child's guardian now, and the second's not again
+    assert (_requests_of(app, first["id"]), _requests_of(app, second["id"])) == (2, 2)
+    assert {job.status for job in _jobs(app, tenant.org_id)} == {"sent"}

@@ -14,10 +14,10 @@ from schemas.common import ListQuerySchema
 from service import db
 from service.api import Blueprint
 from service.domain import assessments
-from service.domain.guardian import Messenger, reconsent
 from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Assessment
+from service.outbox import jobs
 
 blp = Blueprint("assessments", __name__, url_prefix="/v1/assessments", description="Impact assessments (R10)")
 
@@ -61,15 +61,15 @@ class Assessments(MethodView):
             valid_days=current_app.config["ASSESSMENT_VALID_DAYS"],
             fields=fields,
         )
-        session.commit()
-        purpose_ids = [p.id for p in assessment.purposes]
-        reconsent.ask_guardians(
+        # In the same transaction: the dispatcher asks, after the commit, the guardians whose consent a
+        # material notice change moved, now that the purpose can be consented to again.
+        jobs.queue_reconsent(
             session,
+            current_app.extensions["consent_gate.protector"],
             org_id=caller.org_id,
-            purpose_ids=purpose_ids,
-            messenger=Messenger.of(current_app),
-            hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
+            purpose_ids=[p.id for p in assessment.purposes],
         )
+        session.commit()
         return assessment
 
 

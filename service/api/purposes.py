@@ -18,10 +18,10 @@ from schemas.purposes import (
 from service import db
 from service.api import Blueprint
 from service.domain import purposes
-from service.domain.guardian import Messenger, reconsent
 from service.domain.pages import Page
 from service.keys.api_keys import current_caller
 from service.models import Notice, Purpose
+from service.outbox import jobs
 
 blp = Blueprint("purposes", __name__, url_prefix="/v1/purposes", description="The purpose catalog (R1, R5, R6, R11)")
 
@@ -113,13 +113,12 @@ class PurposeNotices(MethodView):
             required_locales=current_app.config["REQUIRED_LOCALES"],
             terms={name: fields[name] for name in purposes.LOCALIZED_FIELDS if name in fields},
         )
-        session.commit()
-        if notice.material:
-            reconsent.ask_guardians(
+        if notice.material:  # in the same transaction; the dispatcher asks the guardians after the commit
+            jobs.queue_reconsent(
                 session,
+                current_app.extensions["consent_gate.protector"],
                 org_id=caller.org_id,
                 purpose_ids=[notice.purpose_id],
-                messenger=Messenger.of(current_app),
-                hours=current_app.config["GUARDIAN_REQUEST_HOURS"],
             )
+        session.commit()
         return notice

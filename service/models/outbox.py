@@ -28,9 +28,9 @@ class OutboxMessage(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
-    #: sms or webhook
+    #: sms, webhook, or job (work that fans out into messages: ``service.outbox.jobs``)
     channel: Mapped[str] = mapped_column(String(16))
-    #: the SMS's kind (link, code, withdrawal, reconsent, access) or the webhook's event type
+    #: the SMS's kind (link, code, withdrawal, reconsent, access), the webhook's event type, or the job's
     kind: Mapped[str] = mapped_column(String(40))
     #: whom an SMS reaches, so that their erasure removes what is still queued to them
     subject_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)

@@ -1,6 +1,6 @@
-"""The outbox: what the service sends (SMS, webhook deliveries) is written in the transaction of the change
-that causes it, and sent after that commit by a dispatcher (:mod:`service.outbox.dispatcher`), never inside
-a request.
+"""The outbox: what the service sends (SMS, webhook deliveries), and the jobs that fan out into such messages,
+is written in the transaction of the change that causes it, and sent (or run) after that commit by a
+dispatcher (:mod:`service.outbox.dispatcher`), never inside a request.
 
 A row's body (the number, the text, a link or a code; a webhook's event) is a JSON object encrypted with
 DATA_KEY; it is erased once the row is settled (``sent`` or ``failed``) and when the subject it reaches is
@@ -19,7 +19,7 @@ from service.keys.crypto import DataProtector
 from service.models import OutboxMessage, utcnow
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
-SMS, WEBHOOK = "sms", "webhook"
+SMS, WEBHOOK, JOB = "sms", "webhook", "job"  # a job: work that fans out (``service.outbox.jobs``)
 
 
 def enqueue(

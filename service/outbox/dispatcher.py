@@ -64,11 +64,13 @@ class Dispatcher:
     backoff_seconds: float = 2.0
     poll_seconds: float = 1.0
     webhook_sender: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
+    job_runner: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @classmethod
     def of(cls, app: Any) -> Dispatcher:
         """The dispatcher of a Flask app: its sessions, data key, SMS provider and settings."""
+        from service.outbox.jobs import JobRunner
         from service.outbox.webhooks import WebhookSender
 
         protector = app.extensions["consent_gate.protector"]
@@ -80,6 +82,7 @@ class Dispatcher:
             backoff_seconds=app.config["OUTBOX_BACKOFF_SECONDS"],
             poll_seconds=app.config["OUTBOX_POLL_SECONDS"],
             webhook_sender=WebhookSender.of(app).send,
+            job_runner=JobRunner.of(app).run,
         )
 
     # --- claiming ------------------------------------------------------------------------------------------
@@ -163,9 +166,19 @@ class Dispatcher:
             outcome = self._send_sms(payload)
         elif message.channel == outbox.WEBHOOK and self.webhook_sender is not None:
             outcome = self.webhook_sender(message, payload)
+        elif message.channel == outbox.JOB and self.job_runner is not None:
+            outcome = self._run_job(message, payload)
         else:
             outcome = Outcome(ok=False, error="unknown_channel")
         self._settle(session, message, outcome)
+
+    def _run_job(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
+        assert self.job_runner is not None
+        try:
+            return self.job_runner(message, payload)
+        except Exception as exc:  # the database went away mid-job, say: what is left is run again later
+            log.warning("an outbox job (%s) raised %s", message.kind, type(exc).__name__)
+            return Outcome(ok=False, error="job_failed", retryable=True)
 
     def _send_sms(self, payload: dict[str, Any]) -> Outcome:
         try:

@@ -11,8 +11,9 @@ while the consent moved is the child's newest for the purpose: once they were as
 did with it (declined, let it expire, approved) is the newest, and a later change does not text them again
 on its own. A refusal is respected (R6): it is never followed by a new link, however many notices change.
 
-Each child is handled in a transaction of its own, after the change committed: it starts with the child's
-lock, as every change to a person's consents does (``consent_lifecycle``), and checks again under it. The
+The change queues a job in its own transaction (``service.outbox.jobs.queue_reconsent``); the dispatcher runs
+it after the commit. Each child is handled in a transaction of its own: it starts with the child's lock, as
+every change to a person's consents does (``consent_lifecycle``), and checks again under it. The
 SMS counts against the phone's and the organization's allowance like any other; when it is spent the
 request is still opened, with ``delivery_status: failed`` and the limit's code, for the app to resend.
 """
@@ -129,13 +130,22 @@ def _newest_awaits_reconsent(session: Session, subject_id: str, purpose_id: str)
     )
 
 
-def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], messenger: Messenger, hours: int) -> int:
-    """Text each guardian due a fresh link (see the module doc); the number of requests opened.
+@dataclass(frozen=True)
+class Asked:
+    """What one run of :func:`ask_guardians` did: requests opened, children that failed (asked on a later run)."""
 
-    Call it after the change (a material notice, an assessment) committed: it commits each child apart.
+    opened: int
+    failed: int
+
+
+def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], messenger: Messenger, hours: int) -> Asked:
+    """Text each guardian due a fresh link (see the module doc).
+
+    Run by the outbox job (``service.outbox.jobs``) that the change queued, after its commit: it commits each
+    child apart. Running it again asks only those still due.
     """
     session.commit()
-    opened = 0
+    opened = failed = 0
     for reask in due(session, org_id=org_id, purpose_ids=purpose_ids):
         try:
             made = open_reconsent(session, reask, org_id=org_id, messenger=messenger, hours=hours)
@@ -146,13 +156,13 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
             session.rollback()
             continue
         except Exception:
-            # The change itself committed: one child's failure must not undo it nor stop the others. That
-            # child is asked again by the next assessment of the purpose (it is still due).
+            # One child's failure must not stop the others; the job is run again for those still due.
             session.rollback()
             log.exception("could not open the reconsent request of one child", extra={"subject_id": reask.subject_id})
+            failed += 1
             continue
         if made is None:
             session.rollback()
             continue
         opened += 1
-    return opened
+    return Asked(opened=opened, failed=failed)
