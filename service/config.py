@@ -123,6 +123,10 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_SECONDS": 2.0,
     "OUTBOX_POLL_SECONDS": 1.0,
+    #: Webhook deliveries retry on their own, longer schedule (a receiver down for a deploy or a night must
+    #: not lose events): the delays, in seconds, after each failed attempt; one attempt more than delays.
+    #: The default is Standard Webhooks' suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27 h).
+    "WEBHOOK_RETRY_SECONDS": "5,300,1800,7200,18000,36000,36000",
     #: Seconds a webhook receiver has to answer.
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "GUARDIAN_REQUEST_HOURS": 72,
@@ -210,6 +214,18 @@ def _parse(name: str, raw: str) -> Any:
             return False
         raise ConfigError(f"{PREFIX}{name} must be true or false, got {raw!r}")
     return raw
+
+
+def _delays(name: str, value: Any) -> tuple[float, ...]:
+    """A schedule of delays: a comma-separated list of seconds (or already a sequence), each 0 or more."""
+    try:
+        items = [part for part in value.split(",") if part.strip()] if isinstance(value, str) else list(value)
+        delays = tuple(float(item) for item in items)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{PREFIX}{name} must be a comma-separated list of seconds, got {value!r}") from exc
+    if any(delay < 0 or delay != delay for delay in delays):
+        raise ConfigError(f"{PREFIX}{name} must list seconds of 0 or more, got {value!r}")
+    return delays
 
 
 def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
@@ -399,6 +415,7 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
     if settings["OUTBOX_MAX_ATTEMPTS"] < 1:
         raise ConfigError(f"{PREFIX}OUTBOX_MAX_ATTEMPTS must be positive")
+    settings["WEBHOOK_RETRY_SECONDS"] = _delays("WEBHOOK_RETRY_SECONDS", settings["WEBHOOK_RETRY_SECONDS"])
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     locales = settings["REQUIRED_LOCALES"]

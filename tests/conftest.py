@@ -127,6 +127,7 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
         # The outbox retries at once in tests: one drain() runs every attempt a message gets.
         "OUTBOX_BACKOFF_SECONDS": 0.0,
         "OUTBOX_MAX_ATTEMPTS": 3,
+        "WEBHOOK_RETRY_SECONDS": "0,0",  # three attempts, like the SMS above
         # Tests change keys directly in the database; the verify path's key cache is tested on its own.
         "API_KEY_CACHE_SECONDS": 0,
     }

@@ -9,12 +9,13 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from service import db, outbox
@@ -22,7 +23,7 @@ from service.db import make_engine
 from service.domain import guardian as flow
 from service.domain.guardian import Messenger
 from service.keys.data_key import protector
-from service.models import Consent, GuardianLink, GuardianRequest, OutboxMessage, SmsMessage
+from service.models import Consent, GuardianLink, GuardianRequest, OutboxMessage, SmsMessage, utcnow
 from service.outbox.dispatcher import Dispatcher
 from service.sms import TextMessage
 
@@ -347,3 +348,148 @@ def test_a_decision_beyond_the_allowance_stands_and_its_receipt_shows_the_withdr
     with app.app_context():
         rows = db.session().scalars(select(OutboxMessage).where(OutboxMessage.kind == "withdrawal")).all()
         assert rows == []
+
+
+class HookedSms(RecordingSms):
+    """Records every call, and runs ``hook`` once, during the first send (what happens meanwhile)."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        super().__init__()
+        self.hook: Callable[[], None] | None = hook
+
+    def send(self, to: str, message: TextMessage) -> str:
+        sent = super().send(to, message)
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return sent
+
+
+def _dispatcher(app: Flask, sms: Any) -> Dispatcher:
+    return Dispatcher(
+        sessions=app.extensions["consent_gate.sessionmaker"],
+        protector=app.extensions["consent_gate.protector"],
+        sms=sms,
+    )
+
+
+@pytest.mark.committed
+def test_a_row_taken_by_another_after_the_lease_ran_out_mid_batch_is_not_sent_twice(app: Flask, tenant: Tenant) -> None:
+    """The rows of a batch wait their turn: while the first is sent, the second's lease runs out and another
+    dispatcher takes and sends it. The first dispatcher, reaching it, sends nothing (its claim is renewed, and
+    checked, just before each send)."""
+    _queue(app, tenant.org_id, 1, "first")
+    _queue(app, tenant.org_id, 1, "second")
+    with app.app_context():
+        second_id = db.session().scalars(select(OutboxMessage.id).order_by(OutboxMessage.created_at)).all()[1]
+    other = RecordingSms()
+
+    def meanwhile() -> None:
+        with app.app_context():
+            session = db.session()
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == second_id)
+                .values(lease_until=utcnow() - timedelta(seconds=1))
+            )
+            session.commit()
+        assert _dispatcher(app, other).drain() == 1
+
+    slow = HookedSms(meanwhile)
+    with app.app_context():
+        assert _dispatcher(app, slow).drain() == 2
+        rows = db.session().scalars(select(OutboxMessage)).all()
+    assert (slow.calls, other.calls) == (["first-0"], ["second-0"])
+    assert {(row.status, row.attempts) for row in rows} == {("sent", 1)}
+
+
+@pytest.mark.committed
+def test_r13_a_child_erased_between_claim_and_send_gets_nothing(
+    app: Flask, tenant: Tenant, guardian: GuardianKit
+) -> None:
+    """The body is read again just before the send: an erasure that committed after the claim wins."""
+    first = guardian.setup_child(tenant)
+    second = tenant.subject(age_years=8)
+    assert tenant.guardian_request(first["id"], ["door_access"]).status_code == 202
+    assert tenant.guardian_request(second["id"], ["door_access"], phone="+8613912345678").status_code == 202
+
+    def erase_the_second() -> None:
+        assert tenant.delete(f"/v1/subjects/{second['id']}").status_code == 204
+
+    provider = HookedSms(erase_the_second)
+    with app.app_context():
+        assert _dispatcher(app, provider).drain() == 2
+        rows = {row.subject_id: row for row in db.session().scalars(select(OutboxMessage))}
+    assert len(provider.calls) == 1
+    assert (rows[first["id"]].status, rows[second["id"]].status) == ("sent", "failed")
+    assert rows[second["id"]].last_error == "phone_erased" and rows[second["id"]].payload_ciphertext is None
+
+
+def test_a_webhook_sender_that_raises_counts_as_an_attempt(app: Flask, tenant: Tenant) -> None:
+    """A bug in a delivery must not leave its row to be claimed again and again: it counts, and ends dead."""
+    with app.app_context():
+        session = db.session()
+        outbox.enqueue(
+            session,
+            app.extensions["consent_gate.protector"],
+            org_id=tenant.org_id,
+            channel=outbox.WEBHOOK,
+            kind="consent.granted",
+            payload={"type": "consent.granted"},
+        )
+        session.commit()
+
+        def broken(message: OutboxMessage, payload: dict[str, Any]) -> Any:
+            raise KeyError("a bug")
+
+        dispatcher = _dispatcher(app, RecordingSms())
+        dispatcher.webhook_sender = broken
+        dispatcher.webhook_delays = (0.0, 0.0)
+        assert dispatcher.drain() == 3
+        [row] = db.session().scalars(select(OutboxMessage).execution_options(populate_existing=True)).all()
+        assert (row.status, row.attempts, row.last_error) == ("failed", 3, "webhook_failed")
+
+
+def test_webhook_deliveries_follow_their_own_longer_schedule(app: Flask, tenant: Tenant) -> None:
+    """A receiver down for a deploy must not lose events: the delays come from WEBHOOK_RETRY_SECONDS, not the
+    SMS backoff, and the delivery is dead only after the last of them."""
+    from service.outbox.dispatcher import Outcome
+
+    with app.app_context():
+        session = db.session()
+        outbox.enqueue(
+            session,
+            app.extensions["consent_gate.protector"],
+            org_id=tenant.org_id,
+            channel=outbox.WEBHOOK,
+            kind="consent.granted",
+            payload={"type": "consent.granted"},
+        )
+        session.commit()
+        dispatcher = _dispatcher(app, RecordingSms())
+        dispatcher.webhook_sender = lambda message, payload: Outcome(ok=False, error="http_503", retryable=True)
+        dispatcher.webhook_delays = (300.0, 7200.0)
+        dispatcher.backoff_seconds = 0.0
+        dispatcher.max_attempts = 1  # the SMS settings do not apply to webhooks
+        delays = []
+        for _ in range(3):
+            before = utcnow()
+            assert dispatcher.drain() == 1
+            [row] = session.scalars(select(OutboxMessage).execution_options(populate_existing=True)).all()
+            if row.status == "failed":
+                break
+            delays.append(round((row.next_attempt_at - before).total_seconds() / 100) * 100)
+            session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+            session.commit()
+        assert delays == [300, 7200]
+        assert (row.status, row.attempts, row.last_error) == ("failed", 3, "http_503")
+
+
+def test_the_webhook_schedule_setting_is_parsed_and_checked() -> None:
+    from service.config import ConfigError, _delays
+
+    assert _delays("WEBHOOK_RETRY_SECONDS", "5, 300,1800") == (5.0, 300.0, 1800.0)
+    assert _delays("WEBHOOK_RETRY_SECONDS", "") == ()  # one attempt, no retry
+    for bad in ("5,soon", "-1", "nan"):
+        with pytest.raises(ConfigError, match="WEBHOOK_RETRY_SECONDS"):
+            _delays("WEBHOOK_RETRY_SECONDS", bad)

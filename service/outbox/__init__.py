@@ -54,10 +54,8 @@ def enqueue(
     return message
 
 
-def read_payload(protector: DataProtector, message: OutboxMessage) -> dict[str, Any] | None:
-    if message.payload_ciphertext is None:
-        return None
-    payload: dict[str, Any] = json.loads(protector.decrypt(message.payload_ciphertext))
+def decrypt_payload(protector: DataProtector, ciphertext: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(protector.decrypt(ciphertext))
     return payload
 
 

@@ -10,8 +10,12 @@ A dispatcher that dies holding rows leaves them to another once the lease runs o
 once.
 
 A failure that may pass (a provider's 5xx or 429, a timeout, a webhook receiver that is down) is tried again
-after ``OUTBOX_BACKOFF_SECONDS * 2^(attempt-1)``, up to ``OUTBOX_MAX_ATTEMPTS``; a permanent refusal, or
+after ``OUTBOX_BACKOFF_SECONDS * 2^(attempt-1)``, up to ``OUTBOX_MAX_ATTEMPTS``; webhook deliveries follow
+their own, longer schedule (``WEBHOOK_RETRY_SECONDS``, about 27 hours by default). A permanent refusal, or
 the last attempt, settles the row ``failed`` (dead). Either way its body is erased.
+
+Before each send the dispatcher renews its claim and reads the body again (``_renew``): a row erased, or
+taken by another dispatcher once this one's lease ran out, is not sent from what was read at claim time.
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ from service.sms import SmsError, SmsProvider, TextMessage
 
 log = logging.getLogger(__name__)
 
-#: How long a claim holds before another dispatcher may take the row (longer than any send may take).
-LEASE = timedelta(seconds=60)
+#: How long a claim holds before another dispatcher may take the row. It is renewed just before each send
+#: (the rows of a batch wait their turn), so it needs to outlast one send only: an SMS provider's tries
+#: within an attempt (10 s timeouts each), a webhook's WEBHOOK_TIMEOUT_SECONDS. A dispatcher that died
+#: leaves its rows to another after this long.
+LEASE = timedelta(seconds=300)
 BATCH = 20
 
 
@@ -64,6 +71,8 @@ class Dispatcher:
     backoff_seconds: float = 2.0
     poll_seconds: float = 1.0
     webhook_sender: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
+    #: webhook deliveries' own schedule: the delay after each failed attempt (one attempt more than delays)
+    webhook_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     job_runner: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
@@ -82,6 +91,7 @@ class Dispatcher:
             backoff_seconds=app.config["OUTBOX_BACKOFF_SECONDS"],
             poll_seconds=app.config["OUTBOX_POLL_SECONDS"],
             webhook_sender=WebhookSender.of(app).send,
+            webhook_delays=tuple(app.config["WEBHOOK_RETRY_SECONDS"]),
             job_runner=JobRunner.of(app).run,
         )
 
@@ -142,7 +152,9 @@ class Dispatcher:
                 if not batch:
                     break
                 for message in batch:
-                    self._attempt(session, message)
+                    mine, body = self._renew(session, message)
+                    if mine:
+                        self._attempt(session, message, body)
                     attempted += 1
         return attempted
 
@@ -155,9 +167,38 @@ class Dispatcher:
                 log.exception("the outbox dispatcher failed; trying again")
             stop.wait(self.poll_seconds)
 
-    def _attempt(self, session: Session, message: OutboxMessage) -> None:
+    def _renew(self, session: Session, message: OutboxMessage) -> tuple[bool, str | None]:
+        """Just before sending: whether the row is still this dispatcher's and still ``queued``, its lease
+        renewed and its body read again. A row erased meanwhile (its subject's erasure), or taken by another
+        dispatcher after this one's lease ran out while earlier rows of the batch were sent, is left alone:
+        nothing is sent from the copy read at claim time. Returns (still mine, the body's ciphertext)."""
+        now = utcnow()
+        mine = (
+            OutboxMessage.id == message.id,
+            OutboxMessage.claimed_by == self.name,
+            OutboxMessage.status == outbox.QUEUED,
+        )
         try:
-            payload = outbox.read_payload(self.protector, message)
+            renewed = session.execute(
+                update(OutboxMessage)
+                .where(*mine)
+                .values(lease_until=now + LEASE)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            body = (
+                session.scalar(select(OutboxMessage.payload_ciphertext).where(OutboxMessage.id == message.id))
+                if renewed
+                else None
+            )
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+        return bool(renewed), body
+
+    def _attempt(self, session: Session, message: OutboxMessage, body: str | None) -> None:
+        try:
+            payload = None if body is None else outbox.decrypt_payload(self.protector, body)
         except Exception:  # a body that does not decrypt (DATA_KEY changed) never will
             payload = None
         if payload is None:
@@ -165,12 +206,20 @@ class Dispatcher:
         elif message.channel == outbox.SMS:
             outcome = self._send_sms(payload)
         elif message.channel == outbox.WEBHOOK and self.webhook_sender is not None:
-            outcome = self.webhook_sender(message, payload)
+            outcome = self._send_webhook(message, payload)
         elif message.channel == outbox.JOB and self.job_runner is not None:
             outcome = self._run_job(message, payload)
         else:
             outcome = Outcome(ok=False, error="unknown_channel")
         self._settle(session, message, outcome)
+
+    def _send_webhook(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
+        assert self.webhook_sender is not None
+        try:
+            return self.webhook_sender(message, payload)
+        except Exception as exc:  # a bug must not leave the row to be claimed again forever: it counts
+            log.warning("a webhook delivery raised %s", type(exc).__name__)
+            return Outcome(ok=False, error="webhook_failed", retryable=True)
 
     def _run_job(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
         assert self.job_runner is not None
@@ -193,7 +242,13 @@ class Dispatcher:
     def _settle(self, session: Session, message: OutboxMessage, outcome: Outcome) -> None:
         now = utcnow()
         attempts = message.attempts + 1
-        final = outcome.ok or not outcome.retryable or attempts >= self.max_attempts
+        if message.channel == outbox.WEBHOOK:
+            last = attempts > len(self.webhook_delays)
+            delay = 0.0 if last else self.webhook_delays[attempts - 1]
+        else:
+            last = attempts >= self.max_attempts
+            delay = self.backoff_seconds * 2 ** (attempts - 1)
+        final = outcome.ok or not outcome.retryable or last
         mine = (
             OutboxMessage.id == message.id,
             OutboxMessage.claimed_by == self.name,
@@ -211,7 +266,6 @@ class Dispatcher:
             status = outbox.SENT if outcome.ok else outbox.FAILED
             values |= {"status": status, "payload_ciphertext": None, "settled_at": now}
         else:
-            delay = self.backoff_seconds * 2 ** (attempts - 1)
             values["next_attempt_at"] = now + timedelta(seconds=delay)
         try:
             if final and message.channel == outbox.SMS:
