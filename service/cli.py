@@ -379,7 +379,8 @@ def sweep() -> None:
     Run it every 5 minutes (see the README's "Production"). It also records the face-data deletions owed
     and those now overdue (as deletion.overdue events), clears the phone lookups kept for erased
     guardians' SMS allowance, and records each organization's count of people with an active consent for
-    the day, which tells when the filing threshold was crossed.
+    the day, which tells when the filing threshold was crossed. Outbox rows settled more than
+    OUTBOX_KEEP_DAYS ago (their bodies long erased) are deleted.
     """
     from service.domain.consent_lifecycle import expire_overdue
     from service.domain.deletions import owe_late_allows, record_overdue
@@ -413,6 +414,10 @@ def sweep() -> None:
     session.commit()
     click.echo(f"expired {totals['consents']} consents, {totals['guardian requests']} guardian requests")
     click.echo(f"deletions: {owed} owed for allows recorded after their consent ended, {overdue} now overdue")
+    from service.outbox import prune_settled
+
+    pruned = prune_settled(session, keep_days=current_app.config["OUTBOX_KEEP_DAYS"])
+    click.echo(f"outbox: {pruned} settled messages older than {current_app.config['OUTBOX_KEEP_DAYS']} days deleted")
 
 
 @click.command("report")

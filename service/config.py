@@ -123,6 +123,9 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_BACKOFF_SECONDS": 2.0,
     "OUTBOX_POLL_SECONDS": 1.0,
+    #: Days a settled outbox row (its body erased: what was sent, when, how it went) is kept; the sweep
+    #: deletes older ones. The webhook deliveries log shows this long.
+    "OUTBOX_KEEP_DAYS": 30,
     #: Webhook deliveries retry on their own, longer schedule (a receiver down for a deploy or a night must
     #: not lose events): the delays, in seconds, after each failed attempt; one attempt more than delays.
     #: The default is Standard Webhooks' suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27 h).
@@ -186,6 +189,7 @@ _INTS = {
     "SMS_DAILY_LIMIT",
     "TRUSTED_PROXY_HOPS",
     "OUTBOX_MAX_ATTEMPTS",
+    "OUTBOX_KEEP_DAYS",
 }
 _FLOATS = {"SMS_RETRY_BACKOFF", "OUTBOX_BACKOFF_SECONDS", "OUTBOX_POLL_SECONDS", "WEBHOOK_TIMEOUT_SECONDS"}
 _BOOLS = {"PROHIBIT_SENSITIVE_ANALYSIS", "SQL_ECHO", "LOG_REQUESTS", "RATE_LIMITS_ENABLED"}
@@ -415,6 +419,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}DB_POOL_SIZE must be positive")
     if settings["OUTBOX_MAX_ATTEMPTS"] < 1:
         raise ConfigError(f"{PREFIX}OUTBOX_MAX_ATTEMPTS must be positive")
+    if settings["OUTBOX_KEEP_DAYS"] < 1:
+        raise ConfigError(f"{PREFIX}OUTBOX_KEEP_DAYS must be positive")
     settings["WEBHOOK_RETRY_SECONDS"] = _delays("WEBHOOK_RETRY_SECONDS", settings["WEBHOOK_RETRY_SECONDS"])
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")

@@ -194,8 +194,35 @@ def test_r13_erasure_removes_what_is_queued_to_the_child(
     with app.app_context():
         [row] = db.session().scalars(select(OutboxMessage)).all()
         assert (row.status, row.payload_ciphertext, row.last_error) == ("failed", None, "phone_erased")
+        [reservation] = db.session().scalars(select(SmsMessage)).all()  # not "sending" for ever
+        assert (reservation.status, reservation.error_code) == ("failed", "phone_erased")
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "phone_erased")
+
+
+def test_the_sweep_deletes_settled_rows_past_their_keeping_only(app: Flask, tenant: Tenant, runner: Any) -> None:
+    """Settled rows are kept OUTBOX_KEEP_DAYS (the deliveries log), then the sweep deletes them; a row still
+    queued, however old, is never deleted, nor one settled recently."""
+    _queue(app, tenant.org_id, 4, "keep")
+    with app.app_context():
+        session = db.session()
+        ids = session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.created_at)).all()
+        old = utcnow() - timedelta(days=31)
+        recent = utcnow() - timedelta(days=29)
+        states = {ids[0]: ("sent", old), ids[1]: ("failed", old), ids[2]: ("sent", recent), ids[3]: ("queued", None)}
+        for row_id, (status, settled_at) in states.items():
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(status=status, settled_at=settled_at, created_at=old)
+            )
+        session.commit()
+    result = runner.invoke(args=["sweep"])
+    assert result.exit_code == 0, result.output
+    assert "outbox: 2 settled messages older than 30 days deleted" in result.output
+    with app.app_context():
+        left = set(db.session().scalars(select(OutboxMessage.id)).all())
+    assert left == {ids[2], ids[3]}
 
 
 @pytest.mark.committed

@@ -10,13 +10,14 @@ erased. Nothing here logs a body.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from service.keys.crypto import DataProtector
-from service.models import OutboxMessage, utcnow
+from service.models import OutboxMessage, SmsMessage, utcnow
 
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
 SMS, WEBHOOK, JOB = "sms", "webhook", "job"  # a job: work that fans out (``service.outbox.jobs``)
@@ -60,12 +61,48 @@ def decrypt_payload(protector: DataProtector, ciphertext: str) -> dict[str, Any]
 
 
 def erase_queued_to_subject(session: Session, *, subject_id: str) -> int:
-    """A subject's erasure: what is still queued to them is not sent, and its body goes (R13)."""
+    """A subject's erasure: what is still queued to them is not sent, and its body goes (R13).
+
+    The SMS reservations of those rows end ``failed`` too (``phone_erased``), rather than ``sending`` for
+    ever; they are written first, in the dispatcher's order (its settling writes them before the row).
+    """
     now = utcnow()
+    queued = (OutboxMessage.subject_id == subject_id, OutboxMessage.status == QUEUED)
+    reservations = select(OutboxMessage.sms_message_id).where(*queued, OutboxMessage.sms_message_id.is_not(None))
+    session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id.in_(reservations), SmsMessage.status == "sending")
+        .values(status=FAILED, error_code="phone_erased")
+        .execution_options(synchronize_session=False)
+    )
     erased = session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.subject_id == subject_id, OutboxMessage.status == QUEUED)
+        .where(*queued)
         .values(status=FAILED, last_error="phone_erased", payload_ciphertext=None, settled_at=now, claimed_by=None)
         .execution_options(synchronize_session=False)
     )
     return int(erased.rowcount)  # type: ignore[attr-defined]
+
+
+def prune_settled(session: Session, *, keep_days: int, batch: int = 1000) -> int:
+    """Delete rows settled (``sent`` or ``failed``) more than ``keep_days`` ago, a batch at a time; how many.
+
+    A settled row holds no body any more, only what was sent when and how it went: the webhook deliveries
+    log (``GET /v1/webhooks/{id}/deliveries``) shows what is kept. The SMS reservations (the allowance and
+    their outcome) are rows of their own and stay.
+    """
+    cutoff = utcnow() - timedelta(days=keep_days)
+    deleted = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.status.in_((SENT, FAILED)), OutboxMessage.settled_at < cutoff)
+                .limit(batch)
+            )
+        )
+        if not ids:
+            return deleted
+        session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        session.commit()
+        deleted += len(ids)
