@@ -53,7 +53,11 @@ class WebhookDeliverySchema(StrictSchema):
     attempts = ma.fields.Integer()
     last_status_code = ma.fields.Integer(allow_none=True, metadata={"description": "The receiver's last answer"})
     last_error = ma.fields.String(
-        allow_none=True, metadata={"description": "`http_<status>`, `webhook_unreachable`, `webhook_url_refused`"}
+        allow_none=True,
+        metadata={
+            "description": "Tried again: `http_<status>`, `webhook_unreachable`, `webhook_unresolved`; not: "
+            '`webhook_url_refused`, `webhook_secret_unreadable` (see the README, "Webhooks")'
+        },
     )
     created_at = ma.fields.DateTime()
     last_attempt_at = ma.fields.DateTime(allow_none=True)

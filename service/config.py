@@ -344,7 +344,7 @@ def production_problems(settings: dict[str, Any]) -> list[str]:
         problems.extend(
             f"{PREFIX}{name} is not set (SMS_PROVIDER is {provider})" for name in missing_sms_settings(settings)
         )
-    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL"):
+    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL", "TWILIO_BASE_URL"):
         base_url = settings.get(name)
         if base_url and urlsplit(base_url).scheme != "https":
             problems.append(f"{PREFIX}{name} must be an https address in production, got {base_url!r}")
@@ -394,7 +394,7 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         raise ConfigError(
             f"{PREFIX}SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}, got {settings['SMS_PROVIDER']!r}"
         )
-    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL"):
+    for name in ("ALIYUN_SMS_BASE_URL", "TENCENT_SMS_BASE_URL", "TWILIO_BASE_URL"):
         parts = urlsplit(settings[name] or "https://default")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"{PREFIX}{name} must be an http(s) address, got {settings[name]!r}")

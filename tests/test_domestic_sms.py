@@ -259,6 +259,16 @@ def test_production_accepts_a_complete_provider_and_refuses_a_plain_http_base_ur
     assert any("TENCENT_SMS_BASE_URL must be an https address" in p for p in production_problems(settings))
 
 
+def test_production_refuses_a_plain_http_twilio_base_url_too() -> None:
+    """Twilio's API calls carry the account's token: like the mainland providers', https only in production."""
+    settings: dict[str, Any] = {"SMS_PROVIDER": "twilio", "TWILIO_BASE_URL": "https://twilio-proxy.example"}
+    assert not [p for p in production_problems(settings) if "TWILIO_BASE_URL" in p]
+    for url in ("http://twilio-proxy.internal", "ftp://twilio-proxy.example", "twilio-proxy.example"):
+        settings["TWILIO_BASE_URL"] = url
+        problems = production_problems(settings)
+        assert any("TWILIO_BASE_URL must be an https address in production" in p for p in problems), url
+
+
 def test_an_unknown_provider_or_a_bad_base_url_is_refused(app_config: dict[str, Any], tmp_path: Any) -> None:
     from service.config import DEFAULTS
 
@@ -266,6 +276,8 @@ def test_an_unknown_provider_or_a_bad_base_url_is_refused(app_config: dict[str, 
         finalize({**DEFAULTS, **app_config, "SMS_PROVIDER": "sms.example"}, str(tmp_path))
     with pytest.raises(ConfigError, match="ALIYUN_SMS_BASE_URL must be an http"):
         finalize({**DEFAULTS, **app_config, "ALIYUN_SMS_BASE_URL": "dysmsapi.aliyuncs.com"}, str(tmp_path))
+    with pytest.raises(ConfigError, match="TWILIO_BASE_URL must be an http"):
+        finalize({**DEFAULTS, **app_config, "TWILIO_BASE_URL": "api.twilio.com"}, str(tmp_path))
 
 
 def test_building_a_provider_without_its_settings_names_them() -> None:

@@ -3,10 +3,11 @@ deliveries, read from the outbox. The events themselves are queued by ``service.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service.domain.audit import record_event
+from service.domain.guardian.messages import lock_organization
 from service.domain.pages import Page, page
 from service.errors import NotFound, Unprocessable
 from service.keys.crypto import DataProtector
@@ -54,7 +55,10 @@ def create_webhook(
         check_url(url, development=development, resolve=not development)
     except UrlRefused as refused:
         raise Unprocessable(str(refused), code=UrlRefused.code) from None
-    count = len(session.scalars(select(Webhook.id).where(Webhook.org_id == org_id)).all())
+    # Counted under the organization's row lock (lock order: service.domain.consent_lifecycle), so that two
+    # creations at once cannot both take the last place; taken after the URL check, which may wait on DNS.
+    lock_organization(session, org_id)
+    count = session.scalar(select(func.count()).select_from(Webhook).where(Webhook.org_id == org_id)) or 0
     if count >= MAX_WEBHOOKS:
         raise Unprocessable(f"an organization has at most {MAX_WEBHOOKS} webhooks", code="too_many_webhooks")
     secret = new_secret()
