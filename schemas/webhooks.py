@@ -55,8 +55,9 @@ class WebhookDeliverySchema(StrictSchema):
     last_error = ma.fields.String(
         allow_none=True,
         metadata={
-            "description": "Tried again: `http_<status>`, `webhook_unreachable`, `webhook_unresolved`; not: "
-            '`webhook_url_refused`, `webhook_secret_unreadable` (see the README, "Webhooks")'
+            "description": "Tried again: `http_<status>`, `webhook_unreachable`, `webhook_unresolved`, "
+            "`webhook_failed`; not: `webhook_url_refused`, `webhook_secret_unreadable`, `payload_unreadable` "
+            '(see the README, "Webhooks")'
         },
     )
     created_at = ma.fields.DateTime()
