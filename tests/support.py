@@ -252,7 +252,7 @@ def link_path(url: str) -> str:
 
 
 def code_from(message: dict[str, Any]) -> str:
-    found = re.search(r"\b(\d{6})\b", message["body"])
+    found = re.search(r"(?<!\d)(\d{6})(?!\d)", message["body"])  # 验证码123456, no word boundary in Chinese
     assert found, message
     return found.group(1)
 

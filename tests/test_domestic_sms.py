@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,10 +22,11 @@ if TYPE_CHECKING:
     from tests.support import FakeAliyun, FakeTencent, GuardianKit, Tenant
 
 PHONE = "+8613812345678"
+TOKEN = "Vq3xk9Zb2LmPw0aYt7Rc1Q"  # 22 characters: 128 bits, as new links carry
 LINK = TextMessage(
-    body="【某小学】某小学请您作为监护人…链接：https://cg.example.cn/g/abc",
+    body=f"【某小学】某小学请您作为孩子的监护人…请在2030年1月2日 10:00（北京时间）前打开：https://cg.example.cn/g/{TOKEN}",
     kind="link",
-    params={"org": "某小学", "when": "2030-01-02 10:00", "url": "https://cg.example.cn/g/abc"},
+    params={"org": "某小学", "when": "2030年1月2日 10:00", "token": TOKEN},
 )
 ALIYUN_TEMPLATES = {kind: f"SMS_{100 + n}" for n, kind in enumerate(TEMPLATE_PARAMETERS)}
 TENCENT_TEMPLATES = {kind: str(2000000 + n) for n, kind in enumerate(TEMPLATE_PARAMETERS)}
@@ -74,12 +76,27 @@ def test_aliyun_sends_the_kinds_template_with_its_named_parameters(aliyun: FakeA
     assert json.loads(received.params["TemplateParam"]) == dict(LINK.params)
 
 
-def test_aliyun_code_template_takes_the_code(aliyun: FakeAliyun) -> None:
-    code = TextMessage(body="验证码 123456", kind="code", params={"org": "某小学", "code": "123456"})
+def test_aliyun_code_template_takes_the_code_alone(aliyun: FakeAliyun) -> None:
+    code = TextMessage(body="【某小学】验证码123456，…", kind="code", params={"code": "123456"})
     aliyun_sms(aliyun).send(PHONE, code)
     [received] = aliyun.received
     assert received.params["TemplateCode"] == ALIYUN_TEMPLATES["code"]
-    assert json.loads(received.params["TemplateParam"]) == {"org": "某小学", "code": "123456"}
+    assert json.loads(received.params["TemplateParam"]) == {"code": "123456"}
+
+
+def test_a_message_queued_before_the_upgrade_sends_its_links_token(aliyun: FakeAliyun, tencent: FakeTencent) -> None:
+    """An outbox row written by the former version carries ``url``: its template now takes the token."""
+    queued = TextMessage.from_dict(
+        {
+            "body": "…",
+            "kind": "withdrawal",
+            "params": {"org": "某小学", "url": f"https://cg.example.cn/g/{TOKEN}"},
+        }
+    )
+    aliyun_sms(aliyun).send(PHONE, queued)
+    assert json.loads(aliyun.received[-1].params["TemplateParam"]) == {"org": "某小学", "token": TOKEN}
+    tencent_sms(tencent).send(PHONE, queued)
+    assert tencent.received[-1].params["TemplateParamSet"] == ["某小学", TOKEN]
 
 
 def test_aliyun_invalid_number_is_reported_and_not_retried(aliyun: FakeAliyun) -> None:
@@ -149,7 +166,7 @@ def test_tencent_sends_the_kinds_template_with_its_parameters_in_order(tencent: 
         "SmsSdkAppId": "1400000001",
         "SignName": "同意网关",
         "TemplateId": TENCENT_TEMPLATES["link"],
-        "TemplateParamSet": ["某小学", "2030-01-02 10:00", "https://cg.example.cn/g/abc"],
+        "TemplateParamSet": ["某小学", "2030年1月2日 10:00", TOKEN],
     }
 
 
@@ -216,7 +233,7 @@ def test_no_number_link_or_code_is_logged(
 ) -> None:
     monkeypatch.setenv("DEBUG", "sdk")  # what makes darabonba log every request's query
     caplog.set_level(logging.DEBUG)
-    code = TextMessage(body="验证码 654321", kind="code", params={"org": "某小学", "code": "654321"})
+    code = TextMessage(body="【某小学】验证码654321，…", kind="code", params={"code": "654321"})
     aliyun.script = [(400, "Throttling.User")]
     tencent.script = [(400, "LimitExceeded.PhoneNumberThirtySecondLimit")]
     aliyun_sms(aliyun).send(PHONE, LINK)
@@ -227,7 +244,7 @@ def test_no_number_link_or_code_is_logged(
     tencent_sms(tencent).send(PHONE, code)
     logged = caplog.text
     assert "+86 ***********" in logged
-    for secret in ("13812345678", "654321", "https://cg.example.cn/g/abc", "/g/abc"):
+    for secret in ("13812345678", "654321", TOKEN):
         assert secret not in logged
 
 
@@ -338,10 +355,12 @@ def test_guardian_link_goes_as_the_link_template_and_opens(
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["delivery_status"] == "sent"
     kind, values = last_template(domestic)
-    assert kind == "link" and set(values) == {"org", "when", "url"}
+    assert kind == "link" and set(values) == {"org", "when", "token"}
     assert values["org"] == "Sunrise School"
-    assert values["url"].startswith("http://consent-gate.test/g/")
-    page = guardian.browser(values["url"]).open()
+    # The token alone: the registered text carries http://consent-gate.test/g/ before it.
+    assert len(values["token"]) == 22 and "/" not in values["token"]
+    assert re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d", values["when"]), values["when"]
+    page = guardian.browser(f"http://consent-gate.test/g/{values['token']}").open()
     assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
 
 
@@ -355,15 +374,15 @@ def test_code_and_withdrawal_link_go_as_their_templates(
     assert parent.submit(action="send_code", purpose="door_access").status_code == 200
     drain()
     kind, values = last_template(domestic)
-    assert kind == "code" and set(values) == {"org", "code"}
+    assert kind == "code" and set(values) == {"code"}
     assert values["code"].isdigit() and len(values["code"]) == 6
     parent.submit(action="approve", attest_guardian="yes", purpose="door_access", otp=values["code"])
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert polled["status"] == "approved"
     drain()
     kind, values = last_template(domestic)
-    assert kind == "withdrawal" and set(values) == {"org", "url"}
-    assert guardian.browser(values["url"]).open().status_code == 200
+    assert kind == "withdrawal" and set(values) == {"org", "token"}
+    assert guardian.browser(f"/g/{values['token']}").open().status_code == 200
 
 
 def test_invalid_number_at_the_provider_is_visible_and_nothing_is_lost(
@@ -389,6 +408,6 @@ def test_a_childs_access_link_goes_as_the_access_template_and_opens(
     assert answer.status_code in (200, 201) and answer.json["delivery_status"] == "queued", answer.json
     drain()
     kind, values = last_template(domestic)
-    assert kind == "access" and set(values) == {"org", "when", "url"}
-    assert values["url"].startswith("http://consent-gate.test/p/")
-    assert guardian.browser(values["url"]).open().status_code == 200
+    assert kind == "access" and set(values) == {"org", "when", "token"}
+    assert len(values["token"]) == 22
+    assert guardian.browser(f"/p/{values['token']}").open().status_code == 200

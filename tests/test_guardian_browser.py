@@ -97,7 +97,7 @@ def test_qr_then_sms_code_then_approve(
     phone.check('input[name="purpose"][value="canteen_payment"]')
     phone.check('input[name="transmit"][value="canteen_payment"]')
     phone.click('button[name="action"][value="send_code"]')
-    assert "验证码已发送" in phone.locator("#note-otp").inner_text()
+    assert "验证码正在发送" in phone.locator("#note-otp").inner_text()
     # Ticks survive the round trip of sending the code.
     assert phone.locator('input[name="purpose"][value="door_access"]').is_checked()
     assert phone.locator('input[name="transmit"][value="canteen_payment"]').is_checked()
@@ -217,7 +217,7 @@ def test_r9_transmission_is_its_own_box_in_chromium(
     assert transmit.count() == 1, "only the purpose that transmits has the second box"
     canteen = phone.locator('input[name="transmit"][value="canteen_payment"]')
     assert not canteen.is_checked()
-    assert "人脸信息传出设备" in phone.locator('label[for="transmit-canteen_payment"]').inner_text()
+    assert "从采集设备传送出去" in phone.locator('label[for="transmit-canteen_payment"]').inner_text()
     assert phone.locator('input[name="transmit"][value="door_access"]').count() == 0
 
     # The purpose ticked, its transmission not: refused, nothing recorded, the error next to the box.

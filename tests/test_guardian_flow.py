@@ -45,7 +45,7 @@ def test_r4_request_opens_one_pending_consent_per_purpose(tenant: Tenant, outbox
     assert len(messages) == 1 and messages[0]["to"] == PHONE
     assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["delivery_status"] == "sent"
     body = messages[0]["body"]
-    assert "Sunrise School" in body and "http://consent-gate.test/g/" in body and "有效期至" in body
+    assert "Sunrise School" in body and "http://consent-gate.test/g/" in body and "（北京时间）前打开" in body
     assert "确认" not in body  # the message does not presume the answer
     assert child["external_ref"] not in body
 

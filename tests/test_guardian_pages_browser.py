@@ -228,7 +228,7 @@ def test_each_error_stands_beside_its_field_with_the_focus(
     # Nothing ticked: beside the checkboxes, the first one focused.
     phone.uncheck('input[name="purpose"][value="door_access"]')
     phone.click('button[name="action"][value="send_code"]')
-    assert "验证码已发送" in phone.locator("#note-otp").inner_text()
+    assert "验证码正在发送" in phone.locator("#note-otp").inner_text()
     phone.fill('input[name="otp"]', guardian.code_from(outbox()[-1]))
     phone.click('button[name="action"][value="approve"]')
     purposes_error = phone.locator('[data-error="purposes"]')
@@ -270,6 +270,70 @@ def test_withdrawal_asks_to_confirm_and_one_tap_never_withdraws(
     assert (denied["decision"], denied["reason"]) == ("deny", "revoked")
 
 
+def test_what_a_grandparent_needs_is_visible_and_large_enough(
+    live: str, tenant: Tenant, outbox: Any, phone: Any, guardian: GuardianKit
+) -> None:
+    """No tap needed for the deadline or the way without face recognition; help text at the body's size;
+    targets at least 2.75rem (summaries) and 3rem (the cancel link) high; the reference in large type."""
+    _, created = _request(tenant, guardian)
+    phone.goto(guardian.url_from(outbox()[0]))
+    rem = float(phone.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)"))
+    body = float(phone.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))
+    assert phone.locator("#deadline").is_visible() and "前作出决定" in phone.locator("#deadline").inner_text()
+    for code in ("door_access", "canteen_payment"):
+        assert phone.locator(f'details[data-notice="{code}"]').get_attribute("open") is None
+        alternative = phone.locator(f'p[data-alternative="{code}"]')
+        assert alternative.is_visible() and alternative.inner_text().startswith("不同意也可以：")
+    for summary in phone.locator("summary").all():
+        assert summary.bounding_box()["height"] >= 2.75 * rem - 0.5
+    for muted in phone.locator(".muted").all():
+        assert float(muted.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= body
+    assert phone.locator("#attest-help").is_visible()
+
+    _approve_door(phone)
+    short = phone.locator("#short-reference")
+    assert short.inner_text() == f"{created['id'][:4].upper()} {created['id'][4:8].upper()}"
+    assert float(short.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 1.5 * body
+    full = phone.locator("#reference")
+    assert full.inner_text() == created["id"]  # still there, smaller, for the organization
+    assert float(full.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) < 0.7 * float(
+        short.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    )
+
+    phone.goto(guardian.url_from(outbox()[-1]))
+    phone.locator('button[name="withdraw"]').first.click()
+    cancel = phone.locator("#cancel").bounding_box()
+    assert cancel["height"] >= 3 * rem - 0.5 and cancel["width"] > 0.8 * PHONE["width"] - 2 * rem, cancel
+
+
+def test_a_form_left_open_too_long_is_offered_again_not_reloaded(
+    live: str, tenant: Tenant, outbox: Any, browser: Any, guardian: GuardianKit
+) -> None:
+    """The form's CSRF cookie gone (the browser closed, hours later): the page says the choices were not
+    submitted and its large link opens the page afresh (a GET), where deciding works."""
+    _, created = _request(tenant, guardian)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", java_script_enabled=False)
+    phone = context.new_page()
+    link = guardian.url_from(outbox()[0])
+    phone.goto(link)
+    context.clear_cookies()
+    phone.check('input[name="purpose"][value="door_access"]')
+    phone.check('input[name="attest_guardian"]')
+    with phone.expect_response(lambda r: r.request.method == "POST") as posted:
+        phone.click('button[name="action"][value="approve"]')
+    assert posted.value.status == 403
+    assert "页面停留太久，您的选择没有提交" in phone.locator("#message").inner_text()
+    reopen = phone.locator("#reopen")
+    assert reopen.bounding_box()["height"] >= 54 - 0.5  # 3rem
+    with phone.expect_response(lambda r: r.request.method == "GET") as reopened:
+        reopen.click()
+    assert reopened.value.status == 200 and phone.url == link + "?lang=zh-CN"
+    _approve_door(phone)
+    assert phone.locator('[data-purpose="door_access"]').get_attribute("data-decision") == "approved"
+    assert tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json["status"] != "pending"
+    context.close()
+
+
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 def test_axe_finds_no_violation_on_any_guardian_page(
     live: str, tenant: Tenant, outbox: Any, phone: Any, app: Flask, guardian: GuardianKit, axe: Any, lang: str
@@ -288,6 +352,10 @@ def test_axe_finds_no_violation_on_any_guardian_page(
     assert sms["status"] == "pending"
     link = guardian.url_from(outbox()[-1])
     phone.goto(link + q)
+    phone.context.clear_cookies()
+    _approve_door(phone)
+    shown["form left open too long"] = phone.content()
+    phone.click("#reopen")
     _approve_door(phone)
     shown["receipt"] = phone.content()
     phone.goto(link + q)
@@ -305,6 +373,12 @@ def test_axe_finds_no_violation_on_any_guardian_page(
         session.commit()
     phone.goto(qr["approve_url"] + q)
     shown["expired link"] = phone.content()
+
+    child3 = tenant.subject(age_years=6)
+    tenant.guardian_request(child3["id"], ["door_access"], delivery="sms", locale=lang, phone="+8613912345678")
+    phone.goto(guardian.url_from(outbox()[-1]) + q)
+    phone.click('button[name="action"][value="decline"]')
+    shown["declined receipt"] = phone.content()
 
     for name, html in shown.items():
         assert f'lang="{lang}"' in html, name

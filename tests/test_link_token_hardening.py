@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,15 +15,17 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from service import db
 from service.domain.report_links import issue_report_link, revoke_report_links
 from service.errors import Conflict
+from service.keys.crypto import token_hash
 from service.keys.report_links import encode_report_link
 from service.keys.signing import issuer, key_set
 from service.keys.tokens import P256_ORDER, b64url
-from service.models import utcnow
+from service.models import AccessLink, GuardianLink, GuardianRequest, utcnow
 
 if TYPE_CHECKING:
-    from tests.support import Tenant
+    from tests.support import GuardianKit, Tenant
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -121,6 +124,68 @@ def test_an_unhandled_exception_on_a_token_route_logs_the_route_never_the_token(
         assert "a failure inside the page" in logged  # the exception itself is still logged, with its traceback
         for secret in (report_token, report_token.rsplit(".", 1)[1], page_token):
             assert secret not in logged, rule
+
+
+# --- Texted links fit a mainland SMS template's variable ---------------------------------------------------
+
+
+def _token_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def _bits(token: str) -> int:
+    assert set(token) <= set(ALPHABET), token
+    return len(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))) * 8
+
+
+def test_texted_links_carry_128_bits_in_22_characters_and_older_longer_ones_still_open(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask, client: FlaskClient
+) -> None:
+    """DESIGN asks ≥ 128 bits; a template variable holds 35 characters at most (Alibaba Cloud)."""
+    child = guardian.setup_child(tenant)
+    created = tenant.guardian_request(child["id"], ["door_access"]).json
+    decision = _token_of(guardian.url_from(outbox()[-1]))
+    assert (len(decision), _bits(decision)) == (22, 128)
+    parent = guardian.browser(guardian.url_from(outbox()[-1]))
+    receipt = parent.submit(action="approve", attest_guardian="yes", purpose="door_access")
+    withdrawal = _token_of(guardian.url_from(outbox()[-1]))
+    assert (len(withdrawal), _bits(withdrawal)) == (22, 128)
+    # The receipt is never texted: it keeps 256 bits.
+    receipt_token = receipt.request.path.rsplit("/", 1)[1]
+    assert (len(receipt_token), _bits(receipt_token)) == (43, 256)
+    adult = tenant.subject()
+    page = _token_of(tenant.post(f"/v1/subjects/{adult['id']}/access-link", scope="consents").json["url"])
+    assert (len(page), _bits(page)) == (22, 128)
+
+    # Links issued before, with 43 characters, are found by their hash as ever.
+    old_decision, old_page = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    second = tenant.guardian_request(tenant.subject(age_years=8)["id"], ["door_access"], phone="+8613912345678").json
+    with app.app_context():
+        session = db.session()
+        request_row = session.get(GuardianRequest, second["id"])
+        assert request_row is not None
+        session.add(
+            GuardianLink(
+                request_id=request_row.id,
+                kind="decision",
+                token_hash=token_hash(old_decision),
+                expires_at=request_row.expires_at,
+            )
+        )
+        session.add(
+            AccessLink(
+                org_id=tenant.org_id,
+                subject_id=adult["id"],
+                token_hash=token_hash(old_page),
+                holder="person",
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+        session.commit()
+    assert len(old_decision) == 43
+    assert 'value="approve"' in client.get(f"/g/{old_decision}").get_data(as_text=True)
+    assert client.get(f"/p/{old_page}").status_code == 200
+    assert created["id"] != second["id"]
 
 
 # --- Report links are revoked all at once (S2) -----------------------------------------------------------

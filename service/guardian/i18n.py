@@ -14,8 +14,10 @@ DEFAULT_LOCALE = "zh-CN"
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "title": "处理孩子人脸信息的监护人同意",
-        "intro": "{org}请您作为孩子的监护人，逐项决定是否同意处理孩子的人脸信息：同意哪项就勾选哪项，"
-        "不勾选即不同意。不同意不影响孩子使用替代方式（见各项完整告知）。",
+        "intro": "{org}想对孩子使用人脸识别，请您作为监护人逐项决定。同意哪项就勾选哪项，不勾选就是不同意。"
+        "不同意也没关系，孩子可以用每项下面写的其他方式。",
+        "if_not_agreed": "不同意也可以：",
+        "deadline": "请在{when}前作出决定",
         "colon": "：",
         "controller": "个人信息处理者",
         "processing_method": "处理方式",
@@ -42,16 +44,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention": "保存期限",
         "retention_days": "{days} 天（到期后删除）",
         "alternative": "不使用人脸识别的替代方式",
-        "transmits": "此用途会将孩子的人脸信息传出设备。传出须经您另行单独同意，即下方的第二个勾选框："
+        "transmits": "此用途会将孩子的人脸信息传出设备。传出须经您另行单独同意，即上方的第二个勾选框："
         "同意此用途须两项都勾选；不同意则两项都不勾选。",
-        "transmit_to": "我另行单独同意：为“{name}”将孩子的人脸信息传出设备",
+        "transmit_to": "我另外同意：为“{name}”，把孩子的人脸信息从采集设备传送出去",
         "transmission_consent_required": "您的选择未提交。会将人脸信息传出设备的用途有两个勾选框："
         "同意须两项都勾选，不同意则两项都不勾选。请检查标出的用途后重新提交。",
         "transmission_pair": "同意“{name}”须勾选以上两项；不同意则两项都不勾选。",
         "local_only": "人脸信息仅在采集设备上处理和保存，不会传出设备。",
         "withdraw_how": "如何撤回同意",
         "withdraw_text": "您可随时撤回同意。如您同意了任一用途，提交后会收到一条含撤回链接的短信；也可联系{contact}。"
-        "撤回后即停止处理，个人信息处理者应当删除孩子的人脸信息；撤回不影响撤回前基于您的同意已进行的处理的效力。",
+        "撤回后即停止处理，个人信息处理者会删除孩子的人脸信息；撤回不影响撤回前基于您的同意已进行的处理的效力。",
         "agree_to": "我同意将孩子的人脸信息用于“{name}”",
         "code_heading": "验证您的手机号",
         "code_help": "我们将向尾号为 {phone} 的手机发送 6 位验证码，10 分钟内有效。",
@@ -60,16 +62,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "approve": "同意所勾选的用途",
         "decline": "全部不同意",
         "expires": "此链接有效期至 {when}",
-        "code_sent": "验证码已发送，请查收短信。",
+        "code_sent": "验证码正在发送，一般1分钟内收到；没收到可在1分钟后再点“发送验证码”。",
         "code_wrong": "验证码不正确，还可尝试 {left} 次。",
         "code_expired": "验证码已过期，请重新发送。",
         "code_missing": "请先发送并输入短信验证码。",
         "locked": "验证码错误次数过多，此请求已锁定，未作任何决定。如仍需作出决定，可联系{org}重新发起。",
-        "rate_limited": "发送过于频繁，请 {seconds} 秒后再试。",
+        "rate_limited": "发送太频繁，请{seconds}秒后再点“发送验证码”。",
+        "rate_limited_minutes": "发送太频繁，请约{minutes}分钟后再点“发送验证码”。",
         "sms_failed": "短信发送失败，请稍后再试。",
         "select_one": "您没有勾选任何用途。如需同意，请勾选相应用途；如都不同意，请点击“全部不同意”。",
         "child": "孩子",
         "attest_guardian": "我确认我是该孩子的父母或其他法定监护人，有权代孩子作出上述决定。",
+        "attest_help": "如您不是孩子的父母或法定监护人，请不要在此作决定，可联系{org}。",
         "attestation_required": "如需同意，请先勾选“我确认我是该孩子的父母或其他法定监护人”一项。",
         "notice_changed": "告知内容已更新，您之前的选择未提交。请阅读更新后的内容，重新勾选后再作决定。",
         "sms_budget": "暂时无法发送验证码（短信发送量已达上限）。请几小时后再试，或直接联系 {org}。",
@@ -80,6 +84,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_title": "您的决定已记录",
         "receipt_approved": "已同意",
         "receipt_declined": "未同意",
+        "receipt_not_effective": "未生效：{org}手续未完成，不会使用孩子的人脸信息",
+        "receipt_alternative": "其他方式：",
         "receipt_withdraw_link": "您的决定已记录，但撤回链接短信未能发出。"
         "请截图或复制保存以下链接，今后可随时通过它撤回同意：",
         "receipt_time": "记录时间：{when}",
@@ -98,16 +104,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "purposes_legend": "请逐项选择是否同意",
         "notice_summary": "阅读“{name}”的完整告知",
         "used_title": "此链接已用于作出决定",
-        "used_intro": "此链接不能再次用于决定。以下是用它作出的决定。",
+        "used_intro": "您已用这个链接作过决定，不能再改。下面是当时的决定。",
         "receipt_decision": "您的决定",
         "receipt_now": "目前：{status}",
         "receipt_reference": "参考编号",
-        "receipt_reference_help": "就此决定联系{org}时，请提供此参考编号。此页面可随时再次打开，请收藏或保存。",
+        "receipt_reference_help": "就这个决定联系{org}时，请报上这个参考编号。请截屏保存本页。",
+        "receipt_full_id": "完整编号（供{org}工作人员查询）",
         "receipt_withdraw_sms": "您可随时撤回同意：请使用决定后发送到您手机的短信中的撤回链接，或联系{org}。"
         "撤回立即生效。",
-        "receipt_nothing_approved": "您没有同意任何用途，孩子的人脸信息不会用于这些用途。",
+        "receipt_nothing_approved": "您选择了不同意，孩子的人脸信息不会用于这些用途，孩子可以继续用上面写的其他方式。"
+        "如果是点错了或改变主意，请联系{org}。",
         "confirm_title": "确认撤回同意",
-        "confirm_text": "撤回对“{name}”的同意后立即生效：停止为该用途处理孩子的人脸信息，{org}应当删除相关人脸信息，"
+        "confirm_text": "撤回对“{name}”的同意后立即生效：停止为该用途处理孩子的人脸信息，{org}会删除相关人脸信息，"
         "孩子可改用下列替代方式。撤回不影响撤回前已进行的处理。撤回后如需再次同意，须由{org}重新发起请求。",
         "confirm_button": "确认撤回",
         "cancel": "取消，不撤回",
@@ -119,14 +127,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found_title": "链接无效",
         "not_found": "找不到此链接，请检查短信中的完整链接。",
         "forbidden_title": "请求无法验证",
-        "forbidden": "页面已过期或请求来源无效，请刷新页面后重试。",
+        "forbidden": "页面停留太久，您的选择没有提交。请点下面的“重新打开”，再选一次。",
+        "reopen": "重新打开",
         "language": "English",
     },
     "en": {
         "title": "Consent for processing your child's face",
-        "intro": "{org} asks you, as the child's parent or guardian, to decide for each purpose whether your "
-        "child's face may be processed. Tick what you agree to; unticked means no, and your child can still use "
-        "the alternative (in each full notice).",
+        "intro": "{org} would like to use face recognition for your child. As the guardian, please decide for each "
+        "purpose: tick what you agree to; unticked means no. Saying no is fine: your child can use the other way "
+        "written under each purpose.",
+        "if_not_agreed": "If you do not agree: ",
+        "deadline": "Please decide before {when}",
         "colon": ": ",
         "controller": "Personal information handler",
         "processing_method": "How the face is processed",
@@ -155,7 +166,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "retention_days": "{days} days, then deleted",
         "alternative": "The alternative without face recognition",
         "transmits": "For this purpose your child's face data leaves the device. That needs your separate "
-        "consent, given with the second box below: to agree to this purpose tick both boxes; to decline it, "
+        "consent, given with the second box above: to agree to this purpose tick both boxes; to decline it, "
         "leave both unticked.",
         "transmit_to": "I separately agree that my child's face data may be transmitted off the device for “{name}”",
         "transmission_consent_required": "Your choices were not submitted. A purpose whose face data leaves the "
@@ -176,18 +187,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "approve": "Agree to the ticked purposes",
         "decline": "Decline all",
         "expires": "This link is valid until {when}",
-        "code_sent": "The code was sent. Please check your messages.",
+        "code_sent": "The code is on its way and usually arrives within a minute. If it has not come, tap “Send code” "
+        "again after a minute.",
         "code_wrong": "That code is wrong. {left} tries left.",
         "code_expired": "That code has expired. Please send a new one.",
         "code_missing": "Please send and enter the SMS code first.",
         "locked": "Too many wrong codes: this request is locked and nothing was decided. If you still want to decide, "
         "ask {org} to start a new request.",
-        "rate_limited": "Too many messages. Please try again in {seconds} seconds.",
+        "rate_limited": "Too many messages. Please tap “Send code” again in {seconds} seconds.",
+        "rate_limited_minutes": "Too many messages. Please tap “Send code” again in about {minutes} minutes.",
         "sms_failed": "The SMS could not be sent. Please try again later.",
         "select_one": "You ticked no purpose. To agree, tick the purposes you agree to; to agree to none, choose "
         "“Decline all”.",
         "child": "Child",
         "attest_guardian": "I confirm that I am this child's parent or other legal guardian and may decide for them.",
+        "attest_help": "If you are not the child's parent or legal guardian, please do not decide here; you can "
+        "contact {org}.",
         "attestation_required": "To agree, please tick the box confirming that you are the child's parent or other "
         "legal guardian.",
         "notice_changed": "The notice was updated and your choices were not submitted. Please read the new text and "
@@ -203,6 +218,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "receipt_title": "Your decision is recorded",
         "receipt_approved": "Agreed",
         "receipt_declined": "Not agreed",
+        "receipt_not_effective": "Not in effect: {org} has not completed its procedures, so your child's face data "
+        "will not be used",
+        "receipt_alternative": "Other way: ",
         "receipt_withdraw_link": "Your decision is recorded, but the SMS with your withdrawal link could not be sent. "
         "Take a screenshot or copy this link: use it at any time to withdraw.",
         "receipt_time": "Recorded at {when}",
@@ -222,15 +240,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "purposes_legend": "Decide for each purpose",
         "notice_summary": "Read the full notice for “{name}”",
         "used_title": "This link was already used to decide",
-        "used_intro": "This link cannot be used to decide again. This is what was decided with it.",
+        "used_intro": "You already decided with this link and cannot change it here. This is what you decided.",
         "receipt_decision": "Your decision",
         "receipt_now": "now: {status}",
         "receipt_reference": "Reference number",
-        "receipt_reference_help": "Quote this reference number when you contact {org} about this decision. You can "
-        "open this page again later: bookmark it.",
+        "receipt_reference_help": "Quote this reference number when you contact {org} about this decision. Take a "
+        "screenshot of this page to keep it.",
+        "receipt_full_id": "Full number (for {org}'s staff)",
         "receipt_withdraw_sms": "You can withdraw consent at any time: use the withdrawal link in the SMS sent to "
         "your phone after deciding, or contact {org}. Withdrawal takes effect at once.",
-        "receipt_nothing_approved": "You agreed to no purpose: your child's face is not used for them.",
+        "receipt_nothing_approved": "You chose not to agree: your child's face data will not be used for these "
+        "purposes, and your child can keep using the other ways shown above. If you tapped by mistake or change "
+        "your mind, please contact {org}.",
         "confirm_title": "Confirm the withdrawal",
         "confirm_text": "Withdrawing consent to “{name}” takes effect at once: your child's face is no longer "
         "processed for it, {org} must delete the face data it holds for it, and your child can use the "
@@ -246,7 +267,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found_title": "Unknown link",
         "not_found": "We could not find this link. Please check the full link in the SMS.",
         "forbidden_title": "The request could not be verified",
-        "forbidden": "The page expired or the form could not be verified. Please reload the page and try again.",
+        "forbidden": "The page was open too long and your choices were not submitted. Tap “Open again” below and "
+        "choose again.",
+        "reopen": "Open again",
         "language": "中文",
     },
 }

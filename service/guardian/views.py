@@ -78,7 +78,12 @@ class Page:
         return response
 
     def message(self, heading_key: str, message: str, status: int, org: Organization | None = None) -> Response:
-        return self.render("message.html", status, heading=self.t(heading_key), message=message, org=org)
+        # A form refused for its CSRF token (open too long, the cookie gone) offers the page again by a GET of
+        # the same link: reloading would post the refused form once more.
+        reopen = f"{request.path}?lang={self.locale}" if heading_key == "forbidden_title" else None
+        return self.render(
+            "message.html", status, heading=self.t(heading_key), message=message, org=org, reopen_url=reopen
+        )
 
 
 @bp.after_request
@@ -148,6 +153,7 @@ ERROR_FIELDS = {
     "code_expired": "otp",
     "code_missing": "otp",
     "rate_limited": "otp",
+    "rate_limited_minutes": "otp",
     "sms_budget": "otp",
     "sms_failed": "otp",
 }
@@ -264,6 +270,15 @@ def receipt(token: str) -> Response:
     return _receipt(session, req, page, withdrawal_url=withdrawal_url)
 
 
+def short_reference(request_id: str) -> str:
+    """What a guardian reads out on the phone: the request id's first 8 characters, ``2657 C6C7``.
+
+    The organization finds the request by the id that starts with them (lowercase, without the space).
+    """
+    head = request_id.replace("-", "")[:8].upper()
+    return f"{head[:4]} {head[4:]}"
+
+
 #: Carries a withdrawal link the SMS could not, from the decision to its receipt, in the guardian's browser.
 WITHDRAWAL_COOKIE = "cg_withdrawal"
 
@@ -291,6 +306,10 @@ def _receipt(
                 "code": consent.purpose.code,
                 "name": page.local(consent.purpose.name),
                 "approved": approved,
+                # Ticked, but the organization's impact assessment had lapsed by the decision (R10): not
+                # granted, for a reason of the organization's, not the guardian's.
+                "not_effective": not approved and consent.end_reason == "assessment_required",
+                "alternative": page.local(consent.purpose.alternative),
                 "status": current,
                 # Withdrawn or ended since the decision: said beside it.
                 "now": current if approved and current != "active" else None,
@@ -306,6 +325,7 @@ def _receipt(
         child_name=flow.child_display_name(req, protector()),
         decided_at=local_time(req.decided_at or now, page.locale),
         reference=req.id,
+        short_reference=short_reference(req.id),
         withdrawal_url=withdrawal_url,
     )
 
@@ -342,12 +362,15 @@ def _send_code(session: Session, link: GuardianLink, page: Page, ticked: list[st
     except flow.RateLimited as limited:
         session.rollback()
         key = "sms_budget" if limited.code == "sms_budget_exhausted" else "rate_limited"
+        seconds = int(limited.retry_after)
+        if key == "rate_limited" and seconds >= 60:
+            key = "rate_limited_minutes"  # a wait of minutes is said in minutes, rounded up
         org = session.get(Organization, req.org_id)
         return _decision_page(
             session,
             link,
             page,
-            errors=_error(page, key, seconds=limited.retry_after, org=org.name if org else ""),
+            errors=_error(page, key, seconds=seconds, minutes=-(-seconds // 60), org=org.name if org else ""),
             ticked=ticked,
             transmit=transmit,
             status=429,
