@@ -552,22 +552,24 @@ def dispatch(once: bool) -> None:
     """Send the outbox (SMS, webhook deliveries) after the commits that wrote it.
 
     Runs until stopped (SIGINT, SIGTERM); any number may run at once, on any instances: each claims the
-    messages it sends. `serve` runs one in each worker already, unless --no-dispatch.
+    messages it sends. `serve` runs one in each worker already, unless --no-dispatch. Each runs two
+    threads: one for SMS, one for webhook deliveries and jobs, so that neither holds up the other.
     """
     import signal
-    import threading
 
-    from service.outbox.dispatcher import Dispatcher
+    from service.outbox.dispatcher import Dispatcher, start_dispatcher
 
-    dispatcher = Dispatcher.of(current_app)
     if once:
-        click.echo(f"attempted {dispatcher.drain()} message(s)")
+        click.echo(f"attempted {Dispatcher.of(current_app).drain()} message(s)")
         return
-    stop = threading.Event()
+    threads, stop = start_dispatcher(current_app)  # one thread per lane: SMS; webhooks and jobs
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     click.echo("dispatching the outbox; stop with Ctrl-C", err=True)
-    dispatcher.run(stop)
+    while not stop.wait(1.0):
+        pass
+    for thread in threads:
+        thread.join(timeout=30)  # each finishes its send and lets go of the rows it still holds
 
 
 def schema_problem(engine: Any) -> str | None:

@@ -130,6 +130,9 @@ DEFAULTS: dict[str, Any] = {
     #: not lose events): the delays, in seconds, after each failed attempt; one attempt more than delays.
     #: The default is Standard Webhooks' suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 27 h).
     "WEBHOOK_RETRY_SECONDS": "5,300,1800,7200,18000,36000,36000",
+    #: Jobs (the asking of guardians after a material notice change) too: a database away for a while must
+    #: not end the asking of those left.
+    "JOB_RETRY_SECONDS": "60,300,1800,7200,18000,36000,36000",
     #: Seconds a webhook receiver has to answer.
     "WEBHOOK_TIMEOUT_SECONDS": 5.0,
     "GUARDIAN_REQUEST_HOURS": 72,
@@ -220,6 +223,10 @@ def _parse(name: str, raw: str) -> Any:
     return raw
 
 
+#: The longest delay a retry schedule may hold: a week.
+MAX_RETRY_DELAY = 7 * 24 * 3600.0
+
+
 def _delays(name: str, value: Any) -> tuple[float, ...]:
     """A schedule of delays: a comma-separated list of seconds (or already a sequence), each 0 or more."""
     try:
@@ -227,8 +234,8 @@ def _delays(name: str, value: Any) -> tuple[float, ...]:
         delays = tuple(float(item) for item in items)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{PREFIX}{name} must be a comma-separated list of seconds, got {value!r}") from exc
-    if any(delay < 0 or delay != delay for delay in delays):
-        raise ConfigError(f"{PREFIX}{name} must list seconds of 0 or more, got {value!r}")
+    if not all(0 <= delay <= MAX_RETRY_DELAY for delay in delays):  # NaN and infinity fail too
+        raise ConfigError(f"{PREFIX}{name} must list seconds from 0 to {MAX_RETRY_DELAY:.0f}, got {value!r}")
     return delays
 
 
@@ -421,7 +428,8 @@ def finalize(settings: dict[str, Any], instance_path: str) -> dict[str, Any]:
         raise ConfigError(f"{PREFIX}OUTBOX_MAX_ATTEMPTS must be positive")
     if settings["OUTBOX_KEEP_DAYS"] < 1:
         raise ConfigError(f"{PREFIX}OUTBOX_KEEP_DAYS must be positive")
-    settings["WEBHOOK_RETRY_SECONDS"] = _delays("WEBHOOK_RETRY_SECONDS", settings["WEBHOOK_RETRY_SECONDS"])
+    for name in ("WEBHOOK_RETRY_SECONDS", "JOB_RETRY_SECONDS"):
+        settings[name] = _delays(name, settings[name])
     if settings["SMS_DAILY_LIMIT"] < 1:
         raise ConfigError(f"{PREFIX}SMS_DAILY_LIMIT must be positive")
     locales = settings["REQUIRED_LOCALES"]

@@ -31,8 +31,9 @@ class ConsentGateServer(BaseApplication):
         app = worker_app(self.app_config)
         start_wal_checkpoints(app.extensions["consent_gate.engine"])
         if self.app_config.get("DISPATCH", True):
-            # One dispatcher thread per worker: each row is claimed by one dispatcher at a time, and the claim
-            # is checked again just before each send; one worker's death leaves the others sending.
+            # One dispatcher per worker (a thread for SMS, one for webhooks and jobs): each row is claimed by
+            # one dispatcher at a time, and the claim is checked again just before each send; one worker's
+            # death leaves the others sending.
             from service.outbox.dispatcher import start_dispatcher
 
             start_dispatcher(app)

@@ -128,6 +128,7 @@ def app_config(database_url: str, instance_root: Any, tmp_path: Any) -> dict[str
         "OUTBOX_BACKOFF_SECONDS": 0.0,
         "OUTBOX_MAX_ATTEMPTS": 3,
         "WEBHOOK_RETRY_SECONDS": "0,0",  # three attempts, like the SMS above
+        "JOB_RETRY_SECONDS": "0,0",
         # Tests change keys directly in the database; the verify path's key cache is tested on its own.
         "API_KEY_CACHE_SECONDS": 0,
     }

@@ -195,7 +195,7 @@ def test_r13_erasure_removes_what_is_queued_to_the_child(
         [row] = db.session().scalars(select(OutboxMessage)).all()
         assert (row.status, row.payload_ciphertext, row.last_error) == ("failed", None, "phone_erased")
         [reservation] = db.session().scalars(select(SmsMessage)).all()  # not "sending" for ever
-        assert (reservation.status, reservation.error_code) == ("failed", "phone_erased")
+        assert (reservation.status, reservation.error_code) == ("cancelled", "phone_erased")
     polled = tenant.get(f"/v1/guardian-requests/{created['id']}", scope="consents").json
     assert (polled["delivery_status"], polled["delivery_error"]) == ("failed", "phone_erased")
 
@@ -517,6 +517,93 @@ def test_the_webhook_schedule_setting_is_parsed_and_checked() -> None:
 
     assert _delays("WEBHOOK_RETRY_SECONDS", "5, 300,1800") == (5.0, 300.0, 1800.0)
     assert _delays("WEBHOOK_RETRY_SECONDS", "") == ()  # one attempt, no retry
-    for bad in ("5,soon", "-1", "nan"):
+    for bad in ("5,soon", "-1", "nan", "5,inf", str(8 * 24 * 3600)):
         with pytest.raises(ConfigError, match="WEBHOOK_RETRY_SECONDS"):
             _delays("WEBHOOK_RETRY_SECONDS", bad)
+
+
+def _queue_webhook(app: Flask, org_id: str) -> None:
+    with app.app_context():
+        session = db.session()
+        outbox.enqueue(
+            session,
+            app.extensions["consent_gate.protector"],
+            org_id=org_id,
+            channel=outbox.WEBHOOK,
+            kind="consent.granted",
+            payload={"type": "consent.granted"},
+        )
+        session.commit()
+
+
+def test_sms_have_a_lane_of_their_own(app: Flask, tenant: Tenant) -> None:
+    """A slow webhook receiver, or a long job, never holds up a guardian's code: each lane claims only its
+    own channels, and serve and dispatch run one thread per lane, each with its own claims."""
+    from service.outbox.dispatcher import SLOW_LANE, SMS_LANE
+
+    _queue_webhook(app, tenant.org_id)
+    _queue(app, tenant.org_id, 1, "code")
+    delivered: list[str] = []
+
+    def deliver(message: OutboxMessage, payload: dict[str, Any]) -> Any:
+        from service.outbox.dispatcher import Outcome
+
+        delivered.append(message.kind)
+        return Outcome(ok=True)
+
+    with app.app_context():
+        sms = RecordingSms()
+        lane = _dispatcher(app, sms)
+        lane.channels, lane.webhook_sender = SMS_LANE, deliver
+        assert lane.drain() == 1 and (sms.calls, delivered) == (["code-0"], [])
+        slow = _dispatcher(app, sms)
+        slow.channels, slow.webhook_sender = SLOW_LANE, deliver
+        assert slow.drain() == 1 and (sms.calls, delivered) == (["code-0"], ["consent.granted"])
+
+
+def test_start_dispatcher_runs_one_thread_per_lane_with_its_own_name(app: Flask) -> None:
+    from service.outbox.dispatcher import start_dispatcher
+
+    threads, stop = start_dispatcher(app)
+    try:
+        assert sorted(thread.name for thread in threads) == [
+            "consent-gate-dispatch-sms",
+            "consent-gate-dispatch-webhook",
+        ]
+        assert all(thread.is_alive() for thread in threads)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+@pytest.mark.committed
+def test_a_dispatcher_that_fails_mid_batch_lets_go_of_its_rows(app: Flask, tenant: Tenant) -> None:
+    """The claim's lease is short (the rows of a batch it could not reach go to another soon), and a failure
+    in the loop lets go of the rows at once: another dispatcher sends them without waiting for the lease."""
+    from service.outbox.dispatcher import CLAIM_LEASE, LEASE
+
+    assert CLAIM_LEASE < LEASE
+    _queue(app, tenant.org_id, 3, "batch")
+    stop = threading.Event()
+    failing = _dispatcher(app, RecordingSms())
+
+    def broken_settle(session: Any, message: OutboxMessage, outcome: Any) -> None:
+        stop.set()  # one turn of the loop
+        raise RuntimeError("the database went away mid-batch")
+
+    failing._settle = broken_settle  # type: ignore[method-assign]
+    with app.app_context():
+        claimed = failing.claim(db.session())
+        assert len(claimed) == 3
+        assert all(row.lease_until is not None and row.lease_until <= utcnow() + CLAIM_LEASE for row in claimed)
+        db.session().commit()  # the reads above began a transaction (on SQLite, a writer's)
+        assert failing.release() == 3
+        failing.run(stop)  # claims again, fails on the first row's settling, lets go of all three
+        rows = db.session().scalars(select(OutboxMessage).execution_options(populate_existing=True)).all()
+        assert {(row.status, row.claimed_by, row.lease_until) for row in rows} == {("queued", None, None)}
+        db.session().commit()
+        other = RecordingSms()
+        assert _dispatcher(app, other).drain() == 3
+    assert sorted(other.calls) == ["batch-0", "batch-1", "batch-2"]

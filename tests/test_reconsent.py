@@ -311,7 +311,7 @@ def test_issue15_a_child_that_could_not_be_asked_is_asked_when_the_job_runs_agai
     tenant.post("/v1/purposes/door_access/notices", MATERIAL)
     assert len(outbox()) == sent_before  # its job ran: no current assessment, nobody asked yet
     monkeypatch.setattr(reconsent, "open_reconsent", flaky)
-    monkeypatch.setitem(app.config, "OUTBOX_BACKOFF_SECONDS", 3600.0)
+    monkeypatch.setitem(app.config, "JOB_RETRY_SECONDS", (3600.0, 3600.0))
     tenant.assess(["door_access"])
     assert len(outbox()) == sent_before + 1  # the second child's guardian is asked
     job = _jobs(app, tenant.org_id)[-1]
@@ -324,3 +324,30 @@ def test_issue15_a_child_that_could_not_be_asked_is_asked_when_the_job_runs_agai
     assert len(outbox()) == sent_before + 2  # the first child's guardian now, and the second's not again
     assert (_requests_of(app, first["id"]), _requests_of(app, second["id"])) == (2, 2)
     assert {job.status for job in _jobs(app, tenant.org_id)} == {"sent"}
+
+
+def test_issue15_a_job_asks_a_few_children_per_run_and_goes_on(
+    tenant: Tenant, guardian: GuardianKit, outbox: Any, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large school must not hold the dispatcher's lane: a run asks CHILDREN_PER_RUN children, then the job
+    is due again at once (not counted as an attempt), until every guardian is asked, each once."""
+    from service.outbox import jobs
+
+    first, _ = _approved_child(tenant, guardian, outbox, app)
+    second, _ = _second_child(tenant, guardian, outbox, app)
+    _age_sms(app)
+    monkeypatch.setattr(jobs, "CHILDREN_PER_RUN", 1)
+    tenant.post("/v1/purposes/door_access/notices", MATERIAL)
+    sent_before = len(outbox())
+    # The notice's own job could ask nobody yet (no current assessment): it went past both children all the
+    # same, one run each, and ended, rather than looking at the first one again and again.
+    assert [(job.status, job.attempts) for job in _jobs(app, tenant.org_id)] == [("sent", 1)]
+    tenant.assess(["door_access"])
+    with app.app_context():
+        assert Dispatcher.of(app).drain(limit=1) == 1  # one run of the job: one child asked
+    assert (_requests_of(app, first["id"]), _requests_of(app, second["id"])) in {(2, 1), (1, 2)}
+    job = _jobs(app, tenant.org_id)[-1]
+    assert (job.status, job.attempts, job.claimed_by) == ("queued", 0, None)
+    assert len(outbox()) == sent_before + 2  # the drain runs it again: the other child, then both SMS
+    assert (_requests_of(app, first["id"]), _requests_of(app, second["id"])) == (2, 2)
+    assert [(job.status, job.attempts) for job in _jobs(app, tenant.org_id)][-1] == ("sent", 1)

@@ -162,6 +162,10 @@ def test_bad_urls_and_events_are_refused(tenant: Tenant, body: dict[str, Any], c
         "https://[::ffff:127.0.0.1]/x",
         "https://localhost/x",
         "https://user:pw@hooks.example.com/x",
+        "https://[fec0::1]/x",  # site-local (deprecated, still routed inside some networks)
+        "https://hooks.internal./x",  # a trailing dot is the same name
+        "https://localhost./x",
+        "https://postgres/x",  # one label: the resolver's search domains make it an internal name
     ],
 )
 def test_ssrf_production_refuses_what_is_not_public(url: str) -> None:
@@ -183,6 +187,46 @@ def test_ssrf_production_checks_every_resolved_address(monkeypatch: pytest.Monke
         check_url("https://hooks.example.com/x", development=False)
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [resolve("", 443)[0]])
     check_url("https://hooks.example.com/x", development=False)  # public only: accepted
+
+
+def test_non_ascii_hosts_follow_idna_2008_as_browsers_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under IDNA 2003 (Python's "idna" codec) "faß.de" would become "fass.de", another domain, which would
+    receive the signed events; UTS 46 / IDNA 2008 keeps the sharp s."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    target = check_url("https://faß.de/hooks", development=False)
+    assert (target.host, asked) == ("xn--fa-hia.de", ["xn--fa-hia.de"])
+    with pytest.raises(UrlRefused):
+        check_url("https://a\u200db.de/hooks".encode().decode("unicode_escape"), development=False)
+
+
+def test_a_name_server_that_never_answers_cannot_hold_a_creation(
+    app: Flask, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In production the name is resolved at creation, within RESOLVE_SECONDS: then 422, not a request held
+    (nor, on SQLite, the write lock) for as long as the resolver waits."""
+    from service.domain import webhooks as domain
+
+    answered = threading.Event()
+
+    def hang(*args: Any, **kwargs: Any) -> list[Any]:
+        answered.wait(30)  # released at the end of the test
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setitem(app.config, "ENV", "production")
+    monkeypatch.setattr(domain, "RESOLVE_SECONDS", 0.2)
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    try:
+        answer = tenant.post("/v1/webhooks", {"url": "https://slow-dns.example.com/x", "events": ["consent.granted"]})
+    finally:
+        answered.set()
+    assert (answer.status_code, answer.json["code"]) == (422, "webhook_url_refused"), answer.json
+    assert tenant.get("/v1/webhooks").json["items"] == []
 
 
 def test_development_allows_http_and_loopback() -> None:

@@ -15,6 +15,10 @@ from service.models import OutboxMessage, Webhook
 from service.outbox import QUEUED, WEBHOOK
 from service.outbox.webhooks import UrlRefused, check_url, new_secret
 
+#: How long the name's resolution at creation may take (a name server that never answers must not hold the
+#: request, nor on SQLite the write lock its transaction may hold): then 422, "does not resolve".
+RESOLVE_SECONDS = 5.0
+
 #: Every event a webhook may ask for (DESIGN.md, "Reaching people and systems").
 EVENTS = (
     "consent.granted",
@@ -52,7 +56,7 @@ def create_webhook(
         raise Unprocessable("the URL is too long", code="webhook_url_refused")
     try:
         # Resolved at creation in production, so that a mistake shows at once; checked again at each delivery.
-        check_url(url, development=development, resolve=not development)
+        check_url(url, development=development, resolve=not development, timeout=RESOLVE_SECONDS)
     except UrlRefused as refused:
         raise Unprocessable(str(refused), code=UrlRefused.code) from None
     # Counted under the organization's row lock (lock order: service.domain.consent_lifecycle), so that two

@@ -86,7 +86,8 @@ class SmsMessage(Base):
     phone_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: link, code or withdrawal
     kind: Mapped[str] = mapped_column(String(16))
-    #: sending (the allowance is taken, the provider not yet answered), sent or failed
+    #: sending (the allowance is taken, the provider not yet answered), sent, failed, or cancelled (an erasure
+    #: unqueued it; it still counts against the phone's limits)
     status: Mapped[str] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)

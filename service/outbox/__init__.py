@@ -48,11 +48,15 @@ def enqueue(
         status=QUEUED,
         attempts=0,
         next_attempt_at=utcnow(),
-        payload_ciphertext=protector.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":"))),
+        payload_ciphertext=encrypt_payload(protector, payload),
     )
     session.add(message)
     session.flush()
     return message
+
+
+def encrypt_payload(protector: DataProtector, payload: dict[str, Any]) -> str:
+    return protector.encrypt(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
 
 
 def decrypt_payload(protector: DataProtector, ciphertext: str) -> dict[str, Any]:
@@ -63,8 +67,9 @@ def decrypt_payload(protector: DataProtector, ciphertext: str) -> dict[str, Any]
 def erase_queued_to_subject(session: Session, *, subject_id: str) -> int:
     """A subject's erasure: what is still queued to them is not sent, and its body goes (R13).
 
-    The SMS reservations of those rows end ``failed`` too (``phone_erased``), rather than ``sending`` for
-    ever; they are written first, in the dispatcher's order (its settling writes them before the row).
+    The SMS reservations of those rows end ``cancelled`` (``phone_erased``), rather than ``sending`` for
+    ever; they still count against the phone's limits. They are written first, in the dispatcher's order
+    (its settling writes them before the row).
     """
     now = utcnow()
     queued = (OutboxMessage.subject_id == subject_id, OutboxMessage.status == QUEUED)
@@ -72,7 +77,7 @@ def erase_queued_to_subject(session: Session, *, subject_id: str) -> int:
     session.execute(
         update(SmsMessage)
         .where(SmsMessage.id.in_(reservations), SmsMessage.status == "sending")
-        .values(status=FAILED, error_code="phone_erased")
+        .values(status="cancelled", error_code="phone_erased")  # messages.CANCELLED (the guardian domain imports us)
         .execution_options(synchronize_session=False)
     )
     erased = session.execute(

@@ -26,7 +26,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 #: within an attempt (10 s timeouts each), a webhook's WEBHOOK_TIMEOUT_SECONDS. A dispatcher that died
 #: leaves its rows to another after this long.
 LEASE = timedelta(seconds=300)
+#: The claim's own lease, until each row's turn renews it to LEASE: short, so that the rows of a batch that a
+#: dispatcher could not reach (it failed, or its process died) go to another soon.
+CLAIM_LEASE = timedelta(seconds=30)
+#: The outbox's lanes: each is claimed and sent by a thread of its own, so that a slow webhook receiver, or a
+#: long job, never holds up a guardian's one-time code.
+SMS_LANE: tuple[str, ...] = ("sms",)
+SLOW_LANE: tuple[str, ...] = ("webhook", "job")
 BATCH = 20
 
 
@@ -58,6 +65,11 @@ class Outcome:
     retryable: bool = False
     status_code: int | None = None
     provider_message_id: str | None = None
+    #: not an attempt: the work goes on (a job with more to do); the row is due again at once, behind what
+    #: is due already
+    again: bool = False
+    #: the row's new body, when it is tried again (a job's progress); ``None``: unchanged
+    payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -73,8 +85,12 @@ class Dispatcher:
     webhook_sender: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
     #: webhook deliveries' own schedule: the delay after each failed attempt (one attempt more than delays)
     webhook_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    #: jobs' schedule: a database away for a while must not end the asking of the guardians left
+    job_delays: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    #: the channels this dispatcher claims (``None``: all); see SMS_LANE and SLOW_LANE
+    channels: tuple[str, ...] | None = None
     job_runner: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
-    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    name: str = field(default_factory=lambda: f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
 
     @classmethod
     def of(cls, app: Any) -> Dispatcher:
@@ -92,17 +108,19 @@ class Dispatcher:
             poll_seconds=app.config["OUTBOX_POLL_SECONDS"],
             webhook_sender=WebhookSender.of(app).send,
             webhook_delays=tuple(app.config["WEBHOOK_RETRY_SECONDS"]),
+            job_delays=tuple(app.config["JOB_RETRY_SECONDS"]),
             job_runner=JobRunner.of(app).run,
         )
 
     # --- claiming ------------------------------------------------------------------------------------------
 
     def _due(self, now: datetime) -> Any:
-        return (
+        due = (
             OutboxMessage.status == outbox.QUEUED,
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
         )
+        return due if self.channels is None else (*due, OutboxMessage.channel.in_(self.channels))
 
     def claim(self, session: Session, limit: int = BATCH) -> list[OutboxMessage]:
         """Claim up to ``limit`` due rows for this dispatcher and commit the claim; the rows claimed."""
@@ -127,7 +145,7 @@ class Dispatcher:
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), *self._due(now))
-            .values(claimed_by=self.name, lease_until=now + LEASE)
+            .values(claimed_by=self.name, lease_until=now + CLAIM_LEASE)
             .execution_options(synchronize_session=False)
         )
         claimed = list(
@@ -159,13 +177,32 @@ class Dispatcher:
         return attempted
 
     def run(self, stop: threading.Event) -> None:
-        """Drain, then wait ``poll_seconds``, until ``stop`` is set; a failure is logged and the loop goes on."""
+        """Drain, then wait ``poll_seconds``, until ``stop`` is set; a failure is logged, the rows this
+        dispatcher still holds are let go (for another to take at once), and the loop goes on."""
         while not stop.is_set():
             try:
                 self.drain()
             except Exception:
                 log.exception("the outbox dispatcher failed; trying again")
+                self.release()
             stop.wait(self.poll_seconds)
+        self.release()
+
+    def release(self) -> int:
+        """Let go of the rows this dispatcher claimed and has not settled; how many (a failure: 0)."""
+        try:
+            with self.sessions() as session:
+                released = session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.claimed_by == self.name, OutboxMessage.status == outbox.QUEUED)
+                    .values(claimed_by=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # type: ignore[attr-defined]
+                session.commit()
+                return int(released)
+        except Exception:  # the database is away: the short claim lease lets the rows go anyway
+            log.warning("the outbox dispatcher could not release its claims")
+            return 0
 
     def _renew(self, session: Session, message: OutboxMessage) -> tuple[bool, str | None]:
         """Just before sending: whether the row is still this dispatcher's and still ``queued``, its lease
@@ -241,10 +278,14 @@ class Dispatcher:
 
     def _settle(self, session: Session, message: OutboxMessage, outcome: Outcome) -> None:
         now = utcnow()
+        if outcome.again:
+            self._requeue(session, message, now, outcome.payload)
+            return
         attempts = message.attempts + 1
-        if message.channel == outbox.WEBHOOK:
-            last = attempts > len(self.webhook_delays)
-            delay = 0.0 if last else self.webhook_delays[attempts - 1]
+        schedule = {outbox.WEBHOOK: self.webhook_delays, outbox.JOB: self.job_delays}.get(message.channel)
+        if schedule is not None:
+            last = attempts > len(schedule)
+            delay = 0.0 if last else schedule[attempts - 1]
         else:
             last = attempts >= self.max_attempts
             delay = self.backoff_seconds * 2 ** (attempts - 1)
@@ -267,6 +308,8 @@ class Dispatcher:
             values |= {"status": status, "payload_ciphertext": None, "settled_at": now}
         else:
             values["next_attempt_at"] = now + timedelta(seconds=delay)
+            if outcome.payload is not None:
+                values["payload_ciphertext"] = outbox.encrypt_payload(self.protector, outcome.payload)
         try:
             if final and message.channel == outbox.SMS:
                 self._settle_sms(session, message, outcome)  # its rows first: erasure's lock order
@@ -290,6 +333,27 @@ class Dispatcher:
                 f" ({outcome.error})" if outcome.error else "",
             )
 
+    def _requeue(self, session: Session, message: OutboxMessage, now: datetime, payload: dict[str, Any] | None) -> None:
+        """Due again at once, not counted as an attempt, behind what is due already (a job goes on)."""
+        values: dict[str, Any] = {"claimed_by": None, "lease_until": None, "next_attempt_at": now}
+        if payload is not None:
+            values["payload_ciphertext"] = outbox.encrypt_payload(self.protector, payload)
+        try:
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == message.id,
+                    OutboxMessage.claimed_by == self.name,
+                    OutboxMessage.status == outbox.QUEUED,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
     def _settle_sms(self, session: Session, message: OutboxMessage, outcome: Outcome) -> None:
         from service.domain.guardian.messages import SmsOutcome, settle_sms
         from service.observability import SMS  # the metrics registry, imported late: it pulls prometheus
@@ -309,10 +373,16 @@ class Dispatcher:
         SMS.labels(sms.kind, "sent" if outcome.ok else "failed").inc()
 
 
-def start_dispatcher(app: Any) -> tuple[threading.Thread, threading.Event]:
-    """Run the app's dispatcher in a daemon thread; set the returned event to stop it."""
-    dispatcher = Dispatcher.of(app)
+def start_dispatcher(app: Any) -> tuple[list[threading.Thread], threading.Event]:
+    """Run the app's dispatchers, one daemon thread per lane (SMS; webhooks and jobs); set the returned event
+    to stop them."""
     stop = threading.Event()
-    thread = threading.Thread(target=dispatcher.run, args=(stop,), name="consent-gate-dispatch", daemon=True)
-    thread.start()
-    return thread, stop
+    threads = []
+    base = Dispatcher.of(app)
+    for lane in (SMS_LANE, SLOW_LANE):
+        dispatcher = replace(base, channels=lane, name=f"{base.name}:{lane[0][0]}")  # each its own claims
+        name = f"consent-gate-dispatch-{lane[0]}"
+        thread = threading.Thread(target=dispatcher.run, args=(stop,), name=name, daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads, stop

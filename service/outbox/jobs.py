@@ -11,7 +11,10 @@ loses nothing.
 Running a job twice is harmless: a child already asked (their newest consent to the purpose is no longer
 ``reconsent_required``) is not asked again, and two dispatchers asking the same child at once meet on the
 child's lock. A child that could not be asked (a database error) makes the job fail *retryably*, so that
-the dispatcher runs it again with backoff and asks only those left.
+the dispatcher runs it again on ``JOB_RETRY_SECONDS`` and asks only those left. A run asks at most
+``CHILDREN_PER_RUN`` children, then the job is due again at once, behind what else is due, going on after
+the last child it looked at (its body keeps the place): a large school neither holds the dispatcher's lane
+nor outlasts its claim, and children that cannot be asked yet do not stop the pass.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from service.models import OutboxMessage
 from service.outbox.dispatcher import Outcome
 
 RECONSENT = "reconsent"
+#: Children asked per run of a job: then it lets the dispatcher go on to what else is due, and is run again
+#: at once for the next ones (a school of thousands must not hold the lane, nor its claim outlast its lease).
+CHILDREN_PER_RUN = 25
 
 
 def queue_reconsent(session: Session, protector: DataProtector, *, org_id: str, purpose_ids: list[str]) -> bool:
@@ -60,6 +66,7 @@ class JobRunner:
     sessions: Callable[[], Session]
     messenger: Any  # service.domain.guardian.Messenger (imported late: the guardian domain imports the outbox)
     hours: int
+    per_run: int = CHILDREN_PER_RUN
 
     @classmethod
     def of(cls, app: Any) -> JobRunner:
@@ -69,6 +76,7 @@ class JobRunner:
             sessions=app.extensions["consent_gate.sessionmaker"],
             messenger=Messenger.of(app),
             hours=app.config["GUARDIAN_REQUEST_HOURS"],
+            per_run=CHILDREN_PER_RUN,
         )
 
     def run(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
@@ -76,14 +84,28 @@ class JobRunner:
             return Outcome(ok=False, error="unknown_job")
         from service.domain.guardian import reconsent
 
+        purpose_ids = list(payload.get("purpose_ids", []))
+        failed = int(payload.get("failed", 0))
         with self.sessions() as session:
             asked = reconsent.ask_guardians(
                 session,
                 org_id=message.org_id,
-                purpose_ids=list(payload.get("purpose_ids", [])),
+                purpose_ids=purpose_ids,
                 messenger=self.messenger,
                 hours=self.hours,
+                after=payload.get("after"),
+                limit=self.per_run,
             )
-        if asked.failed:
-            return Outcome(ok=False, error="reconsent_incomplete", retryable=True)
+        failed += asked.failed
+        if asked.more:  # on with the next children; those that failed are tried again after the pass
+            return Outcome(
+                ok=False, again=True, payload={"purpose_ids": purpose_ids, "after": asked.last, "failed": failed}
+            )
+        if failed:  # the pass is over: a new one, later, for those left (only they are still due)
+            return Outcome(
+                ok=False,
+                error="reconsent_incomplete",
+                retryable=True,
+                payload={"purpose_ids": purpose_ids, "after": None, "failed": 0},
+            )
         return Outcome(ok=True)

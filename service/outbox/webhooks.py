@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import idna
+
 from service.outbox.webhook_http import Deadline, Target, post
 
 if TYPE_CHECKING:
@@ -98,6 +100,8 @@ def _address_allowed(address: str, *, development: bool) -> bool:
 def _ip_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, development: bool) -> bool:
     if development and ip.is_loopback:
         return True
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:  # fec0::/10, deprecated but routable inside
+        return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_link_local)
 
 
@@ -122,11 +126,18 @@ def parse_url(url: str, *, development: bool) -> Target:
         raise UrlRefused("the URL needs a host, and no user name or password")
     host = parts.hostname
     literal = _literal(host)
-    if literal is None and not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise UrlRefused("the URL's host is not a valid name") from None
+    if literal is None:
+        host = host.rstrip(".")  # "x.internal." is "x.internal": checked, and resolved, as one name
+        if not host.isascii():
+            # UTS 46 / IDNA 2008, as browsers do: Python's own "idna" codec (IDNA 2003) maps "faß.de" to
+            # "fass.de", another domain, that would receive the signed events.
+            try:
+                host = idna.encode(host, uts46=True).decode("ascii")
+            except idna.IDNAError:
+                raise UrlRefused("the URL's host is not a valid name") from None
+        if not development and "." not in host:
+            # A single label resolves through the resolver's search domains: an internal name.
+            raise UrlRefused("the URL's host must be a full domain name")
     default = DEFAULT_PORTS[parts.scheme]
     named = f"[{host}]" if literal is not None and literal.version == 6 else host
     path = quote(parts.path or "/", safe=PATH_SAFE) + (f"?{quote(parts.query, safe=PATH_SAFE)}" if parts.query else "")

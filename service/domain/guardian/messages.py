@@ -34,6 +34,9 @@ PHONE_WINDOW = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
+#: A reservation whose message an erasure unqueued (``service.outbox.erase_queued_to_subject``): never sent,
+#: yet it still counts like one sent, so that creating and erasing a child cannot dodge a phone's limits.
+CANCELLED = "cancelled"
 
 
 class RateLimited(DomainError):
@@ -65,7 +68,7 @@ def check_sms_allowance(
         select(func.max(SmsMessage.created_at)).where(
             *mine,
             SmsMessage.kind == kind,
-            SmsMessage.status.in_((SENDING, SENT)),
+            SmsMessage.status.in_((SENDING, SENT, CANCELLED)),
             SmsMessage.created_at > moment - SMS_MIN_INTERVAL,
         )
     )

@@ -48,26 +48,31 @@ class Reask:
     previous_request_id: str
 
 
-def due(session: Session, *, org_id: str, purpose_ids: list[str]) -> list[Reask]:
-    """The children whose guardian has not been asked about the current notice of these purposes."""
+def due(
+    session: Session, *, org_id: str, purpose_ids: list[str], after: str | None = None, limit: int | None = None
+) -> list[Reask]:
+    """The children whose guardian has not been asked about the current notice of these purposes (by id,
+    those after ``after``, the first ``limit`` of them, each with all their purposes due)."""
     later = aliased(Consent)
-    rows = session.execute(
-        select(Consent.subject_id, Consent.purpose_id, Consent.guardian_request_id)
-        .where(
-            Consent.org_id == org_id,
-            Consent.purpose_id.in_(purpose_ids),
-            Consent.status == ConsentStatus.RECONSENT_REQUIRED,
-            Consent.guardian_request_id.is_not(None),
-            ~exists().where(
-                and_(
-                    later.subject_id == Consent.subject_id,
-                    later.purpose_id == Consent.purpose_id,
-                    later.created_at > Consent.created_at,
-                )
-            ),
-        )
-        .order_by(Consent.subject_id, Consent.created_at.desc())
-    ).all()
+    awaiting = (
+        Consent.subject_id > (after or ""),
+        Consent.org_id == org_id,
+        Consent.purpose_id.in_(purpose_ids),
+        Consent.status == ConsentStatus.RECONSENT_REQUIRED,
+        Consent.guardian_request_id.is_not(None),
+        ~exists().where(
+            and_(
+                later.subject_id == Consent.subject_id,
+                later.purpose_id == Consent.purpose_id,
+                later.created_at > Consent.created_at,
+            )
+        ),
+    )
+    query = select(Consent.subject_id, Consent.purpose_id, Consent.guardian_request_id).where(*awaiting)
+    if limit is not None:
+        children = select(Consent.subject_id).where(*awaiting).distinct().order_by(Consent.subject_id).limit(limit)
+        query = query.where(Consent.subject_id.in_(children.scalar_subquery()))
+    rows = session.execute(query.order_by(Consent.subject_id, Consent.created_at.desc())).all()
     by_child: dict[str, tuple[list[str], str]] = {}
     for subject_id, purpose_id, request_id in rows:
         purposes, _ = by_child.setdefault(subject_id, ([], str(request_id)))  # the newest request's phone
@@ -132,21 +137,41 @@ def _newest_awaits_reconsent(session: Session, subject_id: str, purpose_id: str)
 
 @dataclass(frozen=True)
 class Asked:
-    """What one run of :func:`ask_guardians` did: requests opened, children that failed (asked on a later run)."""
+    """What one run of :func:`ask_guardians` did: requests opened, children that failed (asked on a later run),
+    whether children are left beyond the run's ``limit``, and the last child looked at (to go on after)."""
 
     opened: int
     failed: int
+    more: bool = False
+    last: str | None = None
 
 
-def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], messenger: Messenger, hours: int) -> Asked:
-    """Text each guardian due a fresh link (see the module doc).
+def ask_guardians(
+    session: Session,
+    *,
+    org_id: str,
+    purpose_ids: list[str],
+    messenger: Messenger,
+    hours: int,
+    after: str | None = None,
+    limit: int | None = None,
+) -> Asked:
+    """Text each guardian due a fresh link (see the module doc): the children after ``after`` (by id), at
+    most ``limit`` of them. A child not asked (no current assessment yet, grown up…) stays due: the next run
+    goes on after the last one looked at, so that it makes progress all the same.
 
     Run by the outbox job (``service.outbox.jobs``) that the change queued, after its commit: it commits each
     child apart. Running it again asks only those still due.
     """
     session.commit()
     opened = failed = 0
-    for reask in due(session, org_id=org_id, purpose_ids=purpose_ids):
+    reasks = due(
+        session, org_id=org_id, purpose_ids=purpose_ids, after=after, limit=None if limit is None else limit + 1
+    )
+    more = limit is not None and len(reasks) > limit
+    reasks = reasks[:limit]
+    last = reasks[-1].subject_id if reasks else after
+    for reask in reasks:
         try:
             made = open_reconsent(session, reask, org_id=org_id, messenger=messenger, hours=hours)
             if made is not None and made[1] is not None and made[2] is not None:
@@ -165,4 +190,4 @@ def ask_guardians(session: Session, *, org_id: str, purpose_ids: list[str], mess
             session.rollback()
             continue
         opened += 1
-    return Asked(opened=opened, failed=failed)
+    return Asked(opened=opened, failed=failed, more=more, last=last)
