@@ -241,6 +241,13 @@ def setup_child(tenant: Tenant, *, age_years: int = 9) -> dict[str, Any]:
         "canteen_payment",
         category="payment",
         name={"zh-CN": "食堂刷脸支付", "en": "Canteen payment"},
+        description={"zh-CN": "在食堂刷脸支付餐费", "en": "Paying for meals in the canteen by face"},
+        necessity={"zh-CN": "午餐高峰时段排队时间过长", "en": "Queues at lunchtime are too long"},
+        processing_method={
+            "zh-CN": "收银终端拍摄人脸，与登记照片比对后立即删除抓拍图像；比对由支付服务商在其服务器上完成。",
+            "en": "The till takes a picture, compares it with the enrolled photo and deletes it at once; the "
+            "payment provider does the comparison on its servers.",
+        },
         transmits_face_data=True,
         alternative={"zh-CN": "使用食堂饭卡支付", "en": "Pay with the canteen card"},
     )
