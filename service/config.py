@@ -239,6 +239,11 @@ def _delays(name: str, value: Any) -> tuple[float, ...]:
     return delays
 
 
+def default_delays(name: str) -> tuple[float, ...]:
+    """The default schedule of the retry setting ``name`` (``WEBHOOK_RETRY_SECONDS``, ``JOB_RETRY_SECONDS``)."""
+    return _delays(name, DEFAULTS[name])
+
+
 def from_environment(environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Return the defaults with every ``CONSENT_GATE_*`` variable applied on top."""
     env = os.environ if environ is None else environ

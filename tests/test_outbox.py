@@ -62,6 +62,20 @@ def _queue(app: Flask, org_id: str, count: int, tag: str) -> None:
         session.commit()
 
 
+def _queue_webhook(app: Flask, org_id: str) -> None:
+    with app.app_context():
+        session = db.session()
+        outbox.enqueue(
+            session,
+            app.extensions["consent_gate.protector"],
+            org_id=org_id,
+            channel=outbox.WEBHOOK,
+            kind="consent.granted",
+            payload={"type": "consent.granted"},
+        )
+        session.commit()
+
+
 @pytest.mark.committed
 def test_two_dispatchers_at_once_send_each_message_exactly_once(app: Flask, tenant: Tenant) -> None:
     """Two dispatchers, each with its own engine (as two processes have), start together behind a barrier."""
@@ -454,17 +468,8 @@ def test_r13_a_child_erased_between_claim_and_send_gets_nothing(
 
 def test_a_webhook_sender_that_raises_counts_as_an_attempt(app: Flask, tenant: Tenant) -> None:
     """A bug in a delivery must not leave its row to be claimed again and again: it counts, and ends dead."""
+    _queue_webhook(app, tenant.org_id)
     with app.app_context():
-        session = db.session()
-        outbox.enqueue(
-            session,
-            app.extensions["consent_gate.protector"],
-            org_id=tenant.org_id,
-            channel=outbox.WEBHOOK,
-            kind="consent.granted",
-            payload={"type": "consent.granted"},
-        )
-        session.commit()
 
         def broken(message: OutboxMessage, payload: dict[str, Any]) -> Any:
             raise KeyError("a bug")
@@ -482,17 +487,9 @@ def test_webhook_deliveries_follow_their_own_longer_schedule(app: Flask, tenant:
     SMS backoff, and the delivery is dead only after the last of them."""
     from service.outbox.dispatcher import Outcome
 
+    _queue_webhook(app, tenant.org_id)
     with app.app_context():
         session = db.session()
-        outbox.enqueue(
-            session,
-            app.extensions["consent_gate.protector"],
-            org_id=tenant.org_id,
-            channel=outbox.WEBHOOK,
-            kind="consent.granted",
-            payload={"type": "consent.granted"},
-        )
-        session.commit()
         dispatcher = _dispatcher(app, RecordingSms())
         dispatcher.webhook_sender = lambda message, payload: Outcome(ok=False, error="http_503", retryable=True)
         dispatcher.webhook_delays = (300.0, 7200.0)
@@ -520,20 +517,6 @@ def test_the_webhook_schedule_setting_is_parsed_and_checked() -> None:
     for bad in ("5,soon", "-1", "nan", "5,inf", str(8 * 24 * 3600)):
         with pytest.raises(ConfigError, match="WEBHOOK_RETRY_SECONDS"):
             _delays("WEBHOOK_RETRY_SECONDS", bad)
-
-
-def _queue_webhook(app: Flask, org_id: str) -> None:
-    with app.app_context():
-        session = db.session()
-        outbox.enqueue(
-            session,
-            app.extensions["consent_gate.protector"],
-            org_id=org_id,
-            channel=outbox.WEBHOOK,
-            kind="consent.granted",
-            payload={"type": "consent.granted"},
-        )
-        session.commit()
 
 
 def test_sms_have_a_lane_of_their_own(app: Flask, tenant: Tenant) -> None:

@@ -10,9 +10,9 @@ A dispatcher that dies holding rows leaves them to another once the lease runs o
 once.
 
 A failure that may pass (a provider's 5xx or 429, a timeout, a webhook receiver that is down) is tried again
-after ``OUTBOX_BACKOFF_SECONDS * 2^(attempt-1)``, up to ``OUTBOX_MAX_ATTEMPTS``; webhook deliveries follow
-their own, longer schedule (``WEBHOOK_RETRY_SECONDS``, about 27 hours by default). A permanent refusal, or
-the last attempt, settles the row ``failed`` (dead). Either way its body is erased.
+after ``OUTBOX_BACKOFF_SECONDS * 2^(attempt-1)``, up to ``OUTBOX_MAX_ATTEMPTS``; webhook deliveries and jobs
+follow their own, longer schedules (``WEBHOOK_RETRY_SECONDS``, ``JOB_RETRY_SECONDS``, about 27 hours). A
+permanent refusal, or the last attempt, settles the row ``failed`` (dead). Either way its body is erased.
 
 Before each send the dispatcher renews its claim and reads the body again (``_renew``): a row erased, or
 taken by another dispatcher once this one's lease ran out, is not sent from what was read at claim time.
@@ -34,6 +34,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from service import outbox
+from service.config import default_delays
 from service.db import begin_read
 from service.keys.crypto import DataProtector
 from service.models import GuardianRequest, OutboxMessage, SmsMessage, utcnow
@@ -83,10 +84,10 @@ class Dispatcher:
     backoff_seconds: float = 2.0
     poll_seconds: float = 1.0
     webhook_sender: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
-    #: webhook deliveries' own schedule: the delay after each failed attempt (one attempt more than delays)
-    webhook_delays: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-    #: jobs' schedule: a database away for a while must not end the asking of the guardians left
-    job_delays: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+    #: webhook deliveries' and jobs' own schedules: the delay after each failed attempt (one attempt more than
+    #: delays); by default the settings' defaults
+    webhook_delays: tuple[float, ...] = field(default_factory=lambda: default_delays("WEBHOOK_RETRY_SECONDS"))
+    job_delays: tuple[float, ...] = field(default_factory=lambda: default_delays("JOB_RETRY_SECONDS"))
     #: the channels this dispatcher claims (``None``: all); see SMS_LANE and SLOW_LANE
     channels: tuple[str, ...] | None = None
     job_runner: Callable[[OutboxMessage, dict[str, Any]], Outcome] | None = None
@@ -204,21 +205,25 @@ class Dispatcher:
             log.warning("the outbox dispatcher could not release its claims")
             return 0
 
+    def _mine(self, message: OutboxMessage) -> tuple[Any, ...]:
+        """The row, only while it is still this dispatcher's claim and still ``queued`` (an erasure, or another
+        dispatcher after this one's lease ran out, wins)."""
+        return (
+            OutboxMessage.id == message.id,
+            OutboxMessage.claimed_by == self.name,
+            OutboxMessage.status == outbox.QUEUED,
+        )
+
     def _renew(self, session: Session, message: OutboxMessage) -> tuple[bool, str | None]:
         """Just before sending: whether the row is still this dispatcher's and still ``queued``, its lease
         renewed and its body read again. A row erased meanwhile (its subject's erasure), or taken by another
         dispatcher after this one's lease ran out while earlier rows of the batch were sent, is left alone:
         nothing is sent from the copy read at claim time. Returns (still mine, the body's ciphertext)."""
         now = utcnow()
-        mine = (
-            OutboxMessage.id == message.id,
-            OutboxMessage.claimed_by == self.name,
-            OutboxMessage.status == outbox.QUEUED,
-        )
         try:
             renewed = session.execute(
                 update(OutboxMessage)
-                .where(*mine)
+                .where(*self._mine(message))
                 .values(lease_until=now + LEASE)
                 .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
@@ -243,28 +248,27 @@ class Dispatcher:
         elif message.channel == outbox.SMS:
             outcome = self._send_sms(payload)
         elif message.channel == outbox.WEBHOOK and self.webhook_sender is not None:
-            outcome = self._send_webhook(message, payload)
+            outcome = self._guarded(self.webhook_sender, message, payload, "webhook_failed")
         elif message.channel == outbox.JOB and self.job_runner is not None:
-            outcome = self._run_job(message, payload)
+            outcome = self._guarded(self.job_runner, message, payload, "job_failed")
         else:
             outcome = Outcome(ok=False, error="unknown_channel")
         self._settle(session, message, outcome)
 
-    def _send_webhook(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
-        assert self.webhook_sender is not None
+    @staticmethod
+    def _guarded(
+        callee: Callable[[OutboxMessage, dict[str, Any]], Outcome],
+        message: OutboxMessage,
+        payload: dict[str, Any],
+        error: str,
+    ) -> Outcome:
+        """A webhook delivery or a job: what raises (a bug, the database gone mid-job) counts as an attempt
+        that may pass, rather than leaving the row to be claimed again for ever."""
         try:
-            return self.webhook_sender(message, payload)
-        except Exception as exc:  # a bug must not leave the row to be claimed again forever: it counts
-            log.warning("a webhook delivery raised %s", type(exc).__name__)
-            return Outcome(ok=False, error="webhook_failed", retryable=True)
-
-    def _run_job(self, message: OutboxMessage, payload: dict[str, Any]) -> Outcome:
-        assert self.job_runner is not None
-        try:
-            return self.job_runner(message, payload)
-        except Exception as exc:  # the database went away mid-job, say: what is left is run again later
-            log.warning("an outbox job (%s) raised %s", message.kind, type(exc).__name__)
-            return Outcome(ok=False, error="job_failed", retryable=True)
+            return callee(message, payload)
+        except Exception as exc:
+            log.warning("an outbox %s (%s) raised %s", message.channel, message.kind, type(exc).__name__)
+            return Outcome(ok=False, error=error, retryable=True)
 
     def _send_sms(self, payload: dict[str, Any]) -> Outcome:
         try:
@@ -290,11 +294,6 @@ class Dispatcher:
             last = attempts >= self.max_attempts
             delay = self.backoff_seconds * 2 ** (attempts - 1)
         final = outcome.ok or not outcome.retryable or last
-        mine = (
-            OutboxMessage.id == message.id,
-            OutboxMessage.claimed_by == self.name,
-            OutboxMessage.status == outbox.QUEUED,
-        )
         values: dict[str, Any] = {
             "attempts": attempts,
             "last_attempt_at": now,
@@ -314,7 +313,10 @@ class Dispatcher:
             if final and message.channel == outbox.SMS:
                 self._settle_sms(session, message, outcome)  # its rows first: erasure's lock order
             changed = session.execute(
-                update(OutboxMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
+                update(OutboxMessage)
+                .where(*self._mine(message))
+                .values(**values)
+                .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
             if not changed:  # erased, or taken by another after our lease ran out: theirs to settle
                 session.rollback()
@@ -341,11 +343,7 @@ class Dispatcher:
         try:
             session.execute(
                 update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == message.id,
-                    OutboxMessage.claimed_by == self.name,
-                    OutboxMessage.status == outbox.QUEUED,
-                )
+                .where(*self._mine(message))
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
